@@ -1,0 +1,1 @@
+"""Adapters: the single seam to Great Expectations, MLflow and Evidently."""

@@ -1,0 +1,106 @@
+"""The one place mloops calls Great Expectations (GX Core 1.x).
+
+A file-backed context per model keeps every validation result, so the model's Data Docs site lists
+the whole history. Runs of one model are serialized by the training DAG (``max_active_runs=1``);
+different models use different folders, so nothing here needs locking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mloops.quality import ValidationOutcome, summarize_failures
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10, "return_unexpected_index_query": False}
+
+
+def _exception_message(exception_info: Any) -> str | None:
+    """GX nests exception info per metric; return the first message raised, if any."""
+    if not isinstance(exception_info, dict):
+        return None
+    if exception_info.get("raised_exception"):
+        return exception_info.get("exception_message")
+    for value in exception_info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return value.get("exception_message")
+    return None
+
+
+def validate_dataframe(
+    frame: pd.DataFrame,
+    *,
+    model: str,
+    partition: dt.date,
+    expectations: Sequence[dict[str, Any]],
+    project_dir: Path,
+) -> ValidationOutcome:
+    """Validate ``frame`` against ``expectations`` and rebuild the model's Data Docs site."""
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    project_dir.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(project_dir))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+
+    source = context.data_sources.add_or_update_pandas(name="mloops")
+    try:
+        asset = source.get_asset(model)
+    except LookupError:
+        asset = source.add_dataframe_asset(name=model)
+    try:
+        batch_definition = asset.get_batch_definition("partition")
+    except KeyError:
+        batch_definition = asset.add_batch_definition_whole_dataframe("partition")
+
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(
+            name=model,
+            expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in expectations],
+        )
+    )
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=model, data=batch_definition, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=model,
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="update_data_docs")],
+            result_format=_RESULT_FORMAT,
+        )
+    )
+    run_time = dt.datetime.combine(partition, dt.time(), tzinfo=dt.UTC)
+    result = checkpoint.run(
+        batch_parameters={"dataframe": frame},
+        run_id=RunIdentifier(run_name=f"{model}-{partition.isoformat()}", run_time=run_time),
+    )
+    validation = next(iter(result.run_results.values()))
+    items = [
+        {
+            "type": r.expectation_config.type,
+            "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+            "success": bool(r.success),
+            "result": dict(r.result or {}),
+            "exception": _exception_message(r.exception_info),
+        }
+        for r in validation.results
+    ]
+    stats = validation.statistics
+    docs = context.get_docs_sites_urls()
+    return ValidationOutcome(
+        success=bool(validation.success),
+        evaluated=int(stats["evaluated_expectations"]),
+        failed=int(stats["unsuccessful_expectations"]),
+        failures=tuple(summarize_failures(items)),
+        docs_url=docs[0]["site_url"] if docs else None,
+        result=validation.describe_dict(),
+    )

@@ -1,0 +1,219 @@
+"""The one place mloops calls MLflow (tracking, logged models, registry, aliases).
+
+With an embedded store (``sqlite:///``) each experiment gets an explicit artifact root under the
+mloops home; otherwise MLflow would write artifacts into the task's temporary working directory.
+Models are logged with skops and an explicit list of trusted types, never with pickle.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mloops.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+RUN_KEY_TAG = "mloops.run_key"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """The registry facts mloops needs about one model version."""
+
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+    tags: Mapping[str, str]
+    aliases: tuple[str, ...]
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def client(settings: Settings) -> MlflowClient:
+    """A client bound to the configured store (also sets the process-wide tracking URI)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+    from mlflow import MlflowClient
+
+    if settings.uses_local_mlflow and settings.mlflow_tracking_uri.startswith("sqlite:///"):
+        Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+
+
+def ensure_experiment(mlflow_client: MlflowClient, settings: Settings, name: str) -> str:
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if settings.uses_local_mlflow:
+        folder = settings.mlflow_artifacts / name.replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        location = folder.as_uri()
+    try:
+        return mlflow_client.create_experiment(name, artifact_location=location)
+    except Exception:  # noqa: BLE001 - another task created it first; read it back
+        experiment = mlflow_client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def find_run(mlflow_client: MlflowClient, experiment_id: str, run_key: str, extra: Mapping[str, str]) -> Any | None:
+    """The finished run recorded for ``run_key`` whose tags match ``extra`` (used to skip re-training)."""
+    clauses = [f"tags.`{RUN_KEY_TAG}` = '{run_key}'", "attributes.status = 'FINISHED'"]
+    clauses += [f"tags.`{k}` = '{v}'" for k, v in extra.items()]
+    runs = mlflow_client.search_runs([experiment_id], " and ".join(clauses), max_results=1, order_by=["start_time DESC"])
+    return runs[0] if runs else None
+
+
+def log_training_run(
+    *,
+    experiment_id: str,
+    run_name: str,
+    tags: Mapping[str, str],
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float | None],
+    datasets: Sequence[tuple[pd.DataFrame, str, str, str]],
+    model: Any,
+    input_example: pd.DataFrame,
+    trusted_types: Sequence[str],
+    artifacts: Sequence[Path] = (),
+) -> dict[str, str]:
+    """Log one training run and its model; return ``run_id``, ``model_uri`` and ``model_id``.
+
+    ``datasets`` holds ``(frame, source_uri, name, context)`` per input, logged with ``mlflow.data``
+    so the run shows its exact training and holdout data (digest, schema, source).
+    """
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    import skops
+    import sklearn
+    from mlflow.models import infer_signature
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+        mlflow.log_params({k: _param(v) for k, v in params.items()})
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
+        for frame, source, name, context in datasets:
+            dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets=tags.get("mloops.target"))
+            mlflow.log_input(dataset, context=context)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(input_example, model.predict(input_example)),
+            input_example=input_example.head(5),
+            skops_trusted_types=list(trusted_types),
+            pip_requirements=[
+                f"scikit-learn=={sklearn.__version__}",
+                f"skops=={skops.__version__}",
+                f"pandas=={pd.__version__}",
+                f"numpy=={np.__version__}",
+            ],
+        )
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+    return {"run_id": run.info.run_id, "model_uri": info.model_uri, "model_id": info.model_id}
+
+
+def _param(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def log_artifacts(mlflow_client: MlflowClient, run_id: str, paths: Sequence[Path], artifact_path: str | None = None) -> None:
+    for path in paths:
+        mlflow_client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+
+
+def set_run_tags(mlflow_client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> None:
+    for key, value in tags.items():
+        mlflow_client.set_tag(run_id, key, str(value))
+
+
+def get_run(mlflow_client: MlflowClient, run_id: str) -> Any:
+    return mlflow_client.get_run(run_id)
+
+
+def load_sklearn_model(uri: str) -> Any:
+    import mlflow
+
+    return mlflow.sklearn.load_model(uri)
+
+
+def load_pyfunc_model(uri: str) -> Any:
+    import mlflow
+
+    return mlflow.pyfunc.load_model(uri)
+
+
+def _version_info(mv: ModelVersion) -> VersionInfo:
+    return VersionInfo(
+        name=mv.name,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        source=mv.source,
+        tags=dict(mv.tags or {}),
+        aliases=tuple(mv.aliases or ()),
+    )
+
+
+def version_by_alias(mlflow_client: MlflowClient, name: str, alias: str) -> VersionInfo | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _version_info(mlflow_client.get_model_version_by_alias(name, alias))
+    except MlflowException:
+        return None
+
+
+def get_version(mlflow_client: MlflowClient, name: str, version: str) -> VersionInfo:
+    return _version_info(mlflow_client.get_model_version(name, version))
+
+
+def versions(mlflow_client: MlflowClient, name: str, run_id: str | None = None) -> list[VersionInfo]:
+    query = f"name='{name}'" + (f" and run_id='{run_id}'" if run_id else "")
+    found = [_version_info(mv) for mv in mlflow_client.search_model_versions(query)]
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def register_version(
+    mlflow_client: MlflowClient, name: str, model_uri: str, run_id: str, tags: Mapping[str, str]
+) -> VersionInfo:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.create_registered_model(name, description=f"Managed by mloops ({name}).")
+    except MlflowException as exc:
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+    mv = mlflow_client.create_model_version(name, model_uri, run_id=run_id, tags=dict(tags))
+    return _version_info(mv)
+
+
+def set_version_tags(mlflow_client: MlflowClient, name: str, version: str, tags: Mapping[str, str]) -> None:
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(name, version, key, str(value))
+
+
+def set_alias(mlflow_client: MlflowClient, name: str, alias: str, version: str) -> None:
+    mlflow_client.set_registered_model_alias(name, alias, version)
+
+
+def delete_alias(mlflow_client: MlflowClient, name: str, alias: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.delete_registered_model_alias(name, alias)
+    except MlflowException:
+        return

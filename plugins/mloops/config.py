@@ -1,0 +1,373 @@
+"""Per-model configuration: one YAML file per model under ``include/models/``, validated once.
+
+Everything a model needs (source, features, suite, estimator, window, gates, slices, promotion,
+schedule) is declared here as frozen pydantic models. Loading a directory never fails as a whole:
+each broken file becomes a :class:`~mloops.errors.ModelConfigError` naming the file and the field,
+and the other models load normally. Only pydantic and PyYAML are imported (both already loaded by
+Airflow), so this module is safe at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mloops.errors import ModelConfigError
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+
+#: Estimators a config may name. Each is a scikit-learn class whose fitted state serializes with
+#: skops without custom code; the extra skops types each one needs live in ``training.TRUSTED_TYPES``.
+ESTIMATORS: dict[str, Literal["classification", "regression"]] = {
+    "sklearn.ensemble.HistGradientBoostingClassifier": "classification",
+    "sklearn.ensemble.RandomForestClassifier": "classification",
+    "sklearn.ensemble.GradientBoostingClassifier": "classification",
+    "sklearn.linear_model.LogisticRegression": "classification",
+    "sklearn.ensemble.HistGradientBoostingRegressor": "regression",
+    "sklearn.ensemble.RandomForestRegressor": "regression",
+    "sklearn.ensemble.GradientBoostingRegressor": "regression",
+    "sklearn.linear_model.Ridge": "regression",
+}
+
+#: Metrics per task, with whether greater is better.
+METRICS: dict[str, dict[str, bool]] = {
+    "classification": {
+        "roc_auc": True,
+        "accuracy": True,
+        "f1": True,
+        "precision": True,
+        "recall": True,
+        "log_loss": False,
+    },
+    "regression": {"rmse": False, "mae": False, "r2": True},
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ScenarioConfig(_Frozen):
+    """A data scenario of the example generator, active on a date range (inclusive)."""
+
+    kind: Literal[
+        "covariate_drift",
+        "concept_drift",
+        "null_burst",
+        "out_of_range",
+        "renamed_column",
+        "missing_column",
+        "duplicate_rows",
+        "empty_partition",
+        "missing_partition",
+    ]
+    start: dt.date
+    end: dt.date
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScenarioConfig:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class FilesSource(_Frozen):
+    """Partitioned files; ``path`` is a template with ``{data_root}``, ``{model}``, ``{ds}``, ``{ds_nodash}``."""
+
+    kind: Literal["files"]
+    path: str
+    format: Literal["parquet", "csv"] = "parquet"
+
+    @field_validator("path")
+    @classmethod
+    def _has_date(cls, value: str) -> str:
+        if "{ds}" not in value and "{ds_nodash}" not in value:
+            raise ValueError("path must contain {ds} or {ds_nodash} so each interval reads its own partition")
+        return value
+
+
+class SqlSource(_Frozen):
+    """A query through an Airflow connection, rendered with ``{{ ds }}``, ``{{ data_interval_start }}``, ..."""
+
+    kind: Literal["sql"]
+    conn_id: str
+    query: str
+
+
+class GeneratorSource(_Frozen):
+    """The bundled example generator, landed as Parquet under ``{data_root}/raw/<model>/dt=<ds>/``."""
+
+    kind: Literal["generator"]
+    dataset: Literal["churn", "house_prices"]
+    rows_per_day: int = Field(default=2000, ge=0, le=50_000_000)
+    seed: int = 0
+    scenarios: tuple[ScenarioConfig, ...] = ()
+    label_delay_days: int = Field(default=0, ge=0, le=365)
+
+
+Source = Annotated[FilesSource | SqlSource | GeneratorSource, Field(discriminator="kind")]
+
+
+class Feature(_Frozen):
+    """A model input column; its type drives both preprocessing and the data contract."""
+
+    name: str
+    type: Literal["numeric", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    allowed_values: tuple[str, ...] | None = None
+    max_null_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        if self.type == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError(f"feature {self.name!r}: min/max apply to numeric features only")
+        if self.type == "numeric" and self.allowed_values is not None:
+            raise ValueError(f"feature {self.name!r}: allowed_values apply to categorical features only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"feature {self.name!r}: min {self.min} is greater than max {self.max}")
+        return self
+
+
+class QualityConfig(_Frozen):
+    """The data contract: generated from the features plus an optional GX suite file."""
+
+    suite: str | None = None
+    min_rows: int = Field(default=1, ge=1)
+    max_rows: int | None = Field(default=None, ge=1)
+    max_null_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
+    max_duplicate_ids: int = Field(default=0, ge=0)
+
+
+class EstimatorConfig(_Frozen):
+    """A scikit-learn estimator from :data:`ESTIMATORS` and its constructor parameters."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    class_path: str = Field(alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("class_path")
+    @classmethod
+    def _allowed(cls, value: str) -> str:
+        if value not in ESTIMATORS:
+            raise ValueError(f"{value!r} is not a supported estimator; choose one of {sorted(ESTIMATORS)}")
+        return value
+
+
+class TrainingConfig(_Frozen):
+    """Training window (in daily partitions ending at the run's interval) and the held-out split."""
+
+    window_days: int = Field(default=7, ge=1, le=3650)
+    min_partitions: int = Field(default=1, ge=1)
+    min_rows: int = Field(default=100, ge=2)
+    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    random_state: int = 42
+    estimator: EstimatorConfig
+
+
+class SliceConfig(_Frozen):
+    """A subset of the holdout (``column == value``) that must reach its own minimum metric."""
+
+    name: str
+    column: str
+    value: str | float | int | bool
+    metric: str
+    min: float
+    min_rows: int = Field(default=30, ge=1)
+
+
+class EvaluationConfig(_Frozen):
+    """Model gates: absolute thresholds, champion comparison, slices."""
+
+    primary_metric: str
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    champion_tolerance: float = Field(default=0.0, ge=0.0)
+    slices: tuple[SliceConfig, ...] = ()
+    smoke_rows: int = Field(default=20, ge=1, le=10_000)
+
+
+class PromotionConfig(_Frozen):
+    """How a tested version becomes champion."""
+
+    policy: Literal["auto", "approval", "none"] = "auto"
+    approval_timeout_hours: float = Field(default=24.0, gt=0)
+
+
+class ScheduleConfig(_Frozen):
+    """The nightly data-interval timetable."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    start_date: dt.date = dt.date(2026, 1, 1)
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"cron {value!r} must have five fields (minute hour day month weekday)")
+        return value
+
+
+class ModelConfig(_Frozen):
+    """One model, as declared in ``include/models/<name>.yaml``."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    owner: str = "mloops"
+    tags: tuple[str, ...] = ()
+    task: Literal["classification", "regression"]
+    target: str
+    id_column: str | None = None
+    timestamp_column: str | None = None
+    features: tuple[Feature, ...] = Field(min_length=1)
+    source: Source
+    quality: QualityConfig = QualityConfig()
+    training: TrainingConfig
+    evaluation: EvaluationConfig
+    promotion: PromotionConfig = PromotionConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    source_file: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        names = [f.name for f in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"features: duplicate names {duplicates}")
+        if self.target in names:
+            raise ValueError(f"target: {self.target!r} is also listed as a feature")
+        estimator_task = ESTIMATORS[self.training.estimator.class_path]
+        if estimator_task != self.task:
+            raise ValueError(
+                f"training.estimator.class: {self.training.estimator.class_path!r} is a {estimator_task} "
+                f"estimator but task is {self.task!r}"
+            )
+        known = METRICS[self.task]
+        used = [("evaluation.primary_metric", self.evaluation.primary_metric)]
+        used += [(f"evaluation.thresholds.{m}", m) for m in self.evaluation.thresholds]
+        used += [("evaluation.slices", s.metric) for s in self.evaluation.slices]
+        for where, metric in used:
+            if metric not in known:
+                raise ValueError(f"{where}: unknown {self.task} metric {metric!r}; choose one of {sorted(known)}")
+        for s in self.evaluation.slices:
+            if s.column not in names:
+                raise ValueError(f"evaluation.slices: slice {s.name!r} uses column {s.column!r}, which is not a feature")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "categorical"]
+
+    @property
+    def greater_is_better(self) -> bool:
+        return METRICS[self.task][self.evaluation.primary_metric]
+
+    @property
+    def registered_model_name(self) -> str:
+        return f"mloops.{self.name}"
+
+    @property
+    def experiment_name(self) -> str:
+        return f"mloops/{self.name}"
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that changes what training produces."""
+        payload = self.model_dump(mode="json", include={"task", "target", "features", "training", "id_column"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _location(error: dict[str, Any]) -> str:
+    parts = [str(p) for p in error.get("loc", ()) if not (isinstance(p, str) and p in _DISCRIMINATOR_TAGS)]
+    return ".".join(parts) or "<root>"
+
+
+_DISCRIMINATOR_TAGS = {"files", "sql", "generator"}
+
+
+def _line_of(text: str, field_path: str) -> int | None:
+    """Best-effort line number of the first key of a dotted field path, for error messages."""
+    key = field_path.split(".")[0]
+    match = re.search(rf"^{re.escape(key)}\s*:", text, flags=re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    """Read and validate one model file; raise :class:`ModelConfigError` naming the file and fields."""
+    path = Path(path)
+    shown = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ModelConfigError(shown, [f"cannot read file: {exc.strerror}"]) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ModelConfigError(shown, [f"invalid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ModelConfigError(shown, ["expected a mapping of fields at the top level"])
+    raw.setdefault("name", path.stem)
+    if raw["name"] != path.stem:
+        raise ModelConfigError(shown, [f"name: {raw['name']!r} must match the file name {path.stem!r}"])
+    try:
+        return ModelConfig.model_validate({**raw, "source_file": shown})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where, message = _location(error), error["msg"]
+            if where == "<root>":
+                message = message.removeprefix("Value error, ")
+                head, _, rest = message.partition(": ")
+                if rest and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", head):
+                    where, message = head, rest
+            line = _line_of(text, where)
+            at = f" (line {line})" if line else ""
+            problems.append(f"field '{where}'{at}: {message}")
+        raise ModelConfigError(shown, problems) from None
+
+
+def load_model_configs(directory: str | Path) -> tuple[dict[str, ModelConfig], list[ModelConfigError]]:
+    """Load every ``*.yaml``/``*.yml`` in ``directory``; return the valid configs and the errors."""
+    configs: dict[str, ModelConfig] = {}
+    errors: list[ModelConfigError] = []
+    for path in _config_files(Path(directory)):
+        try:
+            config = load_model_config(path)
+        except ModelConfigError as exc:
+            errors.append(exc)
+            continue
+        configs[config.name] = config
+    return configs, errors
+
+
+def _config_files(directory: Path) -> Iterable[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith("."))
+
+
+def find_model_config(name: str, directory: str | Path) -> ModelConfig:
+    """Load the config of one model by name (what operators do at run time)."""
+    directory = Path(directory)
+    for suffix in (".yaml", ".yml"):
+        candidate = directory / f"{name}{suffix}"
+        if candidate.exists():
+            return load_model_config(candidate)
+    raise ModelConfigError(str(directory / f"{name}.yaml"), ["no such model config file"])

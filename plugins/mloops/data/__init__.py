@@ -1,0 +1,1 @@
+"""Data access for mloops: partition sources and the bundled example generator."""

@@ -1,0 +1,131 @@
+"""Reading one partition of a model's source for a data interval.
+
+Three source kinds share one result type: partitioned files under a path template, a SQL query run
+through an Airflow connection (the caller passes the reader, so this module stays Airflow-free), and
+the bundled example generator, which lands its partition as a file first so it behaves exactly like
+an upstream drop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mloops.config import FilesSource, GeneratorSource, ModelConfig, ScenarioConfig, SqlSource
+from mloops.errors import DataSourceError, PartitionMissingError
+from mloops.partitions import partition_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SqlReader = Callable[[str, str], "pd.DataFrame"]
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A partition read from its source, plus where it came from (kept for quarantine copies)."""
+
+    frame: pd.DataFrame
+    source_uri: str
+    source_files: tuple[Path, ...] = ()
+
+
+def render_query(query: str, day: dt.date) -> str:
+    """Render a SQL template with the interval of ``day`` (``ds``, ``ds_nodash``, interval bounds)."""
+    import jinja2
+
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    try:
+        return env.from_string(query).render(
+            ds=day.isoformat(),
+            ds_nodash=day.strftime("%Y%m%d"),
+            data_interval_start=start.isoformat(),
+            data_interval_end=(start + dt.timedelta(days=1)).isoformat(),
+        )
+    except jinja2.TemplateError as exc:
+        raise DataSourceError(f"source.query cannot be rendered for {day}: {exc}") from exc
+
+
+def files_path(source: FilesSource, model: str, day: dt.date, data_root: Path) -> Path:
+    return Path(
+        source.path.format(data_root=data_root, model=model, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d"))
+    )
+
+
+def generator_path(model: str, day: dt.date, data_root: Path) -> Path:
+    return partition_dir(data_root, "raw", model, day) / "part.parquet"
+
+
+def _read_file(path: Path, fmt: str, model: str, day: dt.date) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.exists():
+        raise PartitionMissingError(f"model {model!r}: partition {day} is missing: no file at {path}")
+    try:
+        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataSourceError(f"model {model!r}: partition {day} at {path} is an empty file (no header row)") from None
+    except Exception as exc:  # noqa: BLE001 - any reader error means the partition is unreadable
+        raise DataSourceError(f"model {model!r}: partition {day} at {path} cannot be read: {exc}") from exc
+
+
+def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Path) -> Path | None:
+    """Write the generator's partition for ``day`` unless it already landed; ``None`` if it is missing."""
+    from mloops.data import generator
+
+    source = config.source
+    assert isinstance(source, GeneratorSource)
+    path = generator_path(config.name, day, data_root)
+    if path.exists():
+        return path
+    frame = generator.generate_partition(
+        source.dataset,
+        day,
+        rows=source.rows_per_day,
+        seed=source.seed,
+        scenarios=to_generator_scenarios(source.scenarios),
+    )
+    if frame is None:
+        return None
+    generator.write_partition(frame, path)
+    return path
+
+
+def to_generator_scenarios(scenarios: tuple[ScenarioConfig, ...]) -> list:
+    from mloops.data import generator
+
+    return [generator.Scenario(kind=s.kind, start=s.start, end=s.end, params=dict(s.params)) for s in scenarios]
+
+
+def extract_partition(
+    config: ModelConfig, day: dt.date, data_root: Path, sql_reader: SqlReader | None = None
+) -> Extracted:
+    """Read the partition of ``day``; raise :class:`PartitionMissingError` or :class:`DataSourceError`."""
+    source = config.source
+    if isinstance(source, FilesSource):
+        path = files_path(source, config.name, day, data_root)
+        return Extracted(_read_file(path, source.format, config.name, day), path.as_uri(), (path,))
+    if isinstance(source, GeneratorSource):
+        path = land_generated_partition(config, day, data_root)
+        if path is None:
+            raise PartitionMissingError(
+                f"model {config.name!r}: partition {day} is missing: the source delivered no data "
+                f"(expected {generator_path(config.name, day, data_root)})"
+            )
+        return Extracted(_read_file(path, "parquet", config.name, day), path.as_uri(), (path,))
+    if isinstance(source, SqlSource):
+        if sql_reader is None:
+            raise DataSourceError(f"model {config.name!r}: a SQL source needs a reader for connection {source.conn_id!r}")
+        query = render_query(source.query, day)
+        try:
+            frame = sql_reader(source.conn_id, query)
+        except Exception as exc:  # noqa: BLE001 - surface the driver's message with the query
+            raise DataSourceError(
+                f"model {config.name!r}: partition {day}: query on connection {source.conn_id!r} failed: {exc}\n{query}"
+            ) from exc
+        return Extracted(frame, f"sql://{source.conn_id}?ds={day.isoformat()}")
+    raise DataSourceError(f"model {config.name!r}: unsupported source kind {type(source).__name__}")

@@ -1,0 +1,52 @@
+"""Every error mloops raises on purpose, in one place.
+
+Each message names what is wrong and where (file and field, partition and path, check and threshold)
+so a data engineer can act on it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MloopsError(Exception):
+    """Base class of all mloops errors."""
+
+
+class ModelConfigError(MloopsError):
+    """A model YAML file is missing, unreadable or invalid."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class PartitionMissingError(MloopsError):
+    """The partition for a data interval does not exist at its source."""
+
+
+class DataSourceError(MloopsError):
+    """A partition exists but cannot be read (corrupt file, failing query)."""
+
+
+class ValidationFailedError(MloopsError):
+    """A batch failed its expectation suite and was quarantined."""
+
+
+class InsufficientDataError(MloopsError):
+    """The training window holds too few validated rows or partitions."""
+
+
+class TrainingError(MloopsError):
+    """Training could not run as configured (bad estimator parameters, one-class target, ...)."""
+
+
+class ModelGateFailedError(MloopsError):
+    """A model test (threshold, champion comparison, slice, smoke test) failed."""
+
+
+class RegistryError(MloopsError):
+    """A registry operation was refused or is inconsistent."""
+
+
+class InvalidParamsError(MloopsError):
+    """A manually supplied run parameter is invalid."""

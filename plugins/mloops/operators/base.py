@@ -1,0 +1,91 @@
+"""What every mloops stage operator shares: the model, the partition it works on, and failure policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from mloops.config import ModelConfig, find_model_config
+from mloops.errors import InvalidParamsError, MloopsError
+from mloops.settings import Settings, get_settings
+
+#: Data problems a retry cannot fix: fail at once instead of retrying.
+NOT_RETRYABLE = (MloopsError,)
+
+
+def partition_date(context: Any, override: str | None = None) -> dt.date:
+    """The partition a run works on: an explicit date, else the data interval's start.
+
+    Manual runs in Airflow 3 may have no logical date and so no data interval; they then fall back
+    to ``params.partition_date`` and finally to the run's ``run_after`` date.
+    """
+    params = context.get("params") or {}
+    explicit = override or params.get("partition_date")
+    if explicit:
+        try:
+            return dt.date.fromisoformat(str(explicit)[:10])
+        except ValueError:
+            raise InvalidParamsError(f"partition_date {explicit!r} is not an ISO date (YYYY-MM-DD)") from None
+    for key in ("data_interval_start", "logical_date"):
+        value = context.get(key)
+        if value is not None:
+            return value.date()
+    return context["dag_run"].run_after.date()
+
+
+def lineage(context: Any) -> dict[str, str]:
+    """Tags that tie MLflow objects to the Airflow run that produced them."""
+    dag_run = context.get("dag_run")
+    ti = context.get("ti")
+    out = {
+        "airflow.dag_id": getattr(dag_run, "dag_id", "") or "",
+        "airflow.run_id": getattr(dag_run, "run_id", "") or "",
+        "airflow.run_type": str(getattr(dag_run, "run_type", "") or ""),
+    }
+    if ti is not None:
+        out["airflow.try_number"] = str(getattr(ti, "try_number", ""))
+    reason = (context.get("params") or {}).get("reason")
+    if reason:
+        out["mloops.reason"] = str(reason)
+    return out
+
+
+class MloopsStageOperator(BaseOperator):
+    """Base of the stage operators.
+
+    :param model: name of the model config in ``include/models`` (``MLOOPS_MODELS_DIR``).
+    :param partition_date: ISO date of the partition to process (templated); by default the run's
+        data interval start.
+    """
+
+    template_fields: Sequence[str] = ("model", "partition_date")
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, model: str, partition_date: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.partition_date = partition_date
+
+    def load(self, context: Any) -> tuple[ModelConfig, dt.date, Settings]:
+        settings = get_settings()
+        try:
+            config = find_model_config(self.model, settings.models_dir)
+            day = partition_date(context, self.partition_date)
+        except MloopsError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        return config, day, settings
+
+    def run_stage(self, context: Any, stage: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run a stage; on a data or gate failure publish its result, then fail without retrying."""
+        try:
+            return stage()
+        except NOT_RETRYABLE as exc:
+            result = getattr(exc, "result", None)
+            if result is not None:
+                context["ti"].xcom_push(key="failure", value=result)
+            self.log.error("%s", exc)
+            raise AirflowFailException(str(exc)) from exc

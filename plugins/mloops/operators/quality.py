@@ -1,0 +1,28 @@
+"""Data-quality gate operator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mloops.operators.base import MloopsStageOperator
+
+
+class GXValidateBatchOperator(MloopsStageOperator):
+    """Validate the interval's partition with the model's Great Expectations suite.
+
+    A failing batch is quarantined (copied with its validation result, never trained on) and the
+    task fails with every failed expectation, observed vs expected, and the Data Docs location.
+    A missing partition fails the task with the path it looked for. Returns the verdict dict.
+
+    :param model: model config name (templated).
+    :param partition_date: ISO date of the partition (templated); default: data interval start.
+    """
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mloops import stages
+        from mloops.hooks import read_sql
+
+        config, day, settings = self.load(context)
+        result = self.run_stage(context, lambda: stages.validate_batch(config, day, settings, sql_reader=read_sql))
+        self.log.info("Partition %s of %s passed %s; Data Docs: %s", day, config.name, result["rows"], result["docs_url"])
+        return result

@@ -1,0 +1,64 @@
+"""Training and model-test operators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mloops.operators.base import MloopsStageOperator, lineage
+
+
+class MLflowTrainModelOperator(MloopsStageOperator):
+    """Train the model on the validated partitions of its window and log the run to MLflow.
+
+    Logs params, holdout metrics, the input datasets (``mlflow.data``), signature, input example
+    and tags linking the run to its data window, data fingerprint, validation verdicts and this
+    Airflow run. A re-run with the same data and config reuses the existing run.
+
+    :param model: model config name (templated).
+    :param partition_date: ISO date of the partition (templated); default: data interval start.
+    :param estimator_overrides: estimator parameters replacing the config's (templated); validated
+        against the estimator before training.
+    """
+
+    template_fields: Sequence[str] = (*MloopsStageOperator.template_fields, "estimator_overrides")
+
+    def __init__(self, *, estimator_overrides: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.estimator_overrides = estimator_overrides
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mloops import stages
+
+        config, day, settings = self.load(context)
+        overrides = self.estimator_overrides or None
+        result = self.run_stage(
+            context, lambda: stages.train_model(config, day, settings, lineage=lineage(context), overrides=overrides)
+        )
+        self.log.info("%s run %s (%s): %s", "Reused" if result["reused"] else "Logged", result["run_id"],
+                      result["model_uri"], result["metrics"])
+        return result
+
+
+class MLflowTestModelOperator(MloopsStageOperator):
+    """Run the model gates on the interval's holdout: thresholds, champion comparison, slices, smoke test.
+
+    Writes a JSON and Markdown report (also logged to the MLflow run) that states each check as
+    value vs threshold and pass/fail; fails the task with that explanation when a gate fails.
+
+    :param model: model config name (templated).
+    :param train_task_id: task whose XCom holds the training result.
+    """
+
+    def __init__(self, *, train_task_id: str = "train_model", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.train_task_id = train_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mloops import stages
+
+        config, day, settings = self.load(context)
+        trained = context["ti"].xcom_pull(task_ids=self.train_task_id)
+        result = self.run_stage(context, lambda: stages.test_model(config, day, settings, trained))
+        self.log.info("All model gates passed: %s (report %s)", result["checks"], result["report_uri"])
+        return result

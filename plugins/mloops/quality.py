@@ -1,0 +1,185 @@
+"""The data contract of a model: expectations derived from its config, and readable failure summaries.
+
+Pure logic: expectations are plain ``{"type": ..., "kwargs": ...}`` specs (GX's own JSON shape), so
+this module needs neither Great Expectations nor Airflow; ``adapters.gx_adapter`` turns them into a
+suite and runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mloops.config import ModelConfig
+from mloops.errors import ModelConfigError
+
+#: Numeric features must arrive with a numeric dtype; a string column there is a schema change.
+#: Categorical features are not type-checked: they are cast to strings and checked by value set.
+NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "Int64", "float32", "float64", "Float64"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed expectation, in the words a data engineer needs."""
+
+    expectation: str
+    column: str | None
+    observed: str
+    expected: str
+
+    def describe(self) -> str:
+        where = f"({self.column})" if self.column else ""
+        return f"{self.expectation}{where}: observed {self.observed}; expected {self.expected}"
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """What a validation run produced; serializable for XCom and the quarantine record."""
+
+    success: bool
+    evaluated: int
+    failed: int
+    failures: tuple[Failure, ...] = ()
+    docs_url: str | None = None
+    result: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "evaluated": self.evaluated,
+            "failed": self.failed,
+            "failures": [f.__dict__ for f in self.failures],
+            "docs_url": self.docs_url,
+        }
+
+
+def contract_expectations(config: ModelConfig) -> list[dict[str, Any]]:
+    """Expectations implied by the config: schema, types, nulls, ranges, sets, keys, size."""
+    q = config.quality
+    specs: list[dict[str, Any]] = []
+    row_count: dict[str, Any] = {"min_value": q.min_rows}
+    if q.max_rows is not None:
+        row_count["max_value"] = q.max_rows
+    specs.append({"type": "expect_table_row_count_to_be_between", "kwargs": row_count})
+    required = [*(c for c in (config.id_column,) if c), *config.feature_names, config.target]
+    for column in required:
+        specs.append({"type": "expect_column_to_exist", "kwargs": {"column": column}})
+    for feature in config.features:
+        if feature.type == "numeric":
+            specs.append(
+                {
+                    "type": "expect_column_values_to_be_in_type_list",
+                    "kwargs": {"column": feature.name, "type_list": NUMERIC_TYPES},
+                }
+            )
+        null_fraction = feature.max_null_fraction if feature.max_null_fraction is not None else q.max_null_fraction
+        specs.append(
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": feature.name, "mostly": round(1.0 - null_fraction, 6)},
+            }
+        )
+        if feature.min is not None or feature.max is not None:
+            specs.append(
+                {
+                    "type": "expect_column_values_to_be_between",
+                    "kwargs": {"column": feature.name, "min_value": feature.min, "max_value": feature.max},
+                }
+            )
+        if feature.allowed_values is not None:
+            specs.append(
+                {
+                    "type": "expect_column_values_to_be_in_set",
+                    "kwargs": {"column": feature.name, "value_set": list(feature.allowed_values)},
+                }
+            )
+    specs.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": config.target}})
+    if config.task == "classification":
+        specs.append(
+            {"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": config.target, "value_set": [0, 1]}}
+        )
+    if config.id_column:
+        specs.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": config.id_column}})
+    return specs
+
+
+def suite_file_expectations(config: ModelConfig, directory: Path) -> list[dict[str, Any]]:
+    """Extra expectations from ``<directory>/<quality.suite>.json`` (GX suite JSON), if configured."""
+    if not config.quality.suite:
+        return []
+    path = directory / f"{config.quality.suite}.json"
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelConfigError(config.source_file or config.name, [f"field 'quality.suite': no suite file {path}"]) from None
+    except json.JSONDecodeError as exc:
+        raise ModelConfigError(str(path), [f"invalid JSON: {exc}"]) from None
+    expectations = payload.get("expectations") if isinstance(payload, dict) else None
+    if not isinstance(expectations, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("type"), str) for e in expectations
+    ):
+        raise ModelConfigError(str(path), ["'expectations' must be a list of {type, kwargs} objects"])
+    return [{"type": e["type"], "kwargs": dict(e.get("kwargs", {}))} for e in expectations]
+
+
+def model_expectations(config: ModelConfig, expectations_dir: Path) -> list[dict[str, Any]]:
+    return contract_expectations(config) + suite_file_expectations(config, expectations_dir)
+
+
+def _expected_text(expectation: str, kwargs: Mapping[str, Any]) -> str:
+    shown = {k: v for k, v in kwargs.items() if k not in {"column", "batch_id"}}
+    if "mostly" in shown:
+        shown["mostly"] = f"{float(shown['mostly']):.2%} of rows"
+    if not shown:
+        return "to hold" if expectation != "expect_column_to_exist" else "column present"
+    return ", ".join(f"{k}={v}" for k, v in shown.items())
+
+
+def _observed_text(result: Mapping[str, Any], exception: str | None) -> str:
+    if exception:
+        return f"error: {exception}"
+    if "unexpected_percent" in result and result.get("unexpected_percent") is not None:
+        sample = result.get("partial_unexpected_list") or []
+        sample_text = f", e.g. {sample[:5]}" if sample else ""
+        return (
+            f"{result.get('unexpected_count')} of {result.get('element_count')} rows unexpected "
+            f"({float(result['unexpected_percent']):.2f}%){sample_text}"
+        )
+    if "observed_value" in result:
+        return repr(result["observed_value"])
+    return "failed"
+
+
+def summarize_failures(results: Iterable[Mapping[str, Any]]) -> list[Failure]:
+    """Turn GX per-expectation results (``type``, ``kwargs``, ``success``, ``result``, ``exception``) into failures."""
+    failures = []
+    for item in results:
+        if item["success"]:
+            continue
+        kwargs = item.get("kwargs", {})
+        failures.append(
+            Failure(
+                expectation=item["type"],
+                column=kwargs.get("column"),
+                observed=_observed_text(item.get("result") or {}, item.get("exception")),
+                expected=_expected_text(item["type"], kwargs),
+            )
+        )
+    return sorted(failures, key=lambda f: (f.column or "", f.expectation))
+
+
+def failure_message(model: str, partition: str, outcome: ValidationOutcome, quarantine: str | None) -> str:
+    """The text of a failed ``validate_batch``: every failed expectation, observed vs expected."""
+    lines = [
+        f"Data-quality gate failed for model {model!r}, partition {partition}: "
+        f"{outcome.failed} of {outcome.evaluated} expectations failed."
+    ]
+    lines += [f"  - {f.describe()}" for f in outcome.failures]
+    if quarantine:
+        lines.append(f"The batch was quarantined (not trained on) at {quarantine}; the original data is unchanged.")
+    if outcome.docs_url:
+        lines.append(f"Data Docs: {outcome.docs_url}")
+    return "\n".join(lines)

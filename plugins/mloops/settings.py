@@ -1,0 +1,68 @@
+"""Where mloops keeps its state, resolved from the environment.
+
+Embedded defaults put everything in one git-ignored folder (``<repo>/.mloops``) so the project runs
+on a laptop with no services; every location is overridable for production. Values are read on each
+call, not cached at import, so tests and workers can point a process elsewhere with env vars.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: Environment variables read by :func:`get_settings`, with a description for the README table.
+ENVIRONMENT = {
+    "MLOOPS_HOME": "Local state folder (default: <repo>/.mloops).",
+    "MLOOPS_DATA_ROOT": "Data partitions, staged snapshots, quarantine, reports (default: $MLOOPS_HOME/data).",
+    "MLOOPS_MODELS_DIR": "Folder of model YAML configs (default: <repo>/include/models).",
+    "MLOOPS_EXPECTATIONS_DIR": "Folder of extra GX expectation suites (default: <repo>/include/expectations).",
+    "MLOOPS_DOCS_ROOT": "Great Expectations Data Docs sites (default: $MLOOPS_HOME/data_docs).",
+    "MLFLOW_TRACKING_URI": "MLflow tracking and registry store (default: sqlite:///$MLOOPS_HOME/mlflow/mlflow.db).",
+    "MLOOPS_MLFLOW_ARTIFACTS": "Artifact root for new experiments on a local store (default: $MLOOPS_HOME/mlflow/artifacts).",
+    "MLOOPS_METRICS_DB_URI": "SQLAlchemy URI of the metrics and events store (default: sqlite:///$MLOOPS_HOME/metrics.db).",
+    "MLOOPS_REGISTRY_POOL": "Airflow pool that serializes registry writes (default: mloops_registry).",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations; build with :func:`get_settings`."""
+
+    home: Path
+    data_root: Path
+    models_dir: Path
+    expectations_dir: Path
+    docs_root: Path
+    mlflow_tracking_uri: str
+    mlflow_artifacts: Path
+    metrics_db_uri: str
+    registry_pool: str
+
+    @property
+    def uses_local_mlflow(self) -> bool:
+        """True when MLflow runs embedded (no tracking server), so artifact roots must be set by us."""
+        return not self.mlflow_tracking_uri.startswith(("http://", "https://", "databricks"))
+
+
+def _path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def get_settings() -> Settings:
+    """Read the environment and return the settings in force for this process."""
+    home = _path("MLOOPS_HOME", REPO_ROOT / ".mloops")
+    return Settings(
+        home=home,
+        data_root=_path("MLOOPS_DATA_ROOT", home / "data"),
+        models_dir=_path("MLOOPS_MODELS_DIR", REPO_ROOT / "include" / "models"),
+        expectations_dir=_path("MLOOPS_EXPECTATIONS_DIR", REPO_ROOT / "include" / "expectations"),
+        docs_root=_path("MLOOPS_DOCS_ROOT", home / "data_docs"),
+        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        mlflow_artifacts=_path("MLOOPS_MLFLOW_ARTIFACTS", home / "mlflow" / "artifacts"),
+        metrics_db_uri=os.environ.get("MLOOPS_METRICS_DB_URI") or f"sqlite:///{home / 'metrics.db'}",
+        registry_pool=os.environ.get("MLOOPS_REGISTRY_POOL", "mloops_registry"),
+    )

@@ -1,0 +1,442 @@
+"""The nightly stages, each one call: validate, train, test, register, promote.
+
+Every stage takes a model config, the partition date (the data interval's start) and the settings,
+reads and writes only the partitions keyed by that date, and returns a small JSON-able dict that the
+operators push to XCom. Nothing here imports Airflow, so each stage runs the same from a task, a test
+or a notebook. Failures raise the typed errors of :mod:`mloops.errors`, carrying the same dict in
+``.result`` so the operator can publish the failing report before the task fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mloops import evaluation, partitions, quality, registry, training
+from mloops.config import ModelConfig
+from mloops.data.sources import SqlReader, extract_partition
+from mloops.errors import (
+    InsufficientDataError,
+    MloopsError,
+    ModelGateFailedError,
+    PartitionMissingError,
+    ValidationFailedError,
+)
+from mloops.settings import Settings
+
+PASSED, QUARANTINED, MISSING = "passed", "quarantined", "missing"
+
+
+def _fail(error: type[MloopsError], message: str, result: Mapping[str, Any]) -> MloopsError:
+    exc = error(message)
+    exc.result = dict(result)  # type: ignore[attr-defined]
+    return exc
+
+
+def _staged(settings: Settings, config: ModelConfig, day: dt.date) -> Path:
+    return partitions.partition_dir(settings.data_root, "staged", config.name, day)
+
+
+def _quarantine(settings: Settings, config: ModelConfig, day: dt.date) -> Path:
+    return partitions.partition_dir(settings.data_root, "quarantine", config.name, day)
+
+
+def read_verdict(settings: Settings, config: ModelConfig, day: dt.date) -> dict[str, Any] | None:
+    return partitions.read_json(_staged(settings, config, day) / "verdict.json")
+
+
+def frame_fingerprint(frame: Any) -> str:
+    import hashlib
+
+    import pandas as pd
+
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- validate
+
+
+def _validate_partition(
+    config: ModelConfig, day: dt.date, settings: Settings, expectations: list[dict[str, Any]], sql_reader: SqlReader | None
+) -> dict[str, Any]:
+    from mloops.adapters import gx_adapter
+
+    staged = _staged(settings, config, day)
+    try:
+        extracted = extract_partition(config, day, settings.data_root, sql_reader)
+    except PartitionMissingError as exc:
+        verdict = {"partition": day.isoformat(), "status": MISSING, "message": str(exc)}
+        partitions.write_json(staged / "verdict.json", verdict)
+        (staged / "data.parquet").unlink(missing_ok=True)
+        return verdict
+    frame = extracted.frame
+    outcome = gx_adapter.validate_dataframe(
+        frame, model=config.name, partition=day, expectations=expectations, project_dir=settings.docs_root / config.name
+    )
+    verdict: dict[str, Any] = {
+        "partition": day.isoformat(),
+        "rows": int(len(frame)),
+        "fingerprint": frame_fingerprint(frame),
+        "source_uri": extracted.source_uri,
+        **outcome.to_dict(),
+    }
+    quarantine = _quarantine(settings, config, day)
+    if outcome.success:
+        with partitions.atomic_path(staged / "data.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
+        verdict["status"] = PASSED
+        verdict["uri"] = (staged / "data.parquet").as_uri()
+        if quarantine.exists():
+            partitions.write_json(quarantine / "resolved.json", {"resolved_by": "a later validation that passed"})
+    else:
+        (staged / "data.parquet").unlink(missing_ok=True)
+        incoming = quarantine.with_name(f".{quarantine.name}.incoming")
+        if incoming.exists():
+            shutil.rmtree(incoming)
+        incoming.mkdir(parents=True)
+        if extracted.source_files:
+            for path in extracted.source_files:
+                shutil.copy2(path, incoming / path.name)
+        else:
+            frame.to_parquet(incoming / "data.parquet", index=False)
+        partitions.write_json(incoming / "validation_result.json", outcome.result)
+        partitions.write_text(
+            incoming / "failures.txt",
+            quality.failure_message(config.name, day.isoformat(), outcome, None) + f"\nSource: {extracted.source_uri}\n",
+        )
+        partitions.replace_dir(incoming, quarantine)
+        shutil.rmtree(incoming)
+        verdict["status"] = QUARANTINED
+        verdict["quarantine"] = str(quarantine)
+        verdict["message"] = quality.failure_message(config.name, day.isoformat(), outcome, str(quarantine))
+    partitions.write_json(staged / "verdict.json", verdict)
+    return verdict
+
+
+def validate_batch(
+    config: ModelConfig, day: dt.date, settings: Settings, *, sql_reader: SqlReader | None = None
+) -> dict[str, Any]:
+    """Validate the interval's partition, plus any partition of the training window never validated.
+
+    A failing batch is copied (with its validation result) to the quarantine area and its staged
+    snapshot removed, so training can never read it; the source data is left untouched.
+    """
+    expectations = quality.model_expectations(config, settings.expectations_dir)
+    checked: dict[str, dict[str, Any]] = {}
+    for date in partitions.window_dates(day, config.training.window_days):
+        if date != day and read_verdict(settings, config, date) is not None:
+            continue
+        checked[date.isoformat()] = _validate_partition(config, date, settings, expectations, sql_reader)
+    current = checked[day.isoformat()]
+    result = {
+        "model": config.name,
+        "partition": day.isoformat(),
+        "status": current["status"],
+        "rows": current.get("rows", 0),
+        "fingerprint": current.get("fingerprint"),
+        "uri": current.get("uri"),
+        "docs_url": current.get("docs_url"),
+        "failures": current.get("failures", []),
+        "quarantine": current.get("quarantine"),
+        "also_validated": {d: v["status"] for d, v in checked.items() if d != day.isoformat()},
+    }
+    if current["status"] == MISSING:
+        raise _fail(PartitionMissingError, current["message"], result)
+    if current["status"] == QUARANTINED:
+        raise _fail(ValidationFailedError, current["message"], result)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ train
+
+
+def _window(config: ModelConfig, day: dt.date, settings: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    passed: dict[str, dict[str, Any]] = {}
+    excluded: dict[str, str] = {}
+    for date in partitions.window_dates(day, config.training.window_days):
+        verdict = read_verdict(settings, config, date)
+        status = verdict["status"] if verdict else "not validated"
+        if status == PASSED:
+            passed[date.isoformat()] = verdict
+        else:
+            excluded[date.isoformat()] = status
+    return passed, excluded
+
+
+def _hash(payload: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_model(
+    config: ModelConfig,
+    day: dt.date,
+    settings: Settings,
+    *,
+    lineage: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fit the pipeline on the validated partitions of the window and log it to MLflow.
+
+    Idempotent: a finished run for the same interval, data fingerprint, config and overrides is
+    reused instead of training again, so re-running a date never yields a second model version.
+    """
+    import pandas as pd
+
+    from mloops.adapters import mlflow_adapter
+
+    passed, excluded = _window(config, day, settings)
+    if day.isoformat() not in passed or len(passed) < config.training.min_partitions:
+        raise InsufficientDataError(
+            f"model {config.name!r}, interval {day}: {len(passed)} validated partition(s) in the "
+            f"{config.training.window_days}-day window (need {config.training.min_partitions} including {day}); "
+            f"excluded: {excluded or 'none'}"
+        )
+    frames = [pd.read_parquet(partitions.path_from_uri(v["uri"])) for v in passed.values()]
+    data = pd.concat(frames, ignore_index=True)
+    if len(data) < config.training.min_rows:
+        raise InsufficientDataError(
+            f"model {config.name!r}, interval {day}: {len(data)} validated rows in the window; "
+            f"training.min_rows is {config.training.min_rows}"
+        )
+    fingerprint = partitions.combine_digests({d: v["fingerprint"] for d, v in passed.items()})
+    mask = training.holdout_mask(data, config)
+    train, holdout = data[~mask].reset_index(drop=True), data[mask].reset_index(drop=True)
+    run_dir = partitions.partition_dir(settings.data_root, "runs", config.name, day)
+    holdout_path = run_dir / "holdout.parquet"
+    with partitions.atomic_path(holdout_path) as tmp:
+        holdout.to_parquet(tmp, index=False)
+
+    client = mlflow_adapter.client(settings)
+    experiment_id = mlflow_adapter.ensure_experiment(client, settings, config.experiment_name)
+    run_key = f"{config.name}/{day.isoformat()}"
+    identity = {
+        "mloops.data_fingerprint": fingerprint,
+        "mloops.config_fingerprint": config.fingerprint(),
+        "mloops.overrides_fingerprint": _hash(dict(overrides or {})),
+    }
+    result = {
+        "model": config.name,
+        "partition": day.isoformat(),
+        "data_fingerprint": fingerprint,
+        "holdout_uri": holdout_path.as_uri(),
+        "rows_train": int(len(train)),
+        "rows_holdout": int(len(holdout)),
+        "partitions": sorted(passed),
+        "excluded": excluded,
+    }
+    existing = mlflow_adapter.find_run(client, experiment_id, run_key, identity)
+    if existing is not None and existing.data.tags.get("mloops.model_uri"):
+        return {
+            **result,
+            "run_id": existing.info.run_id,
+            "model_uri": existing.data.tags["mloops.model_uri"],
+            "metrics": {k: v for k, v in existing.data.metrics.items() if not k.startswith(("train_", "rows_"))},
+            "reused": True,
+        }
+
+    model = training.fit(config, train, overrides)
+    metrics = training.evaluate(model, holdout, config)
+    train_metrics = {f"train_{k}": v for k, v in training.evaluate(model, train, config).items()}
+    features = training.feature_frame(train, config)
+    columns = [*config.feature_names, config.target]
+    tags = {
+        **identity,
+        mlflow_adapter.RUN_KEY_TAG: run_key,
+        "mloops.model": config.name,
+        "mloops.target": config.target,
+        registry.INTERVAL_TAG: day.isoformat(),
+        "mloops.window": f"{min(passed)}..{max(passed)}",
+        "mloops.partitions": ",".join(sorted(passed)),
+        "mloops.excluded_partitions": json.dumps(excluded, sort_keys=True),
+        "mloops.validation": json.dumps({d: v["status"] for d, v in passed.items()}, sort_keys=True),
+        "mloops.validation_docs": next((v.get("docs_url") or "" for v in passed.values()), ""),
+        **{k: str(v) for k, v in (lineage or {}).items()},
+    }
+    if overrides:
+        tags["mloops.overrides"] = json.dumps(dict(overrides), sort_keys=True)
+    staged_root = partitions.partition_dir(settings.data_root, "staged", config.name, day).parent
+    logged = mlflow_adapter.log_training_run(
+        experiment_id=experiment_id,
+        run_name=f"{config.name}-{day.isoformat()}",
+        tags=tags,
+        params={
+            "estimator": config.training.estimator.class_path,
+            **{f"estimator.{k}": v for k, v in {**config.training.estimator.params, **(overrides or {})}.items()},
+            "window_days": config.training.window_days,
+            "holdout_fraction": config.training.holdout_fraction,
+            "features": ",".join(config.feature_names),
+        },
+        metrics={**metrics, **train_metrics, "rows_train": len(train), "rows_holdout": len(holdout)},
+        datasets=[
+            (train[columns], staged_root.as_uri(), f"{config.name}-train-{day.isoformat()}", "training"),
+            (holdout[columns], holdout_path.as_uri(), f"{config.name}-holdout-{day.isoformat()}", "evaluation"),
+        ],
+        model=model,
+        input_example=features.head(50),
+        trusted_types=training.trusted_types(config.training.estimator.class_path),
+    )
+    mlflow_adapter.set_run_tags(client, logged["run_id"], {"mloops.model_uri": logged["model_uri"]})
+    return {**result, **logged, "metrics": metrics, "reused": False}
+
+
+# ------------------------------------------------------------------------------------------------- test
+
+
+def test_model(  # noqa: PT028 - a stage, not a pytest test
+    config: ModelConfig, day: dt.date, settings: Settings, trained: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Run every model gate on the interval's holdout and write the report (JSON + Markdown)."""
+    import pandas as pd
+
+    from mloops.adapters import mlflow_adapter
+
+    client = mlflow_adapter.client(settings)
+    holdout = pd.read_parquet(partitions.path_from_uri(trained["holdout_uri"]))
+    challenger = mlflow_adapter.load_sklearn_model(trained["model_uri"])
+    metrics = training.evaluate(challenger, holdout, config)
+    checks = evaluation.threshold_checks(config, metrics)
+
+    champion = mlflow_adapter.version_by_alias(client, config.registered_model_name, registry.CHAMPION)
+    champion_metrics, champion_error, label = None, None, None
+    if champion is not None:
+        label = f"champion v{champion.version}"
+        if champion.run_id == trained["run_id"]:
+            champion_metrics = metrics
+            label += " (this run)"
+        else:
+            try:
+                champion_metrics = training.evaluate(mlflow_adapter.load_sklearn_model(champion.uri), holdout, config)
+            except Exception as exc:  # noqa: BLE001 - an unscorable champion is a reported failure, not a crash
+                champion_error = f"{label} cannot score this holdout: {type(exc).__name__}: {exc}"
+    checks.append(evaluation.champion_check(config, metrics, champion_metrics, label, champion_error))
+    checks += evaluation.slice_checks(config, holdout, lambda subset: training.evaluate(challenger, subset, config))
+
+    sample = training.feature_frame(holdout.head(config.evaluation.smoke_rows), config)
+    try:
+        predictions = mlflow_adapter.load_pyfunc_model(trained["model_uri"]).predict(sample)
+        smoke = evaluation.smoke_check([float(v) for v in predictions], len(sample), None)
+    except Exception as exc:  # noqa: BLE001 - the smoke test reports any load or predict failure
+        smoke = evaluation.smoke_check(None, len(sample), f"{type(exc).__name__}: {exc}")
+    checks.append(smoke)
+
+    payload = evaluation.report(
+        config,
+        day.isoformat(),
+        checks,
+        metrics,
+        {
+            "run_id": trained["run_id"],
+            "model_uri": trained["model_uri"],
+            "champion_version": champion.version if champion else None,
+            "champion_metrics": champion_metrics,
+            "holdout_rows": int(len(holdout)),
+        },
+    )
+    report_dir = partitions.partition_dir(settings.data_root, "reports", config.name, day)
+    json_path = partitions.write_json(report_dir / "model_tests.json", payload)
+    md_path = partitions.write_text(report_dir / "model_tests.md", evaluation.report_markdown(payload))
+    mlflow_adapter.log_artifacts(client, trained["run_id"], [json_path, md_path], artifact_path="model_tests")
+    status = "passed" if payload["passed"] else "failed"
+    mlflow_adapter.set_run_tags(client, trained["run_id"], {registry.TEST_STATUS_TAG: status})
+    result = {
+        "model": config.name,
+        "partition": day.isoformat(),
+        "passed": payload["passed"],
+        "report_uri": json_path.as_uri(),
+        "checks": {c.name: c.passed for c in checks},
+        "metrics": metrics,
+        "champion_version": payload["champion_version"],
+    }
+    if not payload["passed"]:
+        raise _fail(ModelGateFailedError, evaluation.gate_message(payload, md_path.as_uri()), result)
+    return result
+
+
+# -------------------------------------------------------------------------------------------- registry
+
+
+def register_model(
+    config: ModelConfig,
+    day: dt.date,
+    settings: Settings,
+    trained: Mapping[str, Any],
+    tested: Mapping[str, Any],
+    *,
+    lineage: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Register the tested model once per run (re-runs reuse the version) and set ``challenger``."""
+    from mloops.adapters import mlflow_adapter
+
+    client = mlflow_adapter.client(settings)
+    name = config.registered_model_name
+    tags = {
+        registry.TEST_STATUS_TAG: "passed" if tested["passed"] else "failed",
+        "mloops.tests": json.dumps(tested["checks"], sort_keys=True),
+        "mloops.test_report": tested["report_uri"],
+        registry.INTERVAL_TAG: day.isoformat(),
+        "mloops.data_fingerprint": trained["data_fingerprint"],
+        **{f"metric.{k}": f"{v:.6f}" for k, v in tested["metrics"].items() if v is not None},
+        **{k: str(v) for k, v in (lineage or {}).items()},
+    }
+    existing = mlflow_adapter.versions(client, name, run_id=trained["run_id"])
+    if existing:
+        version = existing[0]
+        mlflow_adapter.set_version_tags(client, name, version.version, tags)
+    else:
+        version = mlflow_adapter.register_version(client, name, trained["model_uri"], trained["run_id"], tags)
+    mlflow_adapter.set_alias(client, name, registry.CHALLENGER, version.version)
+    return {"model": config.name, "registered_model": name, "version": version.version, "reused": bool(existing)}
+
+
+def promote_model(
+    config: ModelConfig,
+    day: dt.date,
+    settings: Settings,
+    registered: Mapping[str, Any],
+    *,
+    policy: str | None = None,
+    lineage: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Apply the promotion policy: move ``champion`` (keeping the old one as ``previous``) or keep it."""
+    from mloops.adapters import mlflow_adapter
+
+    client = mlflow_adapter.client(settings)
+    name = config.registered_model_name
+    candidate_info = mlflow_adapter.get_version(client, name, registered["version"])
+    champion_info = mlflow_adapter.version_by_alias(client, name, registry.CHAMPION)
+    decision = registry.decide_promotion(
+        policy or config.promotion.policy,
+        registry.Candidate(candidate_info.version, candidate_info.tags.get(registry.INTERVAL_TAG)),
+        registry.Candidate(champion_info.version, champion_info.tags.get(registry.INTERVAL_TAG)) if champion_info else None,
+    )
+    if decision.action == "promote":
+        if decision.previous:
+            mlflow_adapter.set_alias(client, name, registry.PREVIOUS, decision.previous)
+        mlflow_adapter.set_alias(client, name, registry.CHAMPION, candidate_info.version)
+        mlflow_adapter.set_version_tags(
+            client,
+            name,
+            candidate_info.version,
+            {
+                "mloops.promoted_from": decision.previous or "none",
+                "mloops.promotion_reason": decision.reason,
+                **{f"mloops.promoted_by.{k.split('.')[-1]}": str(v) for k, v in (lineage or {}).items()},
+            },
+        )
+    return {
+        "model": config.name,
+        "action": decision.action,
+        "reason": decision.reason,
+        "champion": decision.champion,
+        "previous": decision.previous,
+        "version": candidate_info.version,
+    }
+test_model.__test__ = False  # type: ignore[attr-defined]  # keep pytest from collecting it

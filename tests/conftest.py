@@ -1,0 +1,79 @@
+"""Test isolation: a throw-away Airflow home and mloops home, set before Airflow is imported."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="mloops-tests-"))
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "MLOOPS_HOME": str(_SESSION_DIR / "mloops"),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
+)
+for _var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_MODELS_DIR", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
+    os.environ.pop(_var, None)
+(_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
+sys.path.insert(0, str(REPO / "plugins"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB (SQLite) for the session."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+    return _SESSION_DIR / "airflow" / "airflow.db"
+
+
+@pytest.fixture
+def mloops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every mloops location (data, MLflow store, docs, metrics) at a fresh folder."""
+    home = tmp_path / "mloops"
+    monkeypatch.setenv("MLOOPS_HOME", str(home))
+    for var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+def service_available(host: str, port: int) -> bool:
+    """True if a TCP service answers; in CI a missing service is a failure, not a skip."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    if service_available(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must provide it (see .ci/run)")
+    pytest.skip(message)

@@ -1,0 +1,118 @@
+"""Model gates and promotion decisions, including every way they fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mloops import evaluation, registry
+from mloops.config import find_model_config
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def churn():
+    return find_model_config("churn", REPO / "include/models")
+
+
+@pytest.fixture(scope="module")
+def houses():
+    return find_model_config("house_prices", REPO / "include/models")
+
+
+@pytest.mark.parametrize(
+    ("metrics", "passed"),
+    [
+        ({"roc_auc": 0.80, "f1": 0.50}, {"threshold:f1": True, "threshold:roc_auc": True}),
+        ({"roc_auc": 0.69, "f1": 0.50}, {"threshold:f1": True, "threshold:roc_auc": False}),
+        ({"roc_auc": None, "f1": 0.10}, {"threshold:f1": False, "threshold:roc_auc": False}),
+    ],
+)
+def test_threshold_checks(churn, metrics, passed) -> None:
+    checks = evaluation.threshold_checks(churn, metrics)
+    assert {c.name: c.passed for c in checks} == passed
+    undefined = [c for c in checks if c.value is None]
+    assert all("undefined" in c.detail for c in undefined)
+
+
+def test_lower_is_better_threshold(houses) -> None:
+    config = houses.model_copy(update={"evaluation": houses.evaluation.model_copy(update={"thresholds": {"rmse": 100.0}})})
+    assert evaluation.threshold_checks(config, {"rmse": 99.0})[0].passed
+    failing = evaluation.threshold_checks(config, {"rmse": 101.0})[0]
+    assert not failing.passed and failing.comparator == "<="
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "error", "passed", "detail"),
+    [
+        (0.80, None, None, True, "bootstrap"),
+        (0.80, 0.82, None, True, "tolerance 0.03"),
+        (0.78, 0.82, None, False, "scores 0.8200"),
+        (0.80, 0.80, "cannot score", False, "cannot score"),
+    ],
+)
+def test_champion_check(churn, challenger, champion, error, passed, detail) -> None:
+    check = evaluation.champion_check(
+        churn, {"roc_auc": challenger}, None if champion is None else {"roc_auc": champion}, "champion v1", error
+    )
+    assert check.passed is passed
+    assert detail in check.detail
+    if champion is not None and error is None:
+        assert check.threshold == pytest.approx(champion - 0.03)
+
+
+def test_slice_checks_small_slice_fails_with_row_count(churn) -> None:
+    holdout = pd.DataFrame({"contract_type": ["month-to-month"] * 10 + ["one-year"] * 100, "region": ["north"] * 110})
+    checks = {c.name: c for c in evaluation.slice_checks(churn, holdout, lambda s: {"roc_auc": 0.9})}
+    small = checks["slice:month_to_month:roc_auc"]
+    assert not small.passed and "10 holdout rows" in small.detail
+    assert checks["slice:north:roc_auc"].passed
+
+
+def test_slice_checks_metric_below_minimum(churn) -> None:
+    holdout = pd.DataFrame({"contract_type": ["month-to-month"] * 100, "region": ["north"] * 100})
+    checks = evaluation.slice_checks(churn, holdout, lambda s: {"roc_auc": 0.55})
+    assert [c.passed for c in checks] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("predictions", "rows", "error", "passed"),
+    [([0.1, 0.2], 2, None, True), ([0.1], 2, None, False), ([float("nan"), 1.0], 2, None, False), (None, 2, "boom", False)],
+)
+def test_smoke_check(predictions, rows, error, passed) -> None:
+    assert evaluation.smoke_check(predictions, rows, error).passed is passed
+
+
+def test_report_and_gate_message(churn) -> None:
+    checks = evaluation.threshold_checks(churn, {"roc_auc": 0.5, "f1": 0.5})
+    payload = evaluation.report(churn, "2026-01-03", checks, {"roc_auc": 0.5, "f1": 0.5}, {"run_id": "r"})
+    assert payload["passed"] is False
+    markdown = evaluation.report_markdown(payload)
+    assert "| threshold:roc_auc | 0.5000 | >= | 0.7000 | **FAIL** |" in markdown
+    message = evaluation.gate_message(payload, "file:///r.md")
+    assert "[FAIL] threshold:roc_auc: 0.5000 >= 0.7000" in message and "champion is unchanged" in message
+    assert "threshold:f1" not in message
+
+
+@pytest.mark.parametrize(
+    ("policy", "candidate", "champion", "action", "new_champion", "previous"),
+    [
+        ("auto", ("3", "2026-01-03"), None, "promote", "3", None),
+        ("auto", ("3", "2026-01-03"), ("2", "2026-01-02"), "promote", "3", "2"),
+        ("approval", ("3", "2026-01-03"), ("2", "2026-01-02"), "promote", "3", "2"),
+        ("auto", ("3", "2026-01-03"), ("3", "2026-01-03"), "keep", "3", None),
+        ("auto", ("2", "2026-01-02"), ("3", "2026-01-03"), "keep", "3", None),
+        ("none", ("3", "2026-01-03"), ("2", "2026-01-02"), "keep", "2", None),
+        ("none", ("1", "2026-01-01"), None, "keep", None, None),
+    ],
+)
+def test_decide_promotion(policy, candidate, champion, action, new_champion, previous) -> None:
+    decision = registry.decide_promotion(
+        policy, registry.Candidate(*candidate), registry.Candidate(*champion) if champion else None
+    )
+    assert (decision.action, decision.champion, decision.previous) == (action, new_champion, previous)
+    assert decision.reason
