@@ -20,7 +20,6 @@ os.environ.update(
         "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "MLOOPS_HOME": str(_SESSION_DIR / "mloops"),
@@ -33,6 +32,11 @@ for _var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_MODELS_DIR", "ML
     os.environ.pop(_var, None)
 (_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
 sys.path.insert(0, str(REPO / "plugins"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", "error::airflow.exceptions.RemovedInAirflow4Warning")
+    config.addinivalue_line("filterwarnings", "error::airflow.sdk.exceptions.RemovedInAirflow4Warning")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,0 +1,95 @@
+"""DAG integrity and policy: the bundle imports cleanly, cheaply, and every DAG follows the rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, example_config, write_models
+
+pytestmark = pytest.mark.dags
+
+HEAVY = ("pandas", "sklearn", "mlflow", "great_expectations", "evidently", "scipy")
+
+
+def _bag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+@pytest.fixture(scope="module")
+def bag():
+    return _bag()
+
+
+def test_no_import_errors(bag) -> None:
+    assert bag.import_errors == {}
+    assert {"mloops_train_churn", "mloops_train_house_prices"} <= set(bag.dag_ids)
+
+
+def test_training_dag_structure_and_policy(bag) -> None:
+    from airflow.sdk import CronDataIntervalTimetable
+
+    for dag_id in ("mloops_train_churn", "mloops_train_house_prices"):
+        dag = bag.dags[dag_id]
+        assert [t.task_id for t in dag.topological_sort()] == [
+            "validate_batch", "train_model", "test_model", "register_model", "promote_model"
+        ]
+        for upstream, downstream in zip(dag.topological_sort(), dag.topological_sort()[1:], strict=False):
+            assert upstream.downstream_task_ids == {downstream.task_id}
+        assert isinstance(dag.timetable, CronDataIntervalTimetable)
+        assert dag.max_active_runs == 1 and not dag.catchup
+        assert "mloops" in dag.tags and "training" in dag.tags
+        assert dag.doc_md and dag.dagrun_timeout
+        for task in dag.tasks:
+            assert task.owner == "data-science"
+            assert task.execution_timeout is not None
+        assert dag.task_dict["train_model"].retries == 1
+        assert dag.task_dict["validate_batch"].retries == 0  # a failed gate is not retried
+        assert dag.task_dict["register_model"].pool == "mloops_registry"
+        assert dag.task_dict["promote_model"].pool == "mloops_registry"
+        assert set(dag.params) == {"partition_date", "promotion_mode", "estimator_overrides", "reason"}
+
+
+def test_parse_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, json\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
+        f"print(json.dumps({{'dags': sorted(bag.dag_ids), 'heavy': sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))}}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ.copy())
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "mloops_train_churn" in result["dags"]
+    assert result["heavy"] == []
+
+
+def test_broken_config_is_an_import_error_and_others_still_load(tmp_path: Path, monkeypatch) -> None:
+    broken = example_config("churn")
+    broken["evaluation"]["primary_metric"] = "auc"
+    models = write_models(tmp_path / "models", churn=broken, house_prices=example_config("house_prices"))
+    monkeypatch.setenv("MLOOPS_MODELS_DIR", str(models))
+    bag = _bag()
+    assert "mloops_train_house_prices" in bag.dag_ids
+    assert "mloops_train_churn" not in bag.dag_ids
+    assert "mloops_config_errors" not in bag.dag_ids
+    (error,) = bag.import_errors.values()
+    assert str(models / "churn.yaml") in error
+    assert "field 'evaluation.primary_metric'" in error and "unknown classification metric 'auc'" in error
+
+
+def test_new_model_is_only_a_yaml_file(tmp_path: Path, monkeypatch) -> None:
+    extra = example_config("churn")
+    extra["schedule"]["cron"] = "30 1 * * *"
+    models = write_models(tmp_path / "models", churn=example_config("churn"), churn_eu=extra)
+    monkeypatch.setenv("MLOOPS_MODELS_DIR", str(models))
+    bag = _bag()
+    assert bag.import_errors == {}
+    assert {"mloops_train_churn", "mloops_train_churn_eu"} <= set(bag.dag_ids)
+    assert "30 1 * * *" in repr(bag.dags["mloops_train_churn_eu"].timetable)

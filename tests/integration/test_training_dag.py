@@ -1,0 +1,164 @@
+"""End-to-end runs of the generated training DAG with ``dag.test()`` against a real MLflow store.
+
+Each test gets its own mloops home (data, SQLite MLflow store, Data Docs) and its own models folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, small_churn, write_models
+
+pytestmark = pytest.mark.integration
+
+
+def _interval(day: str) -> dt.datetime:
+    """When the nightly run for the partition ``day`` fires: at the end of its interval (cron 0 2 * * *).
+
+    ``dag.test`` treats the date it is given as the run's ``run_after`` and infers the last complete
+    data interval before it, exactly as the scheduler does.
+    """
+    return dt.datetime.fromisoformat(day).replace(hour=2, tzinfo=dt.UTC) + dt.timedelta(days=1)
+
+
+def _run(dag_id: str, day: str, conf: dict | None = None):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    dr = bag.dags[dag_id].test(logical_date=_interval(day), run_conf=conf)
+    return dr, {ti.task_id: ti.state for ti in dr.get_task_instances()}
+
+
+def _client():
+    from mloops.adapters.mlflow_adapter import client
+    from mloops.settings import get_settings
+
+    return client(get_settings())
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path) -> Path:
+    bad = small_churn(scenarios=[{"kind": "null_burst", "start": "2026-01-04", "end": "2026-01-04",
+                                  "params": {"column": "monthly_charges", "fraction": 0.6}}])
+    directory = write_models(tmp_path / "models", churn=bad)
+    monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
+    return directory
+
+
+def test_nightly_runs_promote_and_rerun_is_idempotent(models: Path, mloops_home: Path) -> None:
+    for day in ("2026-01-02", "2026-01-03"):
+        dr, states = _run("mloops_train_churn", day)
+        assert set(states.values()) == {"success"}, states
+
+    client = _client()
+    name = "mloops.churn"
+    versions = {str(mv.version): mv for mv in client.search_model_versions(f"name='{name}'")}
+    assert sorted(versions, key=int) == ["1", "2"]
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
+    assert str(client.get_model_version_by_alias(name, "previous").version) == "1"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
+
+    v2 = client.get_model_version(name, "2")
+    assert v2.tags["mloops.test_status"] == "passed"
+    assert v2.tags["mloops.data_interval_start"] == "2026-01-03"
+    assert v2.tags["airflow.dag_id"] == "mloops_train_churn"
+    assert v2.tags["mloops.promoted_from"] == "1"
+    assert json.loads(v2.tags["mloops.tests"])["champion:roc_auc"] is True
+    assert float(v2.tags["metric.roc_auc"]) >= 0.7
+
+    run = client.get_run(v2.run_id)
+    assert run.data.tags["mloops.window"] == "2026-01-02..2026-01-03"
+    assert run.data.tags["mloops.partitions"] == "2026-01-02,2026-01-03"
+    assert json.loads(run.data.tags["mloops.validation"]) == {"2026-01-02": "passed", "2026-01-03": "passed"}
+    assert run.data.tags["airflow.run_id"] == dr.run_id
+    assert len(run.data.tags["mloops.data_fingerprint"]) == 16
+    assert {"roc_auc", "f1", "rows_train"} <= set(run.data.metrics)
+    assert run.data.params["estimator"] == "sklearn.ensemble.HistGradientBoostingClassifier"
+    contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
+    assert contexts == ["evaluation", "training"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model_tests")}
+    assert artifacts == {"model_tests/model_tests.json", "model_tests/model_tests.md"}
+
+    report = json.loads((mloops_home / "data/reports/churn/dt=2026-01-03/model_tests.json").read_text())
+    assert report["passed"] and report["champion_version"] == "1"
+    assert {c["kind"] for c in report["checks"]} == {"threshold", "champion", "slice", "smoke"}
+    assert (mloops_home / "data_docs/churn/gx/uncommitted/data_docs/local_site/index.html").exists()
+
+    # Re-running the same interval overwrites outputs and registers nothing new.
+    holdout = mloops_home / "data/runs/churn/dt=2026-01-03/holdout.parquet"
+    before = hashlib.sha256(holdout.read_bytes()).hexdigest()
+    _, states = _run("mloops_train_churn", "2026-01-03")
+    assert states["register_model"] == "success" and states["promote_model"] == "skipped"
+    assert sorted(str(mv.version) for mv in client.search_model_versions(f"name='{name}'")) == ["1", "2"]
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
+    assert hashlib.sha256(holdout.read_bytes()).hexdigest() == before
+    runs = client.search_runs([run.info.experiment_id], "tags.`mloops.run_key` = 'churn/2026-01-03'")
+    assert len(runs) == 1
+
+
+def test_bad_partition_is_quarantined_and_champion_untouched(models: Path, mloops_home: Path) -> None:
+    dr, states = _run("mloops_train_churn", "2026-01-03")
+    assert set(states.values()) == {"success"}
+    raw = mloops_home / "data/raw/churn/dt=2026-01-04/part.parquet"
+
+    dr, states = _run("mloops_train_churn", "2026-01-04")
+    assert states["validate_batch"] == "failed"
+    assert {states[t] for t in ("train_model", "test_model", "register_model", "promote_model")} == {"upstream_failed"}
+
+    quarantine = mloops_home / "data/quarantine/churn/dt=2026-01-04"
+    assert sorted(p.name for p in quarantine.iterdir()) == ["failures.txt", "part.parquet", "validation_result.json"]
+    assert raw.exists(), "the original partition must be kept"
+    assert hashlib.sha256(raw.read_bytes()).digest() == hashlib.sha256((quarantine / "part.parquet").read_bytes()).digest()
+    assert not (mloops_home / "data/staged/churn/dt=2026-01-04/data.parquet").exists()
+    failures = (quarantine / "failures.txt").read_text()
+    assert "expect_column_values_to_not_be_null(monthly_charges)" in failures
+    assert "(60.00%)" in failures and "mostly=95.00% of rows" in failures
+
+    ti = next(t for t in dr.get_task_instances() if t.task_id == "validate_batch")
+    pushed = ti.xcom_pull(task_ids="validate_batch", key="failure")
+    assert pushed["status"] == "quarantined" and pushed["quarantine"] == str(quarantine)
+
+    client = _client()
+    assert str(client.get_model_version_by_alias("mloops.churn", "champion").version) == "1"
+    assert [str(mv.version) for mv in client.search_model_versions("name='mloops.churn'")] == ["1"]
+
+    # The next night trains on its window without the quarantined batch.
+    _, states = _run("mloops_train_churn", "2026-01-05")
+    assert set(states.values()) == {"success"}
+    champion = client.get_model_version_by_alias("mloops.churn", "champion")
+    run = client.get_run(champion.run_id)
+    assert run.data.tags["mloops.partitions"] == "2026-01-05"
+    assert json.loads(run.data.tags["mloops.excluded_partitions"]) == {"2026-01-04": "quarantined"}
+
+
+def test_config_only_model_on_csv_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path) -> None:
+    """A second model added as YAML only: CSV partitions, a linear model, a different metric set."""
+    from mloops.data import generator
+
+    landing = tmp_path / "landing"
+    for day in (dt.date(2026, 2, 1), dt.date(2026, 2, 2)):
+        frame = generator.generate_partition("churn", day, rows=500, seed=3)
+        generator.write_partition(frame, landing / f"{day:%Y%m%d}" / "customers.csv")
+    config = small_churn()
+    config.update(
+        source={"kind": "files", "path": str(landing / "{ds_nodash}" / "customers.csv"), "format": "csv"},
+        training={**config["training"], "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {"C": 0.5, "max_iter": 500}}},
+        evaluation={"primary_metric": "accuracy", "thresholds": {"accuracy": 0.6}},
+        quality={"min_rows": 50},
+        schedule={"cron": "0 2 * * *", "start_date": "2026-02-01"},
+    )
+    directory = write_models(tmp_path / "models", churn_csv=config)
+    monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
+
+    _, states = _run("mloops_train_churn_csv", "2026-02-02")
+    assert set(states.values()) == {"success"}, states
+    client = _client()
+    champion = client.get_model_version_by_alias("mloops.churn_csv", "champion")
+    assert str(champion.version) == "1" and champion.tags["mloops.promoted_from"] == "none"
+    assert client.get_run(champion.run_id).data.params["estimator"] == "sklearn.linear_model.LogisticRegression"
