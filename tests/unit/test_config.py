@@ -108,7 +108,9 @@ def test_find_model_config_missing(tmp_path: Path) -> None:
 
 def test_config_is_frozen_and_fingerprint_tracks_training_inputs() -> None:
     config = find_model_config("churn", REPO / "include/models")
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         config.target = "x"  # type: ignore[misc]
     changed = ModelConfig.model_validate(
         {**config.model_dump(by_alias=True), "training": {**config.training.model_dump(by_alias=True), "window_days": 9}}

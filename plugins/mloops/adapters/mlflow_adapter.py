@@ -99,8 +99,8 @@ def log_training_run(
     import mlflow
     import numpy as np
     import pandas as pd
-    import skops
     import sklearn
+    import skops
     from mlflow.models import infer_signature
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:

@@ -1,0 +1,75 @@
+# mloops: `make run` (the demo) and `make test` (the suite) are the two commands a new user needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export MLOOPS_HOME ?= $(CURDIR)/.mloops
+export AIRFLOW_HOME ?= $(MLOOPS_HOME)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DO_NOT_TRACK ?= 1
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv lock run airflow-init demo summary ui mlflow-ui backfill test test-fast lint bench clean
+
+help:
+	@echo "make run      set up everything and run the nightly pipeline of the example models (real scheduler)"
+	@echo "make test     run the test suite"
+	@echo "make ui       start Airflow (standalone) on http://localhost:8080 with the local state"
+	@echo "make mlflow-ui  start the MLflow UI on http://localhost:5000 over the local store"
+	@echo "make backfill MODEL=churn FROM=2026-01-01 TO=2026-01-08  backfill a training DAG"
+	@echo "make bench    run the benchmarks;  make lock  regenerate constraints.txt;  make lint"
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+lock:
+	PYTHON=$(PYTHON) scripts/lock.sh
+
+airflow-init: venv
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(MLOOPS_HOME)/airflow-db-migrate.log
+	$(BIN)/airflow pools set $${MLOOPS_REGISTRY_POOL:-mloops_registry} 1 "Serializes MLflow registry writes" > /dev/null
+
+run: airflow-init
+	$(BIN)/python scripts/demo.py
+
+summary: venv
+	$(BIN)/python -m mloops.summary
+
+ui: airflow-init
+	$(BIN)/airflow standalone
+
+mlflow-ui: venv
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MLOOPS_HOME)/mlflow/mlflow.db --port 5000
+
+backfill: airflow-init
+	@test -n "$(MODEL)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill MODEL=<model> FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]"; exit 2; }
+	$(BIN)/airflow dags unpause mloops_train_$(MODEL)
+	$(BIN)/airflow backfill create --dag-id mloops_train_$(MODEL) --from-date $(FROM) --to-date $(TO) \
+	  --max-active-runs 1 --reprocess-behavior $(or $(REPROCESS),none)
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "unit or dags or operators" $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check dags plugins tests deploy scripts bench
+	$(BIN)/ruff check --select AIR3 dags plugins
+
+bench: venv
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(MLOOPS_HOME)

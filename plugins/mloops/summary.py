@@ -1,0 +1,94 @@
+"""A per-model summary of the local state: champion, metrics, gates, quarantine, where to look.
+
+``python -m mloops.summary [model ...]`` prints it; ``make run`` prints it after the demo.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mloops import partitions, registry
+from mloops.config import load_model_configs
+from mloops.settings import Settings, get_settings
+
+
+def model_summary(name: str, settings: Settings) -> dict[str, Any]:
+    from mloops.adapters import mlflow_adapter
+
+    client = mlflow_adapter.client(settings)
+    registered = f"mloops.{name}"
+    versions = mlflow_adapter.versions(client, registered)
+    aliases = {
+        alias: info.version
+        for alias in (registry.CHAMPION, registry.PREVIOUS, registry.CHALLENGER)
+        if (info := mlflow_adapter.version_by_alias(client, registered, alias)) is not None
+    }
+    champion = next((v for v in versions if v.version == aliases.get(registry.CHAMPION)), None)
+    verdicts: dict[str, str] = {}
+    staged = settings.data_root / "staged" / name
+    if staged.is_dir():
+        for folder in sorted(staged.iterdir()):
+            verdict = partitions.read_json(folder / "verdict.json")
+            if verdict:
+                verdicts[verdict["partition"]] = verdict["status"]
+    quarantine_root = settings.data_root / "quarantine" / name
+    quarantined = (
+        sorted(str(p) for p in quarantine_root.iterdir() if p.is_dir() and not (p / "resolved.json").exists())
+        if quarantine_root.is_dir()
+        else []
+    )
+    gates = None
+    if champion is not None and "mloops.tests" in champion.tags:
+        gates = json.loads(champion.tags["mloops.tests"])
+    return {
+        "model": name,
+        "registered_model": registered,
+        "versions": [v.version for v in versions],
+        "aliases": aliases,
+        "champion_interval": champion.tags.get(registry.INTERVAL_TAG) if champion else None,
+        "champion_metrics": {k.removeprefix("metric."): float(v) for k, v in (champion.tags if champion else {}).items()
+                             if k.startswith("metric.")},
+        "champion_gates": gates,
+        "partitions": verdicts,
+        "quarantined": quarantined,
+        "data_docs": str(settings.docs_root / name / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"),
+        "reports": str(settings.data_root / "reports" / name),
+    }
+
+
+def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
+    lines = ["", "=" * 78, "mloops summary", "=" * 78]
+    for s in summaries:
+        lines.append(f"\nModel {s['model']}  (registered model {s['registered_model']})")
+        lines.append(f"  versions: {', '.join(s['versions']) or 'none'}; aliases: "
+                     + (", ".join(f"{a}=v{v}" for a, v in s["aliases"].items()) or "none"))
+        if s["aliases"].get("champion"):
+            metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(s["champion_metrics"].items()))
+            lines.append(f"  champion v{s['aliases']['champion']} trained on the window ending {s['champion_interval']}: {metrics}")
+            if s["champion_gates"]:
+                lines.append("  gates: " + ", ".join(f"{k}={'pass' if v else 'FAIL'}" for k, v in s["champion_gates"].items()))
+        statuses = ", ".join(f"{d}:{v}" for d, v in s["partitions"].items())
+        lines.append(f"  partitions: {statuses or 'none validated'}")
+        lines.append(f"  quarantined: {', '.join(s['quarantined']) if s['quarantined'] else 'none'}")
+        lines.append(f"  Data Docs: file://{s['data_docs']}")
+        lines.append(f"  model test reports: {s['reports']}")
+    lines.append(f"\nMLflow store: {settings.mlflow_tracking_uri}  (UI: make mlflow-ui, then http://localhost:5000)")
+    lines.append(f"Airflow home: {settings.home / 'airflow'}  (UI: make ui, then http://localhost:8080)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = get_settings()
+    names = list(argv if argv is not None else sys.argv[1:])
+    if not names:
+        configs, _ = load_model_configs(settings.models_dir)
+        names = sorted(configs)
+    print(render([model_summary(n, settings) for n in names], settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
