@@ -111,7 +111,6 @@ class GeneratorSource(_Frozen):
     rows_per_day: int = Field(default=2000, ge=0, le=50_000_000)
     seed: int = 0
     scenarios: tuple[ScenarioConfig, ...] = ()
-    label_delay_days: int = Field(default=0, ge=0, le=365)
 
 
 Source = Annotated[FilesSource | SqlSource | GeneratorSource, Field(discriminator="kind")]
@@ -203,19 +202,50 @@ class PromotionConfig(_Frozen):
     approval_timeout_hours: float = Field(default=24.0, gt=0)
 
 
+def _check_cron(value: str) -> str:
+    if len(value.split()) != 5:
+        raise ValueError(f"cron {value!r} must have five fields (minute hour day month weekday)")
+    return value
+
+
 class ScheduleConfig(_Frozen):
-    """The nightly data-interval timetable."""
+    """The nightly data-interval timetables of training and scoring."""
 
     cron: str = "0 2 * * *"
+    scoring_cron: str = "0 4 * * *"
     timezone: str = "UTC"
     start_date: dt.date = dt.date(2026, 1, 1)
 
-    @field_validator("cron")
-    @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f"cron {value!r} must have five fields (minute hour day month weekday)")
-        return value
+    _crons = field_validator("cron", "scoring_cron")(classmethod(lambda cls, v: _check_cron(v)))
+
+
+#: Evidently stattests a config may pin, per column type. Pinning matters: Evidently's default picks
+#: a p-value test under 1000 reference rows and a distance above, so sample size would silently
+#: change what "drift" means.
+NUMERIC_DRIFT_METHODS = ("wasserstein", "ks", "psi", "kl_div", "jensenshannon", "hellinger", "energy_dist")
+CATEGORICAL_DRIFT_METHODS = ("jensenshannon", "psi", "kl_div", "hellinger", "chisquare", "TVD")
+
+
+class MonitoringConfig(_Frozen):
+    """Drift checks: schedule, windows, pinned tests and the policy that triggers retraining."""
+
+    cron: str = "0 6 * * *"
+    window_days: int = Field(default=3, ge=1, le=365)
+    sample_size: int = Field(default=100_000, ge=100)
+    seed: int = 0
+    numeric_method: Literal[NUMERIC_DRIFT_METHODS] = "wasserstein"  # type: ignore[valid-type]
+    numeric_threshold: float = Field(default=0.1, gt=0)
+    categorical_method: Literal[CATEGORICAL_DRIFT_METHODS] = "jensenshannon"  # type: ignore[valid-type]
+    categorical_threshold: float = Field(default=0.1, gt=0)
+    drift_share: float = Field(default=0.3, gt=0, le=1)
+    prediction_threshold: float = Field(default=0.1, gt=0)
+    label_delay_days: int = Field(default=0, ge=0, le=365)
+    max_quality_drop: float = Field(default=0.05, ge=0)
+    min_rows: int = Field(default=100, ge=1)
+    cooldown_hours: float = Field(default=24.0, ge=0)
+    retrain_on_drift: bool = True
+
+    _cron = field_validator("cron")(classmethod(lambda cls, v: _check_cron(v)))
 
 
 class ModelConfig(_Frozen):
@@ -236,6 +266,7 @@ class ModelConfig(_Frozen):
     evaluation: EvaluationConfig
     promotion: PromotionConfig = PromotionConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     source_file: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

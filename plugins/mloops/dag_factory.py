@@ -11,12 +11,15 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, Param
 
 from mloops.config import ModelConfig, load_model_configs
 from mloops.errors import ModelConfigError
 from mloops.operators import (
+    DriftRetrainTriggerOperator,
+    EvidentlyDriftCheckOperator,
     GXValidateBatchOperator,
+    MLflowScoreBatchOperator,
     MLflowPromoteModelOperator,
     MLflowRegisterModelOperator,
     MLflowTestModelOperator,
@@ -25,6 +28,41 @@ from mloops.operators import (
 from mloops.settings import get_settings
 
 TRAINING_DAG_PREFIX = "mloops_train_"
+SCORING_DAG_PREFIX = "mloops_score_"
+MONITORING_DAG_PREFIX = "mloops_monitor_"
+
+
+def drift_asset(model: str) -> Asset:
+    """Updated when the model's drift policy is breached; its training DAG is scheduled on it."""
+    return Asset(name=f"mloops_{model}_drift", uri=f"x-mloops://drift/{model}", group="mloops")
+
+
+def predictions_asset(model: str) -> Asset:
+    """Updated by each nightly scoring run of the model."""
+    return Asset(name=f"mloops_{model}_predictions", uri=f"x-mloops://predictions/{model}", group="mloops")
+
+
+def _default_args(config: ModelConfig) -> dict:
+    return {
+        "owner": config.owner,
+        "retries": 1,
+        "retry_delay": dt.timedelta(minutes=2),
+        "execution_timeout": dt.timedelta(hours=2),
+    }
+
+
+def _start(config: ModelConfig) -> dt.datetime:
+    return dt.datetime.combine(config.schedule.start_date, dt.time(), tzinfo=dt.UTC)
+
+
+def _partition_param() -> Param:
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        title="Partition date",
+        description="Work on this partition (YYYY-MM-DD). Empty: the run's data interval start.",
+    )
 
 
 class InvalidModelConfigs(Exception):
@@ -50,13 +88,7 @@ def _errors_dag(errors: Sequence[ModelConfigError]) -> DAG:
 def training_params(config: ModelConfig) -> dict[str, Param]:
     """The trigger form of a training DAG."""
     return {
-        "partition_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Partition date",
-            description="Train on the window ending at this date (YYYY-MM-DD). Empty: the run's data interval.",
-        ),
+        "partition_date": _partition_param(),
         "promotion_mode": Param(
             None,
             type=["null", "string"],
@@ -82,35 +114,37 @@ def training_params(config: ModelConfig) -> dict[str, Param]:
 
 
 def build_training_dag(config: ModelConfig) -> DAG:
-    """``mloops_train_<model>``: validate_batch >> train_model >> test_model >> register_model >> promote_model."""
-    from airflow.sdk import CronDataIntervalTimetable
+    """``mloops_train_<model>``: validate_batch >> train_model >> test_model >> register_model >> promote_model.
+
+    Scheduled nightly on its data-interval timetable, or by the model's drift Asset.
+    """
+    from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable
 
     settings = get_settings()
-    schedule = CronDataIntervalTimetable(config.schedule.cron, timezone=config.schedule.timezone)
+    schedule = AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable(config.schedule.cron, timezone=config.schedule.timezone),
+        assets=[drift_asset(config.name)],
+    )
     doc = (
         f"### Nightly training of `{config.name}`\n\n{config.description}\n\n"
         f"Config: `{Path(config.source_file or '').name}`. Window: {config.training.window_days} daily partitions; "
         f"estimator `{config.training.estimator.class_path}`; gate metric `{config.evaluation.primary_metric}`; "
-        f"promotion `{config.promotion.policy}`. Registered model: `{config.registered_model_name}`."
+        f"promotion `{config.promotion.policy}`. Registered model: `{config.registered_model_name}`. "
+        f"Also runs when monitoring finds drift (Asset `mloops_{config.name}_drift`)."
     )
     with DAG(
         dag_id=f"{TRAINING_DAG_PREFIX}{config.name}",
         description=f"Validate, train, test, register and promote {config.name}",
         doc_md=doc,
         schedule=schedule,
-        start_date=dt.datetime.combine(config.schedule.start_date, dt.time(), tzinfo=dt.UTC),
+        start_date=_start(config),
         catchup=False,
         max_active_runs=1,
         render_template_as_native_obj=True,
         dagrun_timeout=dt.timedelta(hours=6),
         tags=["mloops", "training", f"model:{config.name}", *config.tags],
         params=training_params(config),
-        default_args={
-            "owner": config.owner,
-            "retries": 1,
-            "retry_delay": dt.timedelta(minutes=2),
-            "execution_timeout": dt.timedelta(hours=2),
-        },
+        default_args=_default_args(config),
     ) as dag:
         validate = GXValidateBatchOperator(task_id="validate_batch", model=config.name, retries=0)
         train = MLflowTrainModelOperator(
@@ -130,13 +164,80 @@ def build_training_dag(config: ModelConfig) -> DAG:
     return dag
 
 
-def build_training_dags(models_dir: str | Path | None = None) -> dict[str, DAG]:
-    """Every model's training DAG by dag_id, plus a placeholder carrying config errors, if any."""
+def build_scoring_dag(config: ModelConfig) -> DAG:
+    """``mloops_score_<model>``: validate_batch >> score_batch, nightly after training."""
+    from airflow.sdk import CronDataIntervalTimetable
+
+    with DAG(
+        dag_id=f"{SCORING_DAG_PREFIX}{config.name}",
+        description=f"Score the nightly partition of {config.name} with its champion",
+        doc_md=(
+            f"### Nightly scoring of `{config.name}`\n\nLoads `{config.registered_model_name}@champion`, scores the "
+            f"validated partition and writes `predictions/{config.name}/dt=<date>/`. Skips while no champion exists."
+        ),
+        schedule=CronDataIntervalTimetable(config.schedule.scoring_cron, timezone=config.schedule.timezone),
+        start_date=_start(config),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=4),
+        tags=["mloops", "scoring", f"model:{config.name}", *config.tags],
+        params={"partition_date": _partition_param()},
+        default_args=_default_args(config),
+    ) as dag:
+        validate = GXValidateBatchOperator(task_id="validate_batch", model=config.name, retries=0)
+        score = MLflowScoreBatchOperator(task_id="score_batch", model=config.name, outlets=[predictions_asset(config.name)])
+        validate >> score
+    return dag
+
+
+def build_monitoring_dag(config: ModelConfig) -> DAG:
+    """``mloops_monitor_<model>``: check_drift >> trigger_retraining, on the monitoring schedule."""
+    from airflow.sdk import CronDataIntervalTimetable
+
+    m = config.monitoring
+    with DAG(
+        dag_id=f"{MONITORING_DAG_PREFIX}{config.name}",
+        description=f"Drift checks of {config.name} (Evidently); drift triggers retraining",
+        doc_md=(
+            f"### Drift monitoring of `{config.name}`\n\nCompares the last {m.window_days} validated, scored partitions "
+            f"with the champion's training reference (fixed-seed samples of at most {m.sample_size:,} rows per side): "
+            f"`{m.numeric_method}` on numeric and `{m.categorical_method}` on categorical features, prediction drift, and "
+            f"quality on labels delayed {m.label_delay_days} day(s). When {m.drift_share:.0%} of features drift (or "
+            f"predictions drift, or quality drops by more than {m.max_quality_drop}), emits Asset "
+            f"`mloops_{config.name}_drift`, which starts `mloops_train_{config.name}`."
+        ),
+        schedule=CronDataIntervalTimetable(m.cron, timezone=config.schedule.timezone),
+        start_date=_start(config),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=4),
+        tags=["mloops", "monitoring", f"model:{config.name}", *config.tags],
+        params={"partition_date": _partition_param()},
+        default_args=_default_args(config),
+    ) as dag:
+        check = EvidentlyDriftCheckOperator(task_id="check_drift", model=config.name)
+        trigger = DriftRetrainTriggerOperator(
+            task_id="trigger_retraining", model=config.name, outlets=[drift_asset(config.name)], retries=0
+        )
+        check >> trigger
+    return dag
+
+
+BUILDERS = {"training": build_training_dag, "scoring": build_scoring_dag, "monitoring": build_monitoring_dag}
+
+
+def build_dags(kind: str, models_dir: str | Path | None = None) -> dict[str, DAG]:
+    """Every model's DAG of ``kind`` by dag_id. Config errors are reported once, by the training file."""
     configs, errors = load_model_configs(models_dir or get_settings().models_dir)
+    builder = BUILDERS[kind]
     dags = {}
     for config in configs.values():
-        dag = build_training_dag(config)
+        dag = builder(config)
         dags[dag.dag_id] = dag
-    if errors:
+    if errors and kind == "training":
         dags["mloops_config_errors"] = _errors_dag(errors)
     return dags
+
+
+def build_training_dags(models_dir: str | Path | None = None) -> dict[str, DAG]:
+    return build_dags("training", models_dir)

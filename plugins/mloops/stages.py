@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mloops import evaluation, partitions, quality, registry, training
+from mloops import evaluation, monitoring, partitions, quality, registry, store, training
 from mloops.config import ModelConfig
 from mloops.data.sources import SqlReader, extract_partition
 from mloops.errors import (
@@ -243,6 +243,7 @@ def train_model(
         }
 
     model = training.fit(config, train, overrides)
+    reference_path = write_reference(config, train, model, run_dir / "reference.parquet")
     metrics = training.evaluate(model, holdout, config)
     train_metrics = {f"train_{k}": v for k, v in training.evaluate(model, train, config).items()}
     features = training.feature_frame(train, config)
@@ -258,6 +259,7 @@ def train_model(
         "mloops.excluded_partitions": json.dumps(excluded, sort_keys=True),
         "mloops.validation": json.dumps({d: v["status"] for d, v in passed.items()}, sort_keys=True),
         "mloops.validation_docs": next((v.get("docs_url") or "" for v in passed.values()), ""),
+        "mloops.reference_uri": reference_path.as_uri(),
         **{k: str(v) for k, v in (lineage or {}).items()},
     }
     if overrides:
@@ -285,6 +287,17 @@ def train_model(
     )
     mlflow_adapter.set_run_tags(client, logged["run_id"], {"mloops.model_uri": logged["model_uri"]})
     return {**result, **logged, "metrics": metrics, "reused": False}
+
+
+def write_reference(config: ModelConfig, train: Any, model: Any, path: Path) -> Path:
+    """Record what the model was trained on (a fixed-seed sample with its own predictions): the
+    reference every later drift check of this model version compares against."""
+    columns = [c for c in (config.id_column,) if c] + [*config.feature_names, config.target]
+    reference = monitoring.sample(train[columns], config.monitoring.sample_size, config.monitoring.seed)
+    reference[monitoring.PREDICTION] = training.scores(model, reference, config)[0]
+    with partitions.atomic_path(path) as tmp:
+        reference.to_parquet(tmp, index=False)
+    return path
 
 
 # ------------------------------------------------------------------------------------------------- test
@@ -440,3 +453,196 @@ def promote_model(
         "version": candidate_info.version,
     }
 test_model.__test__ = False  # type: ignore[attr-defined]  # keep pytest from collecting it
+
+
+# ------------------------------------------------------------------------------------------------ score
+
+
+class NoChampionError(MloopsError):
+    """The model has no champion yet: nothing to score or monitor (an intended skip, not a failure)."""
+
+
+def _champion(config: ModelConfig, settings: Settings) -> tuple[Any, Any]:
+    from mloops.adapters import mlflow_adapter
+
+    client = mlflow_adapter.client(settings)
+    champion = mlflow_adapter.version_by_alias(client, config.registered_model_name, registry.CHAMPION)
+    if champion is None:
+        raise NoChampionError(
+            f"model {config.name!r} has no champion yet ({config.registered_model_name}@champion is not set): "
+            "train and promote a version first"
+        )
+    return client, champion
+
+
+def predictions_path(settings: Settings, config: ModelConfig, day: dt.date) -> Path:
+    return partitions.partition_dir(settings.data_root, "predictions", config.name, day) / "predictions.parquet"
+
+
+def score_batch(config: ModelConfig, day: dt.date, settings: Settings) -> dict[str, Any]:
+    """Score the interval's validated partition with the champion; overwrite its predictions partition."""
+    import pandas as pd
+
+    from mloops.adapters import mlflow_adapter
+
+    verdict = read_verdict(settings, config, day)
+    if not verdict or verdict["status"] != PASSED:
+        raise InsufficientDataError(
+            f"model {config.name!r}: partition {day} has no validated batch to score "
+            f"(verdict: {verdict['status'] if verdict else 'not validated'})"
+        )
+    _, champion = _champion(config, settings)
+    frame = pd.read_parquet(partitions.path_from_uri(verdict["uri"]))
+    model = mlflow_adapter.load_sklearn_model(champion.uri)
+    score, label = training.scores(model, frame, config)
+    out = pd.DataFrame(index=frame.index)
+    if config.id_column:
+        out[config.id_column] = frame[config.id_column]
+    out[monitoring.PREDICTION] = score
+    if config.task == "classification":
+        out["predicted_label"] = label
+    out["registered_model"] = config.registered_model_name
+    out["model_version"] = champion.version
+    out["partition"] = day.isoformat()
+    path = predictions_path(settings, config, day)
+    with partitions.atomic_path(path) as tmp:
+        out.to_parquet(tmp, index=False)
+    return {
+        "model": config.name,
+        "partition": day.isoformat(),
+        "uri": path.as_uri(),
+        "rows": int(len(out)),
+        "model_version": champion.version,
+        "mean_prediction": float(out[monitoring.PREDICTION].mean()) if len(out) else None,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ drift
+
+
+def _current_window(config: ModelConfig, end: dt.date, settings: Settings) -> tuple[Any, list[str], dict[str, str]]:
+    import pandas as pd
+
+    frames, used, skipped = [], [], {}
+    for day in partitions.window_dates(end, config.monitoring.window_days):
+        verdict = read_verdict(settings, config, day)
+        scored = predictions_path(settings, config, day)
+        if not verdict or verdict["status"] != PASSED:
+            skipped[day.isoformat()] = verdict["status"] if verdict else "not validated"
+            continue
+        if not scored.exists():
+            skipped[day.isoformat()] = "not scored"
+            continue
+        data = pd.read_parquet(partitions.path_from_uri(verdict["uri"]))
+        predictions = pd.read_parquet(scored)
+        if len(predictions) != len(data):
+            raise monitoring.DriftInputError(
+                f"model {config.name!r}: predictions of {day} have {len(predictions)} rows, the batch {len(data)}; re-run scoring"
+            )
+        data[monitoring.PREDICTION] = predictions[monitoring.PREDICTION].to_numpy()
+        data["_partition"] = day.isoformat()
+        frames.append(data)
+        used.append(day.isoformat())
+    current = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return current, used, skipped
+
+
+def check_drift(
+    config: ModelConfig, end: dt.date, settings: Settings, *, run_id: str | None = None
+) -> dict[str, Any]:
+    """Compare the current window (validated partitions with their predictions) with the champion's
+    training reference: data drift per feature, prediction drift, quality on delayed labels.
+
+    Saves the Evidently reports (HTML + JSON) per model and window, appends the numbers to the
+    metrics store, and returns the findings with the policy verdict.
+    """
+    import pandas as pd
+
+    from mloops.adapters import evidently_adapter, mlflow_adapter
+
+    window = partitions.window_dates(end, config.monitoring.window_days)
+    client, champion = _champion(config, settings)
+    current, used, skipped = _current_window(config, end, settings)
+    if current.empty:
+        raise monitoring.DriftInputError(
+            f"model {config.name!r}: no validated and scored partition in the window {window[0]}..{end} ({skipped})"
+        )
+    reference_uri = mlflow_adapter.get_run(client, champion.run_id).data.tags.get("mloops.reference_uri")
+    if not reference_uri:
+        raise monitoring.DriftInputError(f"champion v{champion.version} of {config.name!r} has no recorded training reference")
+    reference = pd.read_parquet(partitions.path_from_uri(reference_uri))
+    m = config.monitoring
+    reference_sample = monitoring.sample(reference, m.sample_size, m.seed)
+    current_sample = monitoring.sample(current, m.sample_size, m.seed)
+    comparable, unevaluable = monitoring.check_inputs(config, reference_sample, current_sample)
+
+    out_dir = settings.data_root / "monitoring" / config.name / f"window={window[0]}_{end}"
+    snapshot = evidently_adapter.drift_report(
+        reference=reference_sample,
+        current=current_sample,
+        numeric=[c for c in config.numeric_features if c in comparable],
+        categorical=[c for c in config.categorical_features if c in comparable],
+        methods={c: monitoring.method_for(config, c) for c in comparable},
+        drift_share=m.drift_share,
+        prediction=(monitoring.PREDICTION, m.numeric_method, m.prediction_threshold),
+        out_dir=out_dir,
+    )
+
+    labeled_days = {d.isoformat() for d in monitoring.labeled_partitions(window, end, m.label_delay_days)}
+    labeled = current[current["_partition"].isin(labeled_days) & current[config.target].notna()]
+    quality_metrics: dict[str, float | None] = {}
+    if len(labeled) >= m.min_rows:
+        label = (labeled[monitoring.PREDICTION] >= 0.5).astype("int64") if config.task == "classification" else labeled[monitoring.PREDICTION]
+        probability = labeled[monitoring.PREDICTION] if config.task == "classification" else None
+        quality_metrics = training.compute_metrics(config.task, training.target_series(labeled, config), label, probability)
+        evidently_adapter.quality_report(
+            reference=reference_sample.assign(**{config.target: training.target_series(reference_sample, config)}),
+            current=labeled.assign(**{config.target: training.target_series(labeled, config)}),
+            task=config.task,
+            target=config.target,
+            prediction=monitoring.PREDICTION,
+            out_dir=out_dir,
+        )
+    reference_metric = champion.tags.get(f"metric.{config.evaluation.primary_metric}")
+    summary = monitoring.summarize(
+        config, snapshot, unevaluable, quality_metrics,
+        float(reference_metric) if reference_metric is not None else None, int(len(labeled)),
+    )
+    verdict = monitoring.evaluate_policy(config, summary)
+
+    numbers: dict[str, float | None] = {
+        "drift.share": summary.share,
+        "drift.count": float(len(summary.drifted_columns)),
+        "rows.current": float(len(current)),
+        "rows.reference": float(len(reference)),
+        "rows.labeled": float(len(labeled)),
+        "policy.breached": float(verdict.breached),
+        **{f"drift.column.{c.column}": c.score for c in summary.columns},
+        **{f"quality.{k}": v for k, v in quality_metrics.items()},
+    }
+    if summary.prediction is not None:
+        numbers["drift.prediction"] = summary.prediction.score
+    store.write_metrics(
+        settings.metrics_db_uri, model=config.name, model_version=champion.version, window_start=window[0],
+        window_end=end, metrics=numbers, run_id=run_id,
+    )
+    result = {
+        "model": config.name,
+        "champion_version": champion.version,
+        "window_start": window[0].isoformat(),
+        "window_end": end.isoformat(),
+        "partitions": used,
+        "skipped": skipped,
+        **summary.to_dict(),
+        "breached": verdict.breached,
+        "reasons": list(verdict.reasons),
+        "report_uri": (out_dir / "drift.html").as_uri(),
+        "report_json_uri": (out_dir / "drift.json").as_uri(),
+    }
+    if verdict.breached:
+        store.record_event(
+            settings.metrics_db_uri, model=config.name, kind="drift_detected", message="; ".join(verdict.reasons),
+            payload={k: result[k] for k in ("window_start", "window_end", "drifted_columns", "share", "report_uri")},
+            partition=end, run_id=run_id,
+        )
+    return result

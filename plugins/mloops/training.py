@@ -167,6 +167,13 @@ def predict(model: Any, features: pd.DataFrame, task: str) -> tuple[Any, Any | N
     return model.predict(features), None
 
 
+def scores(model: Any, frame: pd.DataFrame, config: ModelConfig) -> tuple[Any, Any]:
+    """What monitoring compares: the positive-class probability (classifiers) or the predicted value,
+    and the predicted label (classifiers) or the value again."""
+    predicted, probability = predict(model, feature_frame(frame, config), config.task)
+    return (probability if probability is not None else predicted), predicted
+
+
 def evaluate(model: Any, frame: pd.DataFrame, config: ModelConfig) -> dict[str, float | None]:
     predicted, probability = predict(model, feature_frame(frame, config), config.task)
     return compute_metrics(config.task, target_series(frame, config), predicted, probability)

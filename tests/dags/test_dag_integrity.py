@@ -30,11 +30,34 @@ def bag():
 
 def test_no_import_errors(bag) -> None:
     assert bag.import_errors == {}
-    assert {"mloops_train_churn", "mloops_train_house_prices"} <= set(bag.dag_ids)
+    for model in ("churn", "house_prices"):
+        assert {f"mloops_train_{model}", f"mloops_score_{model}", f"mloops_monitor_{model}"} <= set(bag.dag_ids)
+
+
+def test_every_mloops_dag_follows_policy(bag) -> None:
+    for dag in bag.dags.values():
+        assert "mloops" in dag.tags and any(t.startswith("model:") for t in dag.tags), dag.dag_id
+        assert dag.doc_md and dag.dagrun_timeout and dag.max_active_runs == 1 and not dag.catchup
+        assert "partition_date" in dag.params
+        for task in dag.tasks:
+            assert task.owner == "data-science" and task.execution_timeout is not None, task.task_id
+
+
+def test_scoring_and_monitoring_structure(bag) -> None:
+    from airflow.sdk import CronDataIntervalTimetable
+
+    score = bag.dags["mloops_score_churn"]
+    assert [t.task_id for t in score.topological_sort()] == ["validate_batch", "score_batch"]
+    assert [a.uri for a in score.task_dict["score_batch"].outlets] == ["x-mloops://predictions/churn"]
+    monitor = bag.dags["mloops_monitor_churn"]
+    assert [t.task_id for t in monitor.topological_sort()] == ["check_drift", "trigger_retraining"]
+    assert [a.uri for a in monitor.task_dict["trigger_retraining"].outlets] == ["x-mloops://drift/churn"]
+    assert monitor.task_dict["trigger_retraining"].retries == 0
+    assert isinstance(score.timetable, CronDataIntervalTimetable) and isinstance(monitor.timetable, CronDataIntervalTimetable)
 
 
 def test_training_dag_structure_and_policy(bag) -> None:
-    from airflow.sdk import CronDataIntervalTimetable
+    from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable
 
     for dag_id in ("mloops_train_churn", "mloops_train_house_prices"):
         dag = bag.dags[dag_id]
@@ -43,7 +66,10 @@ def test_training_dag_structure_and_policy(bag) -> None:
         ]
         for upstream, downstream in zip(dag.topological_sort(), dag.topological_sort()[1:], strict=False):
             assert upstream.downstream_task_ids == {downstream.task_id}
-        assert isinstance(dag.timetable, CronDataIntervalTimetable)
+        assert isinstance(dag.timetable, AssetOrTimeSchedule)  # nightly, or when drift is found
+        assert isinstance(dag.timetable.timetable, CronDataIntervalTimetable)
+        model = dag_id.removeprefix("mloops_train_")
+        assert [a.uri for a in dag.timetable.asset_condition.objects] == [f"x-mloops://drift/{model}"]
         assert dag.max_active_runs == 1 and not dag.catchup
         assert "mloops" in dag.tags and "training" in dag.tags
         assert dag.doc_md and dag.dagrun_timeout
@@ -93,3 +119,4 @@ def test_new_model_is_only_a_yaml_file(tmp_path: Path, monkeypatch) -> None:
     assert bag.import_errors == {}
     assert {"mloops_train_churn", "mloops_train_churn_eu"} <= set(bag.dag_ids)
     assert "30 1 * * *" in repr(bag.dags["mloops_train_churn_eu"].timetable)
+    assert {"mloops_score_churn_eu", "mloops_monitor_churn_eu"} <= set(bag.dag_ids)

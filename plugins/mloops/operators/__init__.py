@@ -1,10 +1,15 @@
 """Thin Airflow operators over :mod:`mloops.stages`; importing them costs no heavy imports."""
 
+from mloops.operators.monitoring import DriftRetrainTriggerOperator, EvidentlyDriftCheckOperator
 from mloops.operators.quality import GXValidateBatchOperator
 from mloops.operators.registry import MLflowPromoteModelOperator, MLflowRegisterModelOperator
+from mloops.operators.scoring import MLflowScoreBatchOperator
 from mloops.operators.training import MLflowTestModelOperator, MLflowTrainModelOperator
 
 __all__ = [
+    "DriftRetrainTriggerOperator",
+    "EvidentlyDriftCheckOperator",
+    "MLflowScoreBatchOperator",
     "GXValidateBatchOperator",
     "MLflowPromoteModelOperator",
     "MLflowRegisterModelOperator",

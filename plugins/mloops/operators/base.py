@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ def partition_date(context: Any, override: str | None = None) -> dt.date:
     to ``params.partition_date`` and finally to the run's ``run_after`` date.
     """
     params = context.get("params") or {}
-    explicit = override or params.get("partition_date")
+    explicit = override or params.get("partition_date") or drift_context(context).get("partition_date")
     if explicit:
         try:
             return dt.date.fromisoformat(str(explicit)[:10])
@@ -35,6 +36,18 @@ def partition_date(context: Any, override: str | None = None) -> dt.date:
         if value is not None:
             return value.date()
     return context["dag_run"].run_after.date()
+
+
+def drift_context(context: Any) -> dict[str, Any]:
+    """The extra of the drift event that started this run, if an Asset event did (latest wins)."""
+    events = context.get("triggering_asset_events") or {}
+    found: dict[str, Any] = {}
+    for asset_events in events.values():
+        for event in asset_events:
+            extra = dict(getattr(event, "extra", None) or {})
+            if extra.get("kind") == "drift" and extra.get("window_end", "") >= found.get("window_end", ""):
+                found = extra
+    return found
 
 
 def lineage(context: Any) -> dict[str, str]:
@@ -51,6 +64,13 @@ def lineage(context: Any) -> dict[str, str]:
     reason = (context.get("params") or {}).get("reason")
     if reason:
         out["mloops.reason"] = str(reason)
+    drift = drift_context(context)
+    if drift:
+        out["mloops.trigger"] = "drift"
+        out["mloops.drift.window"] = f"{drift.get('window_start')}..{drift.get('window_end')}"
+        out["mloops.drift.columns"] = json.dumps(drift.get("drifted_columns", {}), sort_keys=True)
+        out["mloops.drift.reasons"] = "; ".join(drift.get("reasons", []))[:5000]
+        out["mloops.drift.report"] = str(drift.get("report_uri", ""))
     return out
 
 

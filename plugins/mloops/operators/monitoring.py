@@ -1,0 +1,100 @@
+"""Drift check and the retrain trigger that closes the loop through an Airflow Asset."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowSkipException
+
+from mloops.operators.base import MloopsStageOperator
+
+
+class EvidentlyDriftCheckOperator(MloopsStageOperator):
+    """Compare the current window with the champion's training reference using Evidently.
+
+    Data drift per feature (test pinned per column type in the config), prediction drift and
+    quality on delayed labels; saves the reports (HTML, JSON) and appends the numbers to the metrics
+    store. Returns the findings and the policy verdict; never fails because drift was found.
+
+    :param model: model config name (templated).
+    :param partition_date: last partition of the current window (templated); default: interval start.
+    """
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mloops import stages
+
+        config, day, settings = self.load(context)
+        run_id = getattr(context.get("dag_run"), "run_id", None)
+        try:
+            result = self.run_stage(context, lambda: stages.check_drift(config, day, settings, run_id=run_id))
+        except stages.NoChampionError as exc:
+            raise AirflowSkipException(str(exc)) from exc
+        self.log.info(
+            "Window %s..%s vs champion v%s: %.0f%% of features drifted %s; policy %s. Report: %s",
+            result["window_start"], result["window_end"], result["champion_version"], 100 * result["share"],
+            result["drifted_columns"], "BREACHED: " + "; ".join(result["reasons"]) if result["breached"] else "ok",
+            result["report_uri"],
+        )
+        return result
+
+
+class DriftRetrainTriggerOperator(MloopsStageOperator):
+    """Emit the model's drift Asset event (which schedules its training DAG) when the policy is breached.
+
+    The event's extra carries the model, window, drifted columns with scores, reasons and report
+    location. Guards, each an explained skip: no breach; ``monitoring.retrain_on_drift`` off; a
+    backfill run (history is re-checked, never acted on); a retrain already triggered for a window
+    ending within ``monitoring.cooldown_hours`` (data time).
+
+    :param model: model config name (templated).
+    :param check_task_id: task whose XCom holds the drift check result.
+    """
+
+    template_fields: Sequence[str] = MloopsStageOperator.template_fields
+
+    def __init__(self, *, check_task_id: str = "check_drift", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check_task_id = check_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mloops import monitoring, store
+
+        config, _, settings = self.load(context)
+        finding = context["ti"].xcom_pull(task_ids=self.check_task_id)
+        if not finding or not finding["breached"]:
+            raise AirflowSkipException("drift policy not breached: no retraining")
+        dag_run = context["dag_run"]
+        window_end = dt.date.fromisoformat(finding["window_end"])
+        if not config.monitoring.retrain_on_drift:
+            raise AirflowSkipException("drift found but monitoring.retrain_on_drift is false")
+        if str(getattr(dag_run, "run_type", "")).lower().endswith("backfill"):
+            raise AirflowSkipException("drift found in a backfill run: backfills never trigger retraining")
+        previous = store.read_events(settings.metrics_db_uri, model=config.name, kind="retrain_triggered")
+        last = max((dt.date.fromisoformat(str(e["partition"])) for e in previous if e["partition"]), default=None)
+        if monitoring.cooldown_blocks(last, window_end, config.monitoring.cooldown_hours):
+            raise AirflowSkipException(
+                f"drift found but a retrain was triggered for the window ending {last}; "
+                f"cooldown is {config.monitoring.cooldown_hours} h of data time"
+            )
+        extra = {
+            "kind": "drift",
+            "model": config.name,
+            "partition_date": finding["window_end"],
+            "window_start": finding["window_start"],
+            "window_end": finding["window_end"],
+            "champion_version": finding["champion_version"],
+            "drifted_columns": finding["drifted_columns"],
+            "share": finding["share"],
+            "reasons": finding["reasons"],
+            "report_uri": finding["report_uri"],
+        }
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = extra
+        store.record_event(
+            settings.metrics_db_uri, model=config.name, kind="retrain_triggered", message="; ".join(finding["reasons"]),
+            payload=extra, partition=window_end, dag_id=dag_run.dag_id, run_id=dag_run.run_id,
+        )
+        self.log.info("Retraining of %s requested: %s", config.name, "; ".join(finding["reasons"]))
+        return extra

@@ -1,0 +1,147 @@
+"""The metrics and events store: two SQL tables a fleet dashboard can read.
+
+``mloops_metrics`` holds one row per (model, model version, window, metric); re-running a window
+replaces its rows. ``mloops_events`` is an append-only log of what happened (quarantine, gate
+failure, drift, retrain trigger, promotion, rollback). SQLite by default, Postgres in production
+(``MLOOPS_METRICS_DB_URI``); SQLAlchemy Core only, so any SQL database works.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+METADATA = sa.MetaData()
+
+METRICS = sa.Table(
+    "mloops_metrics",
+    METADATA,
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("window_start", sa.Date, nullable=False),
+    sa.Column("window_end", sa.Date, nullable=False),
+    sa.Column("metric", sa.String(256), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.String(256), nullable=True),
+    sa.PrimaryKeyConstraint("model", "model_version", "window_start", "window_end", "metric"),
+)
+
+EVENTS = sa.Table(
+    "mloops_events",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False, index=True),
+    sa.Column("partition", sa.Date, nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("dag_id", sa.String(256), nullable=True),
+    sa.Column("run_id", sa.String(256), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+@cache
+def engine(uri: str) -> sa.Engine:
+    """One engine per URI per process; tables are created on first use."""
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    eng = sa.create_engine(uri, connect_args={"timeout": 30} if uri.startswith("sqlite") else {})
+    METADATA.create_all(eng)
+    return eng
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def write_metrics(
+    uri: str,
+    *,
+    model: str,
+    model_version: str,
+    window_start: dt.date,
+    window_end: dt.date,
+    metrics: Mapping[str, float | None],
+    run_id: str | None = None,
+) -> int:
+    """Replace the metrics of one (model, version, window); returns the number of rows written."""
+    key = (
+        (METRICS.c.model == model)
+        & (METRICS.c.model_version == model_version)
+        & (METRICS.c.window_start == window_start)
+        & (METRICS.c.window_end == window_end)
+    )
+    rows = [
+        {
+            "model": model,
+            "model_version": model_version,
+            "window_start": window_start,
+            "window_end": window_end,
+            "metric": name,
+            "value": value,
+            "computed_at": _now(),
+            "run_id": run_id,
+        }
+        for name, value in sorted(metrics.items())
+    ]
+    with engine(uri).begin() as conn:
+        conn.execute(METRICS.delete().where(key))
+        if rows:
+            conn.execute(METRICS.insert(), rows)
+    return len(rows)
+
+
+def read_metrics(uri: str, model: str, metric: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(METRICS).where(METRICS.c.model == model)
+    if metric is not None:
+        query = query.where(METRICS.c.metric == metric)
+    with engine(uri).connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query.order_by(METRICS.c.window_end, METRICS.c.metric))]
+
+
+def record_event(
+    uri: str,
+    *,
+    model: str,
+    kind: str,
+    message: str,
+    payload: Mapping[str, Any] | None = None,
+    partition: dt.date | None = None,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+) -> int:
+    with engine(uri).begin() as conn:
+        result = conn.execute(
+            EVENTS.insert().values(
+                model=model,
+                kind=kind,
+                partition=partition,
+                message=message,
+                payload=json.dumps(dict(payload or {}), sort_keys=True, default=str),
+                dag_id=dag_id,
+                run_id=run_id,
+                created_at=_now(),
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def read_events(uri: str, model: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(EVENTS)
+    if model is not None:
+        query = query.where(EVENTS.c.model == model)
+    if kind is not None:
+        query = query.where(EVENTS.c.kind == kind)
+    with engine(uri).connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query.order_by(EVENTS.c.id))]
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+    return rows
