@@ -209,12 +209,17 @@ def _check_cron(value: str) -> str:
 
 
 class ScheduleConfig(_Frozen):
-    """The nightly data-interval timetables of training and scoring."""
+    """The nightly data-interval timetables of training and scoring.
+
+    ``end_date`` stops time-based runs after that date (backfills before it and drift-triggered
+    training runs still happen); simulations such as ``make run`` use it.
+    """
 
     cron: str = "0 2 * * *"
     scoring_cron: str = "0 4 * * *"
     timezone: str = "UTC"
     start_date: dt.date = dt.date(2026, 1, 1)
+    end_date: dt.date | None = None
 
     _crons = field_validator("cron", "scoring_cron")(classmethod(lambda cls, v: _check_cron(v)))
 

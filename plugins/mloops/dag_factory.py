@@ -55,6 +55,11 @@ def _start(config: ModelConfig) -> dt.datetime:
     return dt.datetime.combine(config.schedule.start_date, dt.time(), tzinfo=dt.UTC)
 
 
+def _end(config: ModelConfig) -> dt.datetime | None:
+    end = config.schedule.end_date
+    return dt.datetime.combine(end, dt.time(23, 59), tzinfo=dt.UTC) if end else None
+
+
 def _partition_param() -> Param:
     return Param(
         None,
@@ -138,6 +143,7 @@ def build_training_dag(config: ModelConfig) -> DAG:
         doc_md=doc,
         schedule=schedule,
         start_date=_start(config),
+        end_date=_end(config),
         catchup=False,
         max_active_runs=1,
         render_template_as_native_obj=True,
@@ -177,6 +183,7 @@ def build_scoring_dag(config: ModelConfig) -> DAG:
         ),
         schedule=CronDataIntervalTimetable(config.schedule.scoring_cron, timezone=config.schedule.timezone),
         start_date=_start(config),
+        end_date=_end(config),
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=dt.timedelta(hours=4),
@@ -208,6 +215,7 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
         ),
         schedule=CronDataIntervalTimetable(m.cron, timezone=config.schedule.timezone),
         start_date=_start(config),
+        end_date=_end(config),
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=dt.timedelta(hours=4),

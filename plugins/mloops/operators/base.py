@@ -50,6 +50,12 @@ def drift_context(context: Any) -> dict[str, Any]:
     return found
 
 
+def run_type(context: Any) -> str:
+    """``scheduled``, ``manual``, ``backfill``, ``asset_triggered``, ... of the current DAG run."""
+    value = getattr(context.get("dag_run"), "run_type", "") or ""
+    return str(getattr(value, "value", value))
+
+
 def lineage(context: Any) -> dict[str, str]:
     """Tags that tie MLflow objects to the Airflow run that produced them."""
     dag_run = context.get("dag_run")
@@ -57,7 +63,7 @@ def lineage(context: Any) -> dict[str, str]:
     out = {
         "airflow.dag_id": getattr(dag_run, "dag_id", "") or "",
         "airflow.run_id": getattr(dag_run, "run_id", "") or "",
-        "airflow.run_type": str(getattr(dag_run, "run_type", "") or ""),
+        "airflow.run_type": run_type(context),
     }
     if ti is not None:
         out["airflow.try_number"] = str(getattr(ti, "try_number", ""))

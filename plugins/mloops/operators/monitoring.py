@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mloops.operators.base import MloopsStageOperator
+from mloops.operators.base import MloopsStageOperator, run_type
 
 
 class EvidentlyDriftCheckOperator(MloopsStageOperator):
@@ -69,7 +69,7 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
         window_end = dt.date.fromisoformat(finding["window_end"])
         if not config.monitoring.retrain_on_drift:
             raise AirflowSkipException("drift found but monitoring.retrain_on_drift is false")
-        if str(getattr(dag_run, "run_type", "")).lower().endswith("backfill"):
+        if run_type(context) == "backfill":
             raise AirflowSkipException("drift found in a backfill run: backfills never trigger retraining")
         previous = store.read_events(settings.metrics_db_uri, model=config.name, kind="retrain_triggered")
         last = max((dt.date.fromisoformat(str(e["partition"])) for e in previous if e["partition"]), default=None)
