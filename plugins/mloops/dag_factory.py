@@ -16,15 +16,18 @@ from airflow.sdk import DAG, Asset, Param
 from mloops.config import ModelConfig, load_model_configs
 from mloops.errors import ModelConfigError
 from mloops.operators import (
+    CheckRunParamsOperator,
     DriftRetrainTriggerOperator,
     EvidentlyDriftCheckOperator,
     GXValidateBatchOperator,
     MLflowScoreBatchOperator,
     MLflowPromoteModelOperator,
     MLflowRegisterModelOperator,
+    MLflowRegistryActionOperator,
     MLflowTestModelOperator,
     MLflowTrainModelOperator,
 )
+from mloops.operators.fleet import approval_operator_class
 from mloops.settings import get_settings
 
 TRAINING_DAG_PREFIX = "mloops_train_"
@@ -152,6 +155,7 @@ def build_training_dag(config: ModelConfig) -> DAG:
         params=training_params(config),
         default_args=_default_args(config),
     ) as dag:
+        check = CheckRunParamsOperator(task_id="check_params", model=config.name, retries=0)
         validate = GXValidateBatchOperator(task_id="validate_batch", model=config.name, retries=0)
         train = MLflowTrainModelOperator(
             task_id="train_model",
@@ -160,13 +164,22 @@ def build_training_dag(config: ModelConfig) -> DAG:
         )
         test = MLflowTestModelOperator(task_id="test_model", model=config.name, retries=0)
         register = MLflowRegisterModelOperator(task_id="register_model", model=config.name, pool=settings.registry_pool)
+        approve = approval_operator_class()(
+            task_id="approve_promotion",
+            model=config.name,
+            policy="{{ params.promotion_mode or '' }}",
+            response_timeout=dt.timedelta(hours=config.promotion.approval_timeout_hours),
+            execution_timeout=None,
+            retries=0,
+        )
         promote = MLflowPromoteModelOperator(
             task_id="promote_model",
             model=config.name,
             policy="{{ params.promotion_mode or '' }}",
             pool=settings.registry_pool,
+            trigger_rule="none_failed",  # runs after an approval, or when no approval was needed (skipped)
         )
-        validate >> train >> test >> register >> promote
+        check >> validate >> train >> test >> register >> approve >> promote
     return dag
 
 
@@ -231,19 +244,72 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
     return dag
 
 
+def build_registry_ops_dag(configs: dict[str, ModelConfig]) -> DAG:
+    """``mloops_registry_ops``: manual, audited promote / rollback / archive of any model's versions."""
+    settings = get_settings()
+    names = sorted(configs) or ["none"]
+    with DAG(
+        dag_id="mloops_registry_ops",
+        description="Promote a version, roll back the champion, or archive a version (audited)",
+        doc_md=(
+            "### Registry operations\n\nManual only. Pick the model and the action in the trigger form:\n\n"
+            "* **promote**: the given version becomes `champion`; the old champion becomes `previous`.\n"
+            "* **rollback**: `champion` moves to `previous` (and `previous` to the rolled-back version, so a second "
+            "rollback undoes the first).\n* **archive**: the version loses its aliases and is tagged archived "
+            "(never the champion).\n\nA version whose tests failed is refused unless *allow failed tests* is set. "
+            "Every change is tagged on the versions it touches (who, when, why, which run) and recorded as an event."
+        ),
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=4,
+        dagrun_timeout=dt.timedelta(hours=1),
+        render_template_as_native_obj=True,
+        tags=["mloops", "operations", "model:*"],
+        params={
+            "model": Param(names[0], type="string", enum=names, title="Model"),
+            "action": Param("promote", type="string", enum=["promote", "rollback", "archive"], title="Action",
+                            values_display={"promote": "Promote a version to champion",
+                                            "rollback": "Roll champion back to previous",
+                                            "archive": "Archive a version"}),
+            "version": Param(None, type=["null", "integer"], minimum=1, title="Version",
+                             description="The registry version to promote or archive (not used by rollback)."),
+            "reason": Param("", type="string", minLength=5, maxLength=1000, title="Reason",
+                            description="Why; recorded on the model version."),
+            "allow_failed_tests": Param(False, type="boolean", title="Allow a version that failed its tests",
+                                        description="Audited override."),
+            "partition_date": _partition_param(),
+        },
+        default_args={"owner": "mloops", "retries": 0, "execution_timeout": dt.timedelta(minutes=30)},
+    ) as dag:
+        MLflowRegistryActionOperator(
+            task_id="apply_registry_action",
+            model="{{ params.model }}",
+            action="{{ params.action }}",
+            version="{{ params.version }}",
+            reason="{{ params.reason }}",
+            allow_failed_tests="{{ params.allow_failed_tests }}",
+            pool=settings.registry_pool,
+        )
+    return dag
+
+
 BUILDERS = {"training": build_training_dag, "scoring": build_scoring_dag, "monitoring": build_monitoring_dag}
 
 
 def build_dags(kind: str, models_dir: str | Path | None = None) -> dict[str, DAG]:
     """Every model's DAG of ``kind`` by dag_id. Config errors are reported once, by the training file."""
     configs, errors = load_model_configs(models_dir or get_settings().models_dir)
-    builder = BUILDERS[kind]
     dags = {}
     for config in configs.values():
-        dag = builder(config)
-        dags[dag.dag_id] = dag
+        if kind in BUILDERS:
+            dag = BUILDERS[kind](config)
+            dags[dag.dag_id] = dag
     if errors and kind == "training":
         dags["mloops_config_errors"] = _errors_dag(errors)
+    if kind == "operations":
+        dag = build_registry_ops_dag(configs)
+        return {dag.dag_id: dag}
     return dags
 
 

@@ -30,8 +30,14 @@ class LocalAirflow:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
-    def cli(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run([self.airflow, *args], capture_output=True, text=True, env=self.env)
+    def cli(self, *args: str, check: bool = True, attempts: int = 6) -> str:
+        """Run an ``airflow`` CLI command; retried while SQLite reports ``database is locked`` (the
+        scheduler and the CLI share one SQLite file in the embedded setup)."""
+        for attempt in range(attempts):
+            done = subprocess.run([self.airflow, *args], capture_output=True, text=True, env=self.env)
+            if done.returncode == 0 or "database is locked" not in done.stderr + done.stdout:
+                break
+            time.sleep(2 + 2 * attempt)
         if check and done.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return done.stdout

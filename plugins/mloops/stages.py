@@ -639,10 +639,89 @@ def check_drift(
         "report_uri": (out_dir / "drift.html").as_uri(),
         "report_json_uri": (out_dir / "drift.json").as_uri(),
     }
-    if verdict.breached:
-        store.record_event(
-            settings.metrics_db_uri, model=config.name, kind="drift_detected", message="; ".join(verdict.reasons),
-            payload={k: result[k] for k in ("window_start", "window_end", "drifted_columns", "share", "report_uri")},
-            partition=end, run_id=run_id,
-        )
     return result
+
+
+# ------------------------------------------------------------------------------------ fleet operations
+
+REGISTRY_ACTIONS = ("promote", "rollback", "archive")
+
+
+def registry_action(
+    config: ModelConfig,
+    settings: Settings,
+    *,
+    action: str,
+    version: str | None,
+    reason: str,
+    actor: str,
+    dag_run: str,
+    allow_failed_tests: bool = False,
+) -> dict[str, Any]:
+    """Promote a version to champion, roll champion back to ``previous``, or archive a version.
+
+    Refuses a version whose tests failed (or that was never tested) unless ``allow_failed_tests``,
+    which is recorded. Every change is audited on the versions it touches (who, when, why, which run).
+    """
+    from mloops.adapters import mlflow_adapter
+    from mloops.errors import RegistryError
+
+    if action not in REGISTRY_ACTIONS:
+        raise RegistryError(f"action {action!r} is not one of {REGISTRY_ACTIONS}")
+    if not reason or len(reason.strip()) < 5:
+        raise RegistryError("reason: say why (at least 5 characters); it is recorded on the model version")
+    client = mlflow_adapter.client(settings)
+    name = config.registered_model_name
+    champion = mlflow_adapter.version_by_alias(client, name, registry.CHAMPION)
+    previous = mlflow_adapter.version_by_alias(client, name, registry.PREVIOUS)
+    known = {v.version: v for v in mlflow_adapter.versions(client, name)}
+
+    if action == "rollback":
+        if previous is None:
+            raise RegistryError(f"{name} has no 'previous' alias: nothing to roll back to")
+        target = previous
+    else:
+        if version is None or str(version) not in known:
+            raise RegistryError(f"version: {name} has no version {version!r} (versions: {sorted(known, key=int)})")
+        target = known[str(version)]
+    if action in ("promote", "rollback"):
+        status = target.tags.get(registry.TEST_STATUS_TAG, "not tested")
+        if status != "passed" and not allow_failed_tests:
+            raise RegistryError(
+                f"{name} v{target.version} did not pass its tests (mloops.test_status={status!r}); "
+                "set allow_failed_tests to override (the override is audited)"
+            )
+    if action == "archive" and champion is not None and champion.version == target.version:
+        raise RegistryError(f"{name} v{target.version} is the champion; promote or roll back before archiving it")
+
+    now = dt.datetime.now(dt.UTC)
+    at = now.isoformat(timespec="seconds")
+    audit = {"action": action, "by": actor, "at": at, "why": reason, "dag_run": dag_run,
+             "override_failed_tests": bool(allow_failed_tests)}
+    if action == "promote":
+        if champion is not None and champion.version != target.version:
+            mlflow_adapter.set_alias(client, name, registry.PREVIOUS, champion.version)
+        mlflow_adapter.set_alias(client, name, registry.CHAMPION, target.version)
+    elif action == "rollback":
+        assert champion is not None
+        mlflow_adapter.set_alias(client, name, registry.CHAMPION, target.version)
+        mlflow_adapter.set_alias(client, name, registry.PREVIOUS, champion.version)
+    else:
+        for alias in target.aliases:
+            mlflow_adapter.delete_alias(client, name, alias)
+        mlflow_adapter.set_version_tags(client, name, target.version, {"mloops.archived": "true"})
+    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+    touched = {target.version} | ({champion.version} if champion and action != "archive" else set())
+    for number in touched:
+        mlflow_adapter.set_version_tags(
+            client, name, number,
+            {f"mloops.audit.{stamp}.{action}": json.dumps({**audit, "target": target.version}, sort_keys=True),
+             "mloops.last_action": json.dumps({**audit, "target": target.version}, sort_keys=True)},
+        )
+    after = {
+        alias: info.version
+        for alias in (registry.CHAMPION, registry.PREVIOUS, registry.CHALLENGER)
+        if (info := mlflow_adapter.version_by_alias(client, name, alias)) is not None
+    }
+    return {"model": config.name, "action": action, "version": target.version, "aliases": after, "audit": audit,
+            "from_champion": champion.version if champion else None}

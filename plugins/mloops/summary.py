@@ -43,9 +43,25 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
     gates = None
     if champion is not None and "mloops.tests" in champion.tags:
         gates = json.loads(champion.tags["mloops.tests"])
+    from mloops import store
+
+    drift = {}
+    for row in store.read_metrics(settings.metrics_db_uri, name):
+        if row["metric"] in ("drift.share", "drift.prediction", "policy.breached"):
+            key = (str(row["window_start"]), str(row["window_end"]), row["model_version"])
+            drift.setdefault(key, {})[row["metric"]] = row["value"]
+    retrains = [
+        {"window_end": str(e["partition"]), "reasons": e["message"], "dag_run": e["run_id"]}
+        for e in store.read_events(settings.metrics_db_uri, model=name, kind="retrain_triggered")
+    ]
     return {
         "model": name,
         "registered_model": registered,
+        "drift_history": [
+            {"window": f"{k[0]}..{k[1]}", "champion": k[2], **v} for k, v in sorted(drift.items(), key=lambda kv: kv[0][1])
+        ],
+        "retrains": retrains,
+        "champion_trigger": champion.tags.get("airflow.run_type") if champion else None,
         "versions": [v.version for v in versions],
         "aliases": aliases,
         "champion_interval": champion.tags.get(registry.INTERVAL_TAG) if champion else None,
@@ -56,6 +72,7 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
         "quarantined": quarantined,
         "data_docs": str(settings.docs_root / name / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"),
         "reports": str(settings.data_root / "reports" / name),
+        "drift_reports": str(settings.data_root / "monitoring" / name),
     }
 
 
@@ -73,8 +90,20 @@ def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
         statuses = ", ".join(f"{d}:{v}" for d, v in s["partitions"].items())
         lines.append(f"  partitions: {statuses or 'none validated'}")
         lines.append(f"  quarantined: {', '.join(s['quarantined']) if s['quarantined'] else 'none'}")
+        if s["drift_history"]:
+            lines.append("  drift history (window: champion, share of drifted features, prediction drift, policy):")
+            for h in s["drift_history"]:
+                prediction = h.get("drift.prediction")
+                lines.append(
+                    f"    {h['window']}: v{h['champion']}, {h.get('drift.share', 0):.0%} drifted, prediction "
+                    f"{'n/a' if prediction is None else f'{prediction:.3f}'}, "
+                    f"{'BREACHED' if h.get('policy.breached') else 'ok'}"
+                )
+        for r in s["retrains"]:
+            lines.append(f"  retrain triggered by drift in the window ending {r['window_end']}: {r['reasons']}")
         lines.append(f"  Data Docs: file://{s['data_docs']}")
         lines.append(f"  model test reports: {s['reports']}")
+        lines.append(f"  drift reports (Evidently HTML/JSON): {s['drift_reports']}")
     lines.append(f"\nMLflow store: {settings.mlflow_tracking_uri}  (UI: make mlflow-ui, then http://localhost:5000)")
     lines.append(f"Airflow home: {settings.home / 'airflow'}  (UI: make ui, then http://localhost:8080)")
     return "\n".join(lines) + "\n"

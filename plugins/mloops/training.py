@@ -68,6 +68,10 @@ def build_pipeline(config: ModelConfig, overrides: Mapping[str, Any] | None = No
         params["random_state"] = config.training.random_state
     try:
         estimator = cls(**params)
+        # sklearn checks parameter values only at fit time; ask now so a bad value fails before any work.
+        validate = getattr(estimator, "_validate_params", None)
+        if validate is not None:
+            validate()
     except (TypeError, ValueError) as exc:
         raise TrainingError(f"estimator {spec.class_path} rejected parameters {params}: {exc}") from exc
 

@@ -37,10 +37,13 @@ def test_no_import_errors(bag) -> None:
 def test_every_mloops_dag_follows_policy(bag) -> None:
     for dag in bag.dags.values():
         assert "mloops" in dag.tags and any(t.startswith("model:") for t in dag.tags), dag.dag_id
-        assert dag.doc_md and dag.dagrun_timeout and dag.max_active_runs == 1 and not dag.catchup
+        assert all(t.retries is not None for t in dag.tasks)
+        assert dag.doc_md and dag.dagrun_timeout and not dag.catchup
+        assert dag.max_active_runs == 1 or dag.dag_id == "mloops_registry_ops"  # ops runs queue on the pool
         assert "partition_date" in dag.params
         for task in dag.tasks:
-            assert task.owner == "data-science" and task.execution_timeout is not None, task.task_id
+            if dag.dag_id != "mloops_registry_ops" and task.task_id != "approve_promotion":
+                assert task.owner == "data-science" and task.execution_timeout is not None, task.task_id
 
 
 def test_scoring_and_monitoring_structure(bag) -> None:
@@ -62,7 +65,8 @@ def test_training_dag_structure_and_policy(bag) -> None:
     for dag_id in ("mloops_train_churn", "mloops_train_house_prices"):
         dag = bag.dags[dag_id]
         assert [t.task_id for t in dag.topological_sort()] == [
-            "validate_batch", "train_model", "test_model", "register_model", "promote_model"
+            "check_params", "validate_batch", "train_model", "test_model", "register_model", "approve_promotion",
+            "promote_model",
         ]
         for upstream, downstream in zip(dag.topological_sort(), dag.topological_sort()[1:], strict=False):
             assert upstream.downstream_task_ids == {downstream.task_id}
@@ -75,12 +79,25 @@ def test_training_dag_structure_and_policy(bag) -> None:
         assert dag.doc_md and dag.dagrun_timeout
         for task in dag.tasks:
             assert task.owner == "data-science"
-            assert task.execution_timeout is not None
+            assert task.execution_timeout is not None or task.task_id == "approve_promotion"
+        approval = dag.task_dict["approve_promotion"]
+        assert approval.response_timeout.total_seconds() == 24 * 3600 and approval.defaults == ["Reject"]
+        assert dag.task_dict["promote_model"].trigger_rule == "none_failed"
         assert dag.task_dict["train_model"].retries == 1
         assert dag.task_dict["validate_batch"].retries == 0  # a failed gate is not retried
         assert dag.task_dict["register_model"].pool == "mloops_registry"
         assert dag.task_dict["promote_model"].pool == "mloops_registry"
         assert set(dag.params) == {"partition_date", "promotion_mode", "estimator_overrides", "reason"}
+
+
+def test_registry_ops_dag_form(bag) -> None:
+    dag = bag.dags["mloops_registry_ops"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # manual only
+    assert dag.params.get_param("model").schema["enum"] == ["churn", "house_prices"]
+    assert dag.params.get_param("action").schema["enum"] == ["promote", "rollback", "archive"]
+    assert dag.params.get_param("reason").schema["minLength"] == 5
+    (task,) = dag.tasks
+    assert task.task_id == "apply_registry_action" and task.pool == "mloops_registry"
 
 
 def test_parse_imports_nothing_heavy() -> None:

@@ -1,12 +1,16 @@
 """Thin Airflow operators over :mod:`mloops.stages`; importing them costs no heavy imports."""
 
+from mloops.operators.fleet import MLflowRegistryActionOperator
 from mloops.operators.monitoring import DriftRetrainTriggerOperator, EvidentlyDriftCheckOperator
+from mloops.operators.params import CheckRunParamsOperator
 from mloops.operators.quality import GXValidateBatchOperator
 from mloops.operators.registry import MLflowPromoteModelOperator, MLflowRegisterModelOperator
 from mloops.operators.scoring import MLflowScoreBatchOperator
 from mloops.operators.training import MLflowTestModelOperator, MLflowTrainModelOperator
 
 __all__ = [
+    "CheckRunParamsOperator",
+    "MLflowRegistryActionOperator",
     "DriftRetrainTriggerOperator",
     "EvidentlyDriftCheckOperator",
     "MLflowScoreBatchOperator",

@@ -11,11 +11,24 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from mloops.config import ModelConfig, find_model_config
-from mloops.errors import InvalidParamsError, MloopsError
+from mloops.errors import (
+    InvalidParamsError,
+    MloopsError,
+    ModelGateFailedError,
+    PartitionMissingError,
+    ValidationFailedError,
+)
 from mloops.settings import Settings, get_settings
 
 #: Data problems a retry cannot fix: fail at once instead of retrying.
 NOT_RETRYABLE = (MloopsError,)
+
+#: Failures that are also events (stored, and sent to the configured notifiers).
+FAILURE_EVENTS: dict[type[MloopsError], str] = {
+    ValidationFailedError: "batch_quarantined",
+    PartitionMissingError: "batch_missing",
+    ModelGateFailedError: "gate_failed",
+}
 
 
 def partition_date(context: Any, override: str | None = None) -> dt.date:
@@ -80,6 +93,24 @@ def lineage(context: Any) -> dict[str, str]:
     return out
 
 
+def emit_event(
+    context: Any, model: str, kind: str, message: str, payload: dict[str, Any] | None = None,
+    partition_override: str | None = None,
+) -> None:
+    """Record an event of ``model`` for the run's partition: log, events table, notifiers."""
+    from mloops import alerts
+
+    dag_run = context.get("dag_run")
+    try:
+        day: dt.date | None = partition_date(context, partition_override)
+    except MloopsError:
+        day = None
+    alerts.emit(
+        kind, model, message, payload=payload, partition=day,
+        dag_id=getattr(dag_run, "dag_id", None), run_id=getattr(dag_run, "run_id", None),
+    )
+
+
 class MloopsStageOperator(BaseOperator):
     """Base of the stage operators.
 
@@ -105,13 +136,20 @@ class MloopsStageOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from exc
         return config, day, settings
 
+    def emit(self, context: Any, kind: str, message: str, payload: dict[str, Any] | None = None) -> None:
+        """Record an event for this task's model and partition (see :mod:`mloops.alerts`)."""
+        emit_event(context, self.model, kind, message, payload, self.partition_date)
+
     def run_stage(self, context: Any, stage: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run a stage; on a data or gate failure publish its result, then fail without retrying."""
+        """Run a stage; on a data or gate failure publish its result and the event, then fail without retrying."""
         try:
             return stage()
         except NOT_RETRYABLE as exc:
             result = getattr(exc, "result", None)
             if result is not None:
                 context["ti"].xcom_push(key="failure", value=result)
+            kind = next((k for t, k in FAILURE_EVENTS.items() if isinstance(exc, t)), None)
+            if kind:
+                self.emit(context, kind, str(exc), result)
             self.log.error("%s", exc)
             raise AirflowFailException(str(exc)) from exc

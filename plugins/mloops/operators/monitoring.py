@@ -37,6 +37,9 @@ class EvidentlyDriftCheckOperator(MloopsStageOperator):
             result["drifted_columns"], "BREACHED: " + "; ".join(result["reasons"]) if result["breached"] else "ok",
             result["report_uri"],
         )
+        if result["breached"]:
+            payload = {k: result[k] for k in ("window_start", "window_end", "drifted_columns", "share", "report_uri")}
+            self.emit(context, "drift_detected", "; ".join(result["reasons"]), payload)
         return result
 
 
@@ -92,9 +95,6 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
         }
         for asset in self.outlets:
             context["outlet_events"][asset].extra = extra
-        store.record_event(
-            settings.metrics_db_uri, model=config.name, kind="retrain_triggered", message="; ".join(finding["reasons"]),
-            payload=extra, partition=window_end, dag_id=dag_run.dag_id, run_id=dag_run.run_id,
-        )
+        self.emit(context, "retrain_triggered", "; ".join(finding["reasons"]), extra)
         self.log.info("Retraining of %s requested: %s", config.name, "; ".join(finding["reasons"]))
         return extra

@@ -66,6 +66,8 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
             context, lambda: stages.promote_model(config, day, settings, registered, policy=policy, lineage=lineage(context))
         )
         self.log.info("%s", result["reason"])
+        if result["action"] == "promote":
+            self.emit(context, "model_promoted", f"{result['reason']} ({config.registered_model_name})", result)
         if result["action"] == "keep":
             context["ti"].xcom_push(key="decision", value=result)
             raise AirflowSkipException(result["reason"])

@@ -1,0 +1,153 @@
+"""Manual fleet operations on the registry: promote, roll back, archive, approve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from mloops.operators.base import MloopsStageOperator, emit_event
+
+EVENT_OF_ACTION = {"promote": "model_promoted", "rollback": "model_rolled_back", "archive": "model_archived"}
+
+
+def actor(context: Any) -> str:
+    """Who started the run (the UI/API user), for audit tags."""
+    dag_run = context.get("dag_run")
+    return str(getattr(dag_run, "triggering_user_name", None) or "unknown")
+
+
+class MLflowRegistryActionOperator(MloopsStageOperator):
+    """Apply one audited registry action to a model (templated parameters come from the trigger form).
+
+    :param model: model config name (templated).
+    :param action: ``promote`` (a given version to champion), ``rollback`` (champion to previous) or
+        ``archive`` (a version; never the champion) (templated).
+    :param version: the version to promote or archive (templated).
+    :param reason: why; recorded on every version touched (templated).
+    :param allow_failed_tests: allow a version whose tests failed; the override is audited (templated).
+    """
+
+    template_fields: Sequence[str] = ("model", "action", "version", "reason", "allow_failed_tests")
+
+    def __init__(self, *, action: str, version: Any = None, reason: str = "", allow_failed_tests: Any = False,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.action = action
+        self.version = version
+        self.reason = reason
+        self.allow_failed_tests = allow_failed_tests
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mloops import stages
+        from mloops.errors import RegistryError
+
+        config, _, settings = self.load(context)
+        dag_run = context["dag_run"]
+        try:
+            result = stages.registry_action(
+                config, settings, action=str(self.action), version=None if self.version in (None, "") else str(self.version),
+                reason=str(self.reason or ""), actor=actor(context), dag_run=f"{dag_run.dag_id}/{dag_run.run_id}",
+                allow_failed_tests=bool(self.allow_failed_tests),
+            )
+        except RegistryError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self.emit(context, EVENT_OF_ACTION[result["action"]],
+                  f"{result['action']} {config.registered_model_name} v{result['version']} by {result['audit']['by']}: "
+                  f"{result['audit']['why']}", result)
+        self.log.info("%s", result)
+        return result
+
+
+def approval_operator_class() -> type:
+    """The approval step, built on Airflow's human-in-the-loop ApprovalOperator (standard provider)."""
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    class MLflowPromotionApprovalOperator(ApprovalOperator):
+        """Wait for a person to Approve or Reject promoting the registered version (policy ``approval``).
+
+        Skips when the effective policy is not ``approval``. A rejection (or the timeout, which
+        defaults to Reject) skips ``promote_model``, leaves the champion untouched and records who
+        decided and why on the version and in the events table.
+
+        :param model: model config name (templated).
+        :param policy: promotion policy override of the run (templated); default: the config's.
+        :param register_task_id: task whose XCom holds the registration result.
+        """
+
+        template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "model", "policy")
+
+        def __init__(self, *, model: str, policy: str | None = None, register_task_id: str = "register_model",
+                     **kwargs: Any) -> None:
+            from airflow.sdk import Param
+
+            kwargs.pop("params", None)  # DAG-level params reach here through default args; the form is ours
+            super().__init__(
+                subject=f"Promote a new {model} model to champion?",
+                defaults="Reject",
+                params={"comment": Param("", type="string", title="Comment", description="Why (recorded on the version)")},
+                **kwargs,
+            )
+            self.model = model
+            self.policy = policy
+            self.register_task_id = register_task_id
+
+        def execute(self, context: Any) -> Any:
+            from mloops.adapters import mlflow_adapter
+            from mloops.config import find_model_config
+            from mloops.settings import get_settings
+
+            settings = get_settings()
+            config = find_model_config(self.model, settings.models_dir)
+            policy = self.policy or config.promotion.policy
+            if policy != "approval":
+                raise AirflowSkipException(f"promotion policy is {policy!r}: no approval needed")
+            registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
+            version = mlflow_adapter.get_version(mlflow_adapter.client(settings), config.registered_model_name,
+                                                 registered["version"])
+            metrics = ", ".join(f"{k.removeprefix('metric.')}={v}" for k, v in sorted(version.tags.items())
+                                if k.startswith("metric."))
+            self.subject = f"Promote {config.registered_model_name} v{version.version} to champion?"
+            self.body = (
+                f"**{config.registered_model_name} v{version.version}** passed its tests "
+                f"(data interval {version.tags.get('mloops.data_interval_start')}).\n\n"
+                f"Metrics: {metrics}\n\nTest report: {version.tags.get('mloops.test_report')}\n\n"
+                f"Reject (or no answer within {config.promotion.approval_timeout_hours} h) keeps the current champion."
+            )
+            return super().execute(context)
+
+        def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+            import datetime as dt
+            import json
+
+            from mloops.adapters import mlflow_adapter
+            from mloops.config import find_model_config
+            from mloops.settings import get_settings
+
+            result = super().execute_complete(context=context, event=event)
+            settings = get_settings()
+            config = find_model_config(self.model, settings.models_dir)
+            registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
+            decision = "approved" if result["chosen_options"][0] == self.APPROVE else "rejected"
+            responder = result.get("responded_by_user") or {}
+            by = responder.get("name") or responder.get("id") if isinstance(responder, dict) else str(responder)
+            record = {
+                "decision": decision,
+                "by": by or "timeout (default: Reject)",
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "comment": (result.get("params_input") or {}).get("comment", ""),
+                "dag_run": f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
+            }
+            mlflow_adapter.set_version_tags(
+                mlflow_adapter.client(settings), config.registered_model_name, registered["version"],
+                {"mloops.approval": json.dumps(record, sort_keys=True)},
+            )
+            emit_event(
+                context, self.model, f"promotion_{decision}",
+                f"{config.registered_model_name} v{registered['version']} {decision} by {record['by']}: {record['comment']}",
+                record,
+            )
+            return result
+
+    return MLflowPromotionApprovalOperator

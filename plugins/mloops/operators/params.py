@@ -1,0 +1,52 @@
+"""Trigger-form checks that need more than the Param JSON schema, run before any work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from mloops.operators.base import MloopsStageOperator
+
+
+class CheckRunParamsOperator(MloopsStageOperator):
+    """Refuse invalid run parameters before any work, naming the parameter.
+
+    The trigger form already enforces types and enums (Airflow validates ``Param`` schemas); this
+    checks what a schema cannot: the partition date is a real date inside the model's schedule, and
+    estimator overrides are parameters the configured estimator accepts, with values it accepts.
+
+    :param model: model config name (templated).
+    """
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mloops.errors import TrainingError
+        from mloops.training import build_pipeline
+
+        config, _, _ = self.load(context)
+        params = context.get("params") or {}
+        problems = []
+        raw_date = params.get("partition_date")
+        if raw_date:
+            try:
+                day = dt.date.fromisoformat(str(raw_date))
+            except ValueError:
+                problems.append(f"partition_date: {raw_date!r} is not a date (YYYY-MM-DD)")
+            else:
+                if day < config.schedule.start_date:
+                    problems.append(f"partition_date: {day} is before the model's schedule.start_date {config.schedule.start_date}")
+        overrides = params.get("estimator_overrides") or {}
+        if not isinstance(overrides, dict):
+            problems.append(f"estimator_overrides: expected an object of parameter: value, got {type(overrides).__name__}")
+        elif overrides:
+            try:
+                build_pipeline(config, overrides)
+            except TrainingError as exc:
+                problems.append(f"estimator_overrides: {exc}")
+        mode = params.get("promotion_mode")
+        if mode not in (None, "", "auto", "approval", "none"):
+            problems.append(f"promotion_mode: {mode!r} is not one of auto, approval, none")
+        if problems:
+            raise AirflowFailException("Invalid run parameters:\n  - " + "\n  - ".join(problems))
+        return {"partition_date": raw_date, "estimator_overrides": overrides, "promotion_mode": mode}

@@ -1,0 +1,263 @@
+"""The production topology of docker-compose.yml, run natively: one nightly run end to end over the network.
+
+PostgreSQL and Redis must run on 127.0.0.1 (CI provides them; locally the test skips without them).
+The Airflow services (api-server, scheduler, dag-processor, triggerer, a Celery worker) and the MLflow
+tracking server are started as separate processes with the commands and environment of the compose
+file (see tests/integration/native_stack.py), on fresh databases. The run is triggered, watched and
+checked only through the REST APIs, as an operator or another system would, so the test proves what
+``dag.test()`` cannot: the shared JWT secret and Execution API URL, the Celery broker and result
+backend, the registry pool made by airflow-init, the proxied MLflow artifact store, and configs
+reaching workers through MLOOPS_MODELS_DIR.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.compose_contract import service_environment
+from tests.conftest import require_service
+from tests.helpers import small_churn, write_models
+from tests.integration.native_stack import (
+    AIRFLOW_SERVICES,
+    COMPOSE,
+    SERVICES,
+    VENV_BIN,
+    AirflowApi,
+    NativeStack,
+    Postgres,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.services]
+
+DAG_ID = "mloops_train_churn"
+MODEL_NAME = "mloops.churn"
+TASKS = ("validate_batch", "train_model", "test_model", "register_model", "promote_model")
+#: The nightly run of the partition 2026-01-03 (CronDataIntervalTimetable: logical date = interval start).
+INTERVAL = ("2026-01-03T02:00:00Z", "2026-01-04T02:00:00Z")
+RUN_TIMEOUT = 480
+COMPOSE_HOSTS = {"postgres", "redis", "mlflow", "airflow-apiserver"}
+
+
+def _new_stack(tmp_path: Path) -> NativeStack:
+    models = write_models(tmp_path / "models", churn=small_churn())
+    return NativeStack(state_dir=tmp_path / "state", models_dir=models)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[NativeStack]:
+    """The whole stack, up and healthy; stopped and its databases dropped afterwards, also on failure."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("Redis", "127.0.0.1", 6379)
+    native = _new_stack(tmp_path)
+    native.postgres = Postgres.discover()
+    started = time.monotonic()
+    try:
+        with native.logs_on_failure():
+            native.up()
+        print(f"stack healthy after {time.monotonic() - started:.0f}s")
+        yield native
+    finally:
+        stopping = time.monotonic()
+        killed = native.close()
+        print(
+            f"stack stopped (SIGKILL needed: {killed or 'none'}), databases dropped: {time.monotonic() - stopping:.0f}s"
+        )
+
+
+def _names_a_container(value: str) -> bool:
+    """True if ``value`` holds a compose service hostname or a container path (what natively must change)."""
+    hosts = re.findall(r"://(?:[^@/\s]*@)?([A-Za-z0-9_.\-]+)", value)
+    return any(host in COMPOSE_HOSTS for host in hosts) or value.startswith(("/opt/airflow/", "/mlflow/"))
+
+
+def test_native_processes_get_the_compose_commands_and_environment(tmp_path: Path) -> None:
+    """Only hostnames, paths, database names, ports and the documented native settings differ."""
+    native = _new_stack(tmp_path)
+    native.redis_db = 7
+    for name in (*SERVICES, "airflow-init"):
+        compose_env = service_environment(COMPOSE, name, native.variables())
+        native_env = native.service_settings(name)
+        changed = {key for key, value in compose_env.items() if native_env[key] != value}
+        assert all(_names_a_container(compose_env[key]) for key in changed), (name, changed)
+        added = set(native_env) - set(compose_env)
+        expected = (
+            set(native.native_settings())
+            if name in (*AIRFLOW_SERVICES, "airflow-init")
+            else {"MLOOPS_NATIVE_STACK_ID"}
+        )
+        assert added == expected, name
+        assert not any(_names_a_container(value) for value in native_env.values()), name
+    env = native.service_settings("airflow-worker")
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"{native.api_url}/execution/"
+    assert env["MLFLOW_TRACKING_URI"] == native.mlflow_url
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/7"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith(f"/{native.stack_id}_airflow")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].endswith(f"/{native.stack_id}_airflow")
+    assert env["MLOOPS_METRICS_DB_URI"].endswith(f"/{native.stack_id}_mloops")
+    assert env["MLOOPS_MODELS_DIR"] == str(native.models_dir)
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(Path(__file__).resolve().parents[2] / "dags")
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == native.secrets["AIRFLOW_JWT_SECRET"]
+    assert native.command("airflow-worker") == ["airflow", "celery", "worker", "--concurrency", "2"]
+    mlflow = native.command("mlflow")
+    assert mlflow[mlflow.index("--backend-store-uri") + 1].endswith(
+        f"@127.0.0.1:5432/{native.stack_id}_mlflow"
+    )
+    assert mlflow[mlflow.index("--artifacts-destination") + 1] == str(native.state_dir / "mlflow-artifacts")
+
+
+def _wait_for_run(api: AirflowApi, stack: NativeStack, run_id: str) -> dict:
+    deadline = time.monotonic() + RUN_TIMEOUT
+
+    def finished() -> dict | None:
+        run = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}")
+        return run if run["state"] in ("success", "failed") else None
+
+    return stack.wait_for(f"dag run {run_id}", finished, deadline, interval=3)
+
+
+def test_compose_topology_trains_registers_and_promotes(stack: NativeStack) -> None:
+    """Trigger one nightly run over REST; it must succeed on the Celery worker and promote version 1."""
+    started = time.monotonic()
+    with stack.logs_on_failure():
+        api = AirflowApi(stack.api_url, "admin", stack.secrets["AIRFLOW_ADMIN_PASSWORD"])
+        try:
+            run = _trigger_and_wait(api, stack)
+            _check_airflow(api, run)
+            _check_celery(stack)
+        finally:
+            api.close()
+        _check_mlflow(stack, run["dag_run_id"])
+        _check_shared_state(stack)
+    print(f"trigger to verified: {time.monotonic() - started:.0f}s")
+
+
+def _trigger_and_wait(api: AirflowApi, stack: NativeStack) -> dict:
+    deadline = time.monotonic() + 120
+    dag = stack.wait_for(f"{DAG_ID} parsed", lambda: api.get(f"/dags/{DAG_ID}"), deadline)
+    assert dag["is_paused"] is True, "compose sets DAGS_ARE_PAUSED_AT_CREATION=true"
+    import_errors = api.get("/importErrors")
+    assert import_errors["total_entries"] == 0, import_errors
+    assert api.send("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})["is_paused"] is False
+    created = api.send(
+        "POST",
+        f"/dags/{DAG_ID}/dagRuns",
+        {
+            "dag_run_id": f"distributed__{stack.stack_id}",
+            "logical_date": INTERVAL[0],
+            "data_interval_start": INTERVAL[0],
+            "data_interval_end": INTERVAL[1],
+            "conf": {"reason": "distributed integration test"},
+        },
+    )
+    assert created["data_interval_start"].startswith("2026-01-03T02:00:00")
+    run = _wait_for_run(api, stack, created["dag_run_id"])
+    states = {ti["task_id"]: ti["state"] for ti in _task_instances(api, run["dag_run_id"])}
+    assert run["state"] == "success", f"run {run['state']}: {json.dumps(states)}"
+    return run
+
+
+def _task_instances(api: AirflowApi, run_id: str) -> list[dict]:
+    return api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+
+def _check_airflow(api: AirflowApi, run: dict) -> None:
+    assert run["run_type"] == "manual" and run["triggering_user_name"] == "admin"
+    assert run["conf"] == {"reason": "distributed integration test"}
+    instances = {ti["task_id"]: ti for ti in _task_instances(api, run["dag_run_id"])}
+    assert {task: ti["state"] for task, ti in instances.items()} == dict.fromkeys(TASKS, "success")
+    assert {instances[t]["pool"] for t in ("register_model", "promote_model")} == {"mloops_registry"}
+    assert all(ti["queue"] == "default" and ti["hostname"] for ti in instances.values())
+    pool = api.get("/pools/mloops_registry")
+    assert pool["slots"] == 1, "airflow-init creates the registry pool with one slot"
+    # The api-server serves the task log the worker wrote (one airflow-logs volume in compose).
+    log = api.get(f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/train_model/logs/1")
+    events = [str(entry.get("event", "")) for entry in log["content"] if isinstance(entry, dict)]
+    assert any(event.startswith("Logged run ") for event in events), events[-20:]
+
+
+def _check_celery(stack: NativeStack) -> None:
+    """Every task went through this stack's Redis database and left its result in its Postgres database."""
+    import redis
+
+    broker = redis.Redis(host=stack.redis_host, port=stack.redis_port, db=stack.redis_db)
+    try:
+        assert broker.exists("_kombu.binding.default"), sorted(broker.keys())
+    finally:
+        broker.close()
+
+    def results() -> dict[str, int]:
+        with contextlib.closing(stack.postgres.connect(stack.database_names["airflow"])) as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT status, count(*) FROM celery_taskmeta GROUP BY status")
+                return dict(cur.fetchall())
+
+    # The worker stores a result after the task has reported its state to the api-server.
+    deadline = time.monotonic() + 30
+    stack.wait_for("celery results", lambda: results().get("SUCCESS") == len(TASKS), deadline, interval=1)
+    assert results() == {"SUCCESS": len(TASKS)}
+
+
+def _check_mlflow(stack: NativeStack, run_id: str) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)
+    versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+    assert [str(mv.version) for mv in versions] == ["1"]
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    challenger = client.get_model_version_by_alias(MODEL_NAME, "challenger")
+    assert str(champion.version) == str(challenger.version) == "1"
+    assert champion.tags["mloops.test_status"] == "passed"
+    assert champion.tags["airflow.dag_id"] == DAG_ID
+    assert champion.tags["mloops.data_interval_start"] == "2026-01-03"
+    assert set(champion.aliases) >= {"champion", "challenger"}
+
+    mlflow_run = client.get_run(champion.run_id)
+    assert mlflow_run.data.tags["airflow.run_id"] == run_id
+    assert mlflow_run.data.tags["mloops.reason"] == "distributed integration test"
+    # Proxied artifacts: the worker uploaded through the server, which wrote to --artifacts-destination.
+    assert mlflow_run.info.artifact_uri.startswith("mlflow-artifacts:/"), mlflow_run.info.artifact_uri
+    model_id = champion.source.removeprefix("models:/")
+    assert client.get_logged_model(model_id).artifact_location.startswith("mlflow-artifacts:/")
+    destination = stack.state_dir / "mlflow-artifacts"
+    assert any(path.parent.name == "artifacts" for path in destination.rglob("MLmodel")), (
+        "model not in the store"
+    )
+    assert {a.path for a in client.list_artifacts(champion.run_id, "model_tests")} == {
+        "model_tests/model_tests.json",
+        "model_tests/model_tests.md",
+    }
+
+    # A fresh client process with nothing but the tracking URI loads the champion through the server.
+    loader = (
+        "import mlflow.sklearn\n"
+        f"model = mlflow.sklearn.load_model('models:/{MODEL_NAME}@champion')\n"
+        "print(type(model).__name__, hasattr(model, 'predict_proba'))\n"
+    )
+    env = {**stack.environment("mlflow"), "MLFLOW_TRACKING_URI": stack.mlflow_url}
+    done = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", loader],
+        env=env,
+        cwd=stack.state_dir,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-1] == "True", done.stdout
+
+
+def _check_shared_state(stack: NativeStack) -> None:
+    """Workers wrote the partition and reports under the shared data root, and no local MLflow store."""
+    home = stack.state_dir / "mloops"
+    assert (home / "data/raw/churn/dt=2026-01-03/part.parquet").exists()
+    report = json.loads((home / "data/reports/churn/dt=2026-01-03/model_tests.json").read_text())
+    assert report["passed"] is True
+    assert not (home / "mlflow").exists(), "with a tracking server no task may fall back to a local store"
