@@ -9,6 +9,11 @@ processes with the same settings, so it reads them from here instead of repeatin
                               paths=native_paths(repo_root, tmp_path))
     cmd = service_command(None, "airflow-scheduler", variables=secrets)  # ["airflow", "scheduler"]
 
+Native processes share one machine, so besides hostnames and paths they may need their own database
+names (``databases={"postgres/airflow": "it_1234_airflow", "redis/0": "7"}``) and their own listening
+ports or bind addresses (``service_command(..., options={"--port": "41234"})``). Those are the only
+swaps offered: everything else comes from the compose file unchanged.
+
 ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?message}``, ``${VAR?message}``,
 ``${VAR:+alt}``, ``${VAR+alt}``, ``$VAR`` and the ``$$`` escape are resolved like compose does. A required
 variable that is missing raises :class:`MissingVariableError` carrying compose's message.
@@ -48,6 +53,11 @@ _BRACED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|-|:\?|\?|:\
 # scheme://[userinfo@]host[:port] -- the host is group "host".
 _URL_HOST = re.compile(
     r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/\s]*@)?)(?P<host>[A-Za-z0-9_.\-]+)(?P<port>:\d+)?"
+)
+# scheme://[userinfo@]host[:port]/database -- a database name or number as the whole URL path.
+_URL_DATABASE = re.compile(
+    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/\s]*@)?(?P<host>[A-Za-z0-9_.\-]+)(?::\d+)?/)"
+    r"(?P<database>[A-Za-z0-9_\-]+)(?=$|[?#,\s])"
 )
 
 
@@ -238,6 +248,45 @@ def rewrite_hosts(value: str, hosts: Mapping[str, str] | None) -> str:
     return _URL_HOST.sub(substitute, value)
 
 
+def rewrite_databases(value: str, databases: Mapping[str, str] | None) -> str:
+    """Rename databases in URLs, keyed by compose service and path: ``{"postgres/airflow": "it_airflow"}``.
+
+    Several native stacks can share one PostgreSQL or Redis server this way, each with its own
+    databases (or Redis database number). Keys use the compose service names, so apply this before
+    :func:`rewrite_hosts`.
+    """
+    if not databases:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        key = f"{match['host']}/{match['database']}"
+        if key not in databases:
+            return match.group(0)
+        return f"{match['prefix']}{databases[key]}"
+
+    return _URL_DATABASE.sub(substitute, value)
+
+
+def override_options(argv: list[str], options: Mapping[str, str] | None) -> list[str]:
+    """Set ``--flag value`` options in ``argv``: replace the value when the flag is there, else append it.
+
+    Meant for what differs between a container and a native process on a shared machine: listening
+    ports, bind addresses and process counts. Both ``--flag value`` and ``--flag=value`` are recognised.
+    """
+    out = list(argv)
+    for flag, value in (options or {}).items():
+        for index, part in enumerate(out):
+            if part == flag and index + 1 < len(out):
+                out[index + 1] = value
+                break
+            if part.startswith(f"{flag}="):
+                out[index] = f"{flag}={value}"
+                break
+        else:
+            out += [flag, value]
+    return out
+
+
 def rewrite_paths(value: str, paths: Mapping[str, str | Path] | None) -> str:
     """Replace container path prefixes (longest first), e.g. ``{"/opt/airflow/dags": "/repo/dags"}``."""
     if not paths:
@@ -275,12 +324,14 @@ def _resolve(
     variables: Mapping[str, str] | None,
     hosts: Mapping[str, str] | None,
     paths: Mapping[str, str | Path] | None,
+    databases: Mapping[str, str] | None = None,
 ) -> str:
     if variables is None:
         import os
 
         variables = os.environ
-    return rewrite_paths(rewrite_hosts(interpolate(value, variables), hosts), paths)
+    resolved = rewrite_databases(interpolate(value, variables), databases)
+    return rewrite_paths(rewrite_hosts(resolved, hosts), paths)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -294,16 +345,18 @@ def airflow_environment(
     *,
     hosts: Mapping[str, str] | None = None,
     paths: Mapping[str, str | Path] | None = None,
+    databases: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment shared by every Airflow service (``x-airflow-common.environment``).
 
     ``variables`` resolves ``${VAR...}`` references (default: ``os.environ``); a missing required secret
-    raises :class:`MissingVariableError`. ``hosts`` / ``paths`` optionally rewrite compose service names
-    and container paths for native processes (see :func:`native_paths`).
+    raises :class:`MissingVariableError`. ``hosts`` / ``paths`` / ``databases`` optionally rewrite compose
+    service names, container paths and database names for native processes (see :func:`native_paths`,
+    :func:`rewrite_databases`).
     """
     common = load_compose(compose_path).get(COMMON_KEY) or {}
     raw = _environment_mapping(common.get("environment"))
-    return {key: _resolve(value, variables, hosts, paths) for key, value in raw.items()}
+    return {key: _resolve(value, variables, hosts, paths, databases) for key, value in raw.items()}
 
 
 def service_environment(
@@ -313,10 +366,11 @@ def service_environment(
     *,
     hosts: Mapping[str, str] | None = None,
     paths: Mapping[str, str | Path] | None = None,
+    databases: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """One service's full environment (shared block plus its own additions), resolved."""
     raw = _environment_mapping(service(compose_path, name).get("environment"))
-    return {key: _resolve(value, variables, hosts, paths) for key, value in raw.items()}
+    return {key: _resolve(value, variables, hosts, paths, databases) for key, value in raw.items()}
 
 
 def service_command(
@@ -326,14 +380,17 @@ def service_command(
     *,
     hosts: Mapping[str, str] | None = None,
     paths: Mapping[str, str | Path] | None = None,
+    databases: Mapping[str, str] | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> list[str]:
     """A service's ``command`` as an argv list, resolved.
 
     The Airflow image entrypoint runs ``airflow ...`` and ``bash ...`` commands unchanged (after waiting
-    for the database), so the returned argv is exactly what a native process must run.
+    for the database), so the returned argv is exactly what a native process must run. ``options``
+    sets listening ports or bind addresses a native process needs (see :func:`override_options`).
     """
     raw = service(compose_path, name).get("command")
     if raw is None:
         raise KeyError(f"service {name!r} has no command")
     argv = shlex.split(raw) if isinstance(raw, str) else [_stringify(part) for part in raw]
-    return [_resolve(part, variables, hosts, paths) for part in argv]
+    return override_options([_resolve(part, variables, hosts, paths, databases) for part in argv], options)

@@ -109,10 +109,17 @@ class LocalAirflow:
         """Unpause, create a one-at-a-time backfill; return how many runs the DAG then has (all are
         created up front, queued)."""
         self.cli("dags", "unpause", dag_id)
-        self.cli(
-            "backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", to_date,
-            "--max-active-runs", "1", "--reprocess-behavior", reprocess,
-        )
+        args = ("backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", to_date,
+                "--max-active-runs", "1", "--reprocess-behavior", reprocess)
+        deadline = time.time() + 120
+        while True:  # the scheduler marks the previous backfill of this DAG complete a little after its runs
+            try:
+                self.cli(*args)
+                break
+            except RuntimeError as exc:
+                if "AlreadyRunningBackfill" not in str(exc) or time.time() > deadline:
+                    raise
+                time.sleep(5)
         return len(self.runs(dag_id))
 
     def trigger(self, dag_id: str, logical_date: str, conf: Mapping[str, Any] | None = None) -> str:

@@ -64,7 +64,9 @@ def test_every_case_has_positive_times_and_ratio(results: dict, name: str) -> No
 
 def test_memory_is_measured_per_child_and_against_the_data(results: dict) -> None:
     cases = [c for b in results["benchmarks"].values() for c in _measured(b) if "peak_rss_mb" in c["subject"]]
-    assert all(c["subject"]["peak_rss_mb"] > 50 for c in cases)  # an interpreter with pandas or Airflow loaded
+    assert all(
+        c["subject"]["peak_rss_mb"] > 50 for c in cases
+    )  # an interpreter with pandas or Airflow loaded
     with_data = [c for c in cases if c.get("data_bytes")]
     assert {c["stage"] for c in with_data if c.get("stage")} >= {"validate", "train", "test", "pipeline"}
     assert all(c["memory_ratio"] > 0 for c in with_data)
@@ -97,7 +99,12 @@ def test_pipeline_reports_stages_and_placeholders(results: dict) -> None:
 
 
 def test_budgets_are_not_judged_at_smoke_sizes(results: dict) -> None:
-    assert [b["id"] for b in results["budgets"]] == ["dag_parse_300", "validation_1m", "pipeline_1m", "memory_3x"]
+    assert [b["id"] for b in results["budgets"]] == [
+        "dag_parse_300",
+        "validation_1m",
+        "pipeline_1m",
+        "memory_3x",
+    ]
     assert {b["status"] for b in results["budgets"]} == {"not measured in this mode"}
 
 

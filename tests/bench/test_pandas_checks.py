@@ -49,12 +49,17 @@ def test_pandas_checks_match_gx_verdicts(tmp_path: Path, scenarios: list[Scenari
     specs = datasets.validation_suite(config)
     assert len(specs) >= 50
 
-    outcome = validate_dataframe(frame, model="churn", partition=DAY, expectations=specs, project_dir=tmp_path / "gx")
+    outcome = validate_dataframe(
+        frame, model="churn", partition=DAY, expectations=specs, project_dir=tmp_path / "gx"
+    )
     gx = {
         datasets.spec_key(e["expectation_type"], e.get("kwargs") or {}): bool(e["success"])
         for e in outcome.result["expectations"]
     }
-    plain = {datasets.spec_key(r["type"], {"column": r["column"]}): bool(r["success"]) for r in run_checks(frame, specs)}
+    plain = {
+        datasets.spec_key(r["type"], {"column": r["column"]}): bool(r["success"])
+        for r in run_checks(frame, specs)
+    }
 
     assert gx == plain
     if scenarios:

@@ -8,7 +8,9 @@ Models are logged with skops and an explicit list of trusted types, never with p
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,16 +147,27 @@ def get_run(mlflow_client: MlflowClient, run_id: str) -> Any:
     return mlflow_client.get_run(run_id)
 
 
+@contextmanager
+def _quiet_skops() -> Iterator[None]:
+    """skops walks module attributes and trips every deprecated Airflow name it sees (about a thousand
+    DeprecatedImportWarning lines per load in a task log); those warnings are not about our model."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*deprecated.*", category=DeprecationWarning)
+        yield
+
+
 def load_sklearn_model(uri: str) -> Any:
     import mlflow
 
-    return mlflow.sklearn.load_model(uri)
+    with _quiet_skops():
+        return mlflow.sklearn.load_model(uri)
 
 
 def load_pyfunc_model(uri: str) -> Any:
     import mlflow
 
-    return mlflow.pyfunc.load_model(uri)
+    with _quiet_skops():
+        return mlflow.pyfunc.load_model(uri)
 
 
 def _version_info(mv: ModelVersion) -> VersionInfo:
@@ -188,7 +201,8 @@ def versions(mlflow_client: MlflowClient, name: str, run_id: str | None = None) 
 
 
 def register_version(
-    mlflow_client: MlflowClient, name: str, model_uri: str, run_id: str, tags: Mapping[str, str]
+    mlflow_client: MlflowClient, name: str, model_uri: str, run_id: str, tags: Mapping[str, str],
+    model_id: str | None = None,
 ) -> VersionInfo:
     from mlflow.exceptions import MlflowException
 
@@ -197,7 +211,10 @@ def register_version(
     except MlflowException as exc:
         if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
             raise
-    mv = mlflow_client.create_model_version(name, model_uri, run_id=run_id, tags=dict(tags))
+    # A tracking server requires the LoggedModel id next to a models:/m-... source (embedded stores do not).
+    if model_id is None and model_uri.startswith("models:/m-"):
+        model_id = model_uri.removeprefix("models:/")
+    mv = mlflow_client.create_model_version(name, model_uri, run_id=run_id, tags=dict(tags), model_id=model_id)
     return _version_info(mv)
 
 

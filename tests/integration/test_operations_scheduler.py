@@ -1,0 +1,182 @@
+"""Operating mloops through a real scheduler and its REST API, as a data engineer does from the UI.
+
+One ``airflow standalone`` serves every step: backfills run twice leave the registry identical; a
+trigger with invalid parameters is refused; the approval step is answered Reject, then Approve,
+through the REST API; two registry operations started together are serialized by the registry pool.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import local_airflow_env
+from tests.helpers import small_churn, write_models
+
+pytestmark = pytest.mark.integration
+DAG = "mloops_train_churn"
+
+
+class Api:
+    """The Airflow REST API (v2) with a token from the simple auth manager."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.token = self._call("GET", "/auth/token", auth=False)["access_token"]
+
+    def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
+        request = urllib.request.Request(
+            self.base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if auth else {})},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def get(self, path: str) -> dict:
+        return self._call("GET", "/api/v2" + path)
+
+    def post(self, path: str, body: dict) -> dict:
+        return self._call("POST", "/api/v2" + path, body)
+
+    def patch(self, path: str, body: dict) -> dict:
+        return self._call("PATCH", "/api/v2" + path, body)
+
+
+def _registry_state() -> dict:
+    from mloops.adapters.mlflow_adapter import client, version_by_alias, versions
+    from mloops.settings import get_settings
+
+    mlflow = client(get_settings())
+    found = versions(mlflow, "mloops.churn")
+    return {
+        "versions": [(v.version, v.run_id, v.tags.get("mloops.data_interval_start")) for v in found],
+        "aliases": {a: getattr(version_by_alias(mlflow, "mloops.churn", a), "version", None)
+                    for a in ("champion", "previous", "challenger")},
+    }
+
+
+def _wait_for_state(stack, dag_id: str, run_id: str, task_id: str, wanted: set[str], timeout: float) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = stack.task_states(dag_id, run_id).get(task_id)
+        if state in wanted:
+            return state
+        time.sleep(3)
+    raise TimeoutError(f"{task_id} of {run_id} not in {wanted}: {stack.task_states(dag_id, run_id)}\n{stack.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path):
+    import os
+
+    from mloops.devstack import LocalAirflow
+
+    root = tmp_path_factory.mktemp("ops")
+    config = small_churn()
+    config["schedule"]["end_date"] = "2026-01-31"
+    models = write_models(root / "models", churn=config)
+    saved = {k: os.environ.get(k) for k in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR")}
+    os.environ.update({"MLOOPS_HOME": str(root / "mloops"), "MLOOPS_MODELS_DIR": str(models)})
+    env = local_airflow_env(root / "stack", models, root / "mloops")
+    local = LocalAirflow(env, root / "stack" / "standalone.log")
+    local.cli("db", "migrate")
+    local.cli("pools", "set", "mloops_registry", "1", "registry writes")
+    local.start()
+    try:
+        local.wait_for_dags([DAG, "mloops_registry_ops"], timeout=180)
+        local.api = Api(env["AIRFLOW__API__BASE_URL"])
+        yield local
+    finally:
+        local.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_backfill_twice_leaves_identical_registry(stack) -> None:
+    count = stack.backfill(DAG, "2026-01-02", "2026-01-04")  # runs at 02:00 on 01-02 and 01-03
+    runs = stack.wait_for_runs(DAG, count=count, timeout=400)
+    assert [r["state"] for r in runs] == ["success", "success"]
+    first = _registry_state()
+    assert [v[2] for v in first["versions"]] == ["2026-01-02", "2026-01-03"]
+    assert first["aliases"] == {"champion": "2", "previous": "1", "challenger": "2"}
+
+    stack.backfill(DAG, "2026-01-02", "2026-01-04", reprocess="completed")
+    time.sleep(5)
+    runs = stack.wait_for_runs(DAG, count=2, timeout=400)
+    assert all(r["state"] == "success" for r in runs)
+    assert _registry_state() == first
+
+
+def test_invalid_trigger_parameters_are_refused(stack) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        stack.api.post(f"/dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"promotion_mode": "yolo"}})
+    assert refused.value.code == 400 and "promotion_mode" in refused.value.read().decode()
+
+    run = stack.api.post(f"/dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"estimator_overrides": {"max_depht": 3}}})
+    stack.cli("dags", "unpause", DAG)
+    state = _wait_for_state(stack, DAG, run["dag_run_id"], "check_params", {"failed", "success"}, timeout=180)
+    assert state == "failed"
+    _wait_for_state(stack, DAG, run["dag_run_id"], "validate_batch", {"upstream_failed"}, timeout=60)
+    tries = stack.api.get(f"/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/check_params/logs/1?full_content=true")
+    assert "max_depht" in json.dumps(tries)
+
+
+def _approval_run(stack, partition: str, choice: str) -> str:
+    run = stack.api.post(f"/dags/{DAG}/dagRuns", {
+        "logical_date": None, "conf": {"partition_date": partition, "promotion_mode": "approval", "reason": "test"}})
+    run_id = run["dag_run_id"]
+    _wait_for_state(stack, DAG, run_id, "approve_promotion", {"awaiting_input", "deferred"}, timeout=400)
+    stack.api.patch(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve_promotion/-1/hitlDetails",
+                    {"chosen_options": [choice], "params_input": {"comment": f"{choice} from the test"}})
+    stack.wait_for_runs(DAG, count=len(stack.runs(DAG)), timeout=300)
+    return run_id
+
+
+def test_reject_keeps_champion_and_approve_promotes(stack) -> None:
+    from mlflow import MlflowClient
+
+    from mloops.settings import get_settings
+
+    before = _registry_state()["aliases"]["champion"]
+    rejected = _approval_run(stack, "2026-01-04", "Reject")
+    states = stack.task_states(DAG, rejected)
+    assert states["approve_promotion"] == "success" and states["promote_model"] == "skipped"
+    after_reject = _registry_state()
+    assert after_reject["aliases"]["champion"] == before
+    candidate = after_reject["aliases"]["challenger"]
+    client = MlflowClient(get_settings().mlflow_tracking_uri)
+    record = json.loads(client.get_model_version("mloops.churn", candidate).tags["mloops.approval"])
+    assert record["decision"] == "rejected" and record["comment"] == "Reject from the test"
+
+    approved = _approval_run(stack, "2026-01-05", "Approve")
+    assert stack.task_states(DAG, approved)["promote_model"] == "success"
+    aliases = _registry_state()["aliases"]
+    assert aliases["champion"] == aliases["challenger"] != before and aliases["previous"] == before
+
+
+def test_concurrent_registry_operations_are_serialized(stack) -> None:
+    ops = "mloops_registry_ops"
+    stack.cli("dags", "unpause", ops)
+    run_ids = [
+        stack.api.post(f"/dags/{ops}/dagRuns", {"logical_date": None, "conf": {
+            "model": "churn", "action": "promote", "version": version, "reason": f"race test v{version}"}})["dag_run_id"]
+        for version in (1, 2)
+    ]
+    stack.wait_for_runs(ops, count=2, timeout=300)
+    spans = []
+    for run_id in run_ids:
+        ti = stack.api.get(f"/dags/{ops}/dagRuns/{run_id}/taskInstances/apply_registry_action")
+        assert ti["state"] == "success" and ti["pool"] == "mloops_registry"
+        spans.append((ti["start_date"], ti["end_date"]))
+    (s1, e1), (s2, e2) = sorted(spans)
+    assert e1 <= s2, f"registry writes overlapped: {spans}"
+    aliases = _registry_state()["aliases"]
+    assert {aliases["champion"], aliases["previous"]} == {"1", "2"}
