@@ -118,6 +118,14 @@ def approval_operator_class() -> type:
             return super().execute(context)
 
         def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+            # Record first: on Reject the parent skips the downstream tasks by raising, so nothing
+            # after ``super().execute_complete`` would run.
+            if "error" not in event:
+                self.validate_chosen_options(event["chosen_options"])
+                self._record(context, event)
+            return super().execute_complete(context=context, event=event)
+
+        def _record(self, context: Any, event: dict[str, Any]) -> None:
             import datetime as dt
             import json
 
@@ -125,18 +133,20 @@ def approval_operator_class() -> type:
             from mloops.config import find_model_config
             from mloops.settings import get_settings
 
-            result = super().execute_complete(context=context, event=event)
             settings = get_settings()
             config = find_model_config(self.model, settings.models_dir)
             registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
-            decision = "approved" if result["chosen_options"][0] == self.APPROVE else "rejected"
-            responder = result.get("responded_by_user") or {}
-            by = responder.get("name") or responder.get("id") if isinstance(responder, dict) else str(responder)
+            decision = "approved" if event["chosen_options"][0] == self.APPROVE else "rejected"
+            responder = event.get("responded_by_user")
+            if isinstance(responder, dict):
+                by = responder.get("name") or responder.get("id")
+            else:
+                by = getattr(responder, "name", None) or (str(responder) if responder else None)
             record = {
                 "decision": decision,
                 "by": by or "timeout (default: Reject)",
                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "comment": (result.get("params_input") or {}).get("comment", ""),
+                "comment": (event.get("params_input") or {}).get("comment", ""),
                 "dag_run": f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
             }
             mlflow_adapter.set_version_tags(
@@ -148,6 +158,5 @@ def approval_operator_class() -> type:
                 f"{config.registered_model_name} v{registered['version']} {decision} by {record['by']}: {record['comment']}",
                 record,
             )
-            return result
 
     return MLflowPromotionApprovalOperator
