@@ -24,6 +24,10 @@ from mloops.errors import ModelConfigError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
+#: libyaml's safe loader parses configs several times faster than the pure-Python one (DAG files
+#: load every config on each parse).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: Estimators a config may name. Each is a scikit-learn class whose fitted state serializes with
 #: skops without custom code; the extra skops types each one needs live in ``training.TRUSTED_TYPES``.
 ESTIMATORS: dict[str, Literal["classification", "regression"]] = {
@@ -354,7 +358,7 @@ def load_model_config(path: str | Path) -> ModelConfig:
     except OSError as exc:
         raise ModelConfigError(shown, [f"cannot read file: {exc.strerror}"]) from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (libyaml's when available)
     except yaml.YAMLError as exc:
         raise ModelConfigError(shown, [f"invalid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):

@@ -20,10 +20,10 @@ from mloops.operators import (
     DriftRetrainTriggerOperator,
     EvidentlyDriftCheckOperator,
     GXValidateBatchOperator,
-    MLflowScoreBatchOperator,
     MLflowPromoteModelOperator,
     MLflowRegisterModelOperator,
     MLflowRegistryActionOperator,
+    MLflowScoreBatchOperator,
     MLflowTestModelOperator,
     MLflowTrainModelOperator,
 )

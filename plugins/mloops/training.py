@@ -107,7 +107,7 @@ def feature_frame(frame: pd.DataFrame, config: ModelConfig) -> pd.DataFrame:
         out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     for name in config.categorical_features:
         column = frame[name]
-        out[name] = column.astype(object).where(column.notna(), np.nan).map(lambda v: v if v is np.nan else str(v))
+        out[name] = column.astype("string").astype(object).where(column.notna(), np.nan)
     return out[config.feature_names]
 
 

@@ -68,7 +68,6 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
         finding = context["ti"].xcom_pull(task_ids=self.check_task_id)
         if not finding or not finding["breached"]:
             raise AirflowSkipException("drift policy not breached: no retraining")
-        dag_run = context["dag_run"]
         window_end = dt.date.fromisoformat(finding["window_end"])
         if not config.monitoring.retrain_on_drift:
             raise AirflowSkipException("drift found but monitoring.retrain_on_drift is false")

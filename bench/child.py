@@ -1,0 +1,76 @@
+"""Entry point of a measured child: ``python -m bench.child SPEC.json OUT.json``.
+
+The spec names a case as ``module:function``; the function gets the spec's params and a
+:class:`Probe`, and returns a JSON-able dict. The probe records named section timings and the RSS
+right before the measured work, which the parent subtracts from the child's peak RSS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def rss_now() -> int:
+    """Current resident set size of this process, in bytes."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+class Probe:
+    """What a case reports besides its result: section timings and the pre-work RSS."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.rss_base: int | None = None
+        self.marks: dict[str, int] = {}
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Wall time (the figure) and CPU time of this process (all threads; steadier under load)."""
+        started, cpu_started = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - started
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu_started
+
+    def mark_base(self) -> None:
+        """Call right before the measured work starts, after the imports the case needs."""
+        self.rss_base = rss_now()
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = rss_now()
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_path = Path(argv[0]), Path(argv[1])
+    spec = json.loads(spec_path.read_text())
+    module_name, function_name = spec["target"].split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    probe = Probe()
+    load_at_start = os.getloadavg()[0]
+    result = function(spec["params"], probe)
+    payload: dict[str, Any] = {
+        "result": result,
+        "times": probe.times,
+        "cpu": probe.cpu,
+        "rss_base": probe.rss_base,
+        "marks": probe.marks,
+        "loadavg_1m": [load_at_start, os.getloadavg()[0]],
+    }
+    out_path.write_text(json.dumps(payload, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
