@@ -397,6 +397,11 @@ def load_model_configs(directory: str | Path) -> tuple[dict[str, ModelConfig], l
     return configs, errors
 
 
+def model_names(directory: str | Path) -> list[str]:
+    """The model names configured in ``directory`` (file stems), without validating the files."""
+    return [p.stem for p in _config_files(Path(directory))]
+
+
 def _config_files(directory: Path) -> Iterable[Path]:
     if not directory.is_dir():
         return []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset, Param
 
-from mloops.config import ModelConfig, load_model_configs
+from mloops.config import ModelConfig, load_model_configs, model_names
 from mloops.errors import ModelConfigError
 from mloops.operators import (
     CheckRunParamsOperator,
@@ -244,10 +244,10 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
     return dag
 
 
-def build_registry_ops_dag(configs: dict[str, ModelConfig]) -> DAG:
+def build_registry_ops_dag(model_names: list[str]) -> DAG:
     """``mloops_registry_ops``: manual, audited promote / rollback / archive of any model's versions."""
     settings = get_settings()
-    names = sorted(configs) or ["none"]
+    names = sorted(model_names) or ["none"]
     with DAG(
         dag_id="mloops_registry_ops",
         description="Promote a version, roll back the champion, or archive a version (audited)",
@@ -299,7 +299,11 @@ BUILDERS = {"training": build_training_dag, "scoring": build_scoring_dag, "monit
 
 def build_dags(kind: str, models_dir: str | Path | None = None) -> dict[str, DAG]:
     """Every model's DAG of ``kind`` by dag_id. Config errors are reported once, by the training file."""
-    configs, errors = load_model_configs(models_dir or get_settings().models_dir)
+    directory = Path(models_dir or get_settings().models_dir)
+    if kind == "operations":  # needs the model names only: no need to parse every config on each parse
+        dag = build_registry_ops_dag(model_names(directory))
+        return {dag.dag_id: dag}
+    configs, errors = load_model_configs(directory)
     dags = {}
     for config in configs.values():
         if kind in BUILDERS:
@@ -307,9 +311,6 @@ def build_dags(kind: str, models_dir: str | Path | None = None) -> dict[str, DAG
             dags[dag.dag_id] = dag
     if errors and kind == "training":
         dags["mloops_config_errors"] = _errors_dag(errors)
-    if kind == "operations":
-        dag = build_registry_ops_dag(configs)
-        return {dag.dag_id: dag}
     return dags
 
 
