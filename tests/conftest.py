@@ -60,8 +60,10 @@ def mloops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every mloops location (data, MLflow store, docs, metrics) at a fresh folder."""
     home = tmp_path / "mloops"
     monkeypatch.setenv("MLOOPS_HOME", str(home))
-    for var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
+    for var in ("MLOOPS_DATA_ROOT", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
         monkeypatch.delenv(var, raising=False)
+    # mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI; pin it here so it is undone after the test.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
     return home
 
 
@@ -113,5 +115,6 @@ def local_airflow_env(root: Path, models_dir: Path, mloops_home: Path) -> dict[s
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "MLOOPS_HOME": str(mloops_home),
         "MLOOPS_MODELS_DIR": str(models_dir),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{mloops_home / 'mlflow' / 'mlflow.db'}",
         "PYTHONPATH": f"{REPO / 'plugins'}{os.pathsep}{REPO}",
     }

@@ -18,7 +18,7 @@ from tests.helpers import REPO
 
 pytestmark = pytest.mark.integration
 
-BENCHMARKS = {"dag_parse", "fleet_scale", "validation", "pipeline"}
+BENCHMARKS = {"dag_parse", "fleet_scale", "validation", "pipeline", "drift"}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,14 @@ def test_memory_is_measured_per_child_and_against_the_data(results: dict) -> Non
         c["subject"]["peak_rss_mb"] > 50 for c in cases
     )  # an interpreter with pandas or Airflow loaded
     with_data = [c for c in cases if c.get("data_bytes")]
-    assert {c["stage"] for c in with_data if c.get("stage")} >= {"validate", "train", "test", "pipeline"}
+    assert {c["stage"] for c in with_data if c.get("stage")} >= {
+        "validate",
+        "train",
+        "test",
+        "pipeline",
+        "score",
+        "drift",
+    }
     assert all(c["memory_ratio"] > 0 for c in with_data)
 
 
@@ -90,12 +97,50 @@ def test_validation_baseline_agrees_with_gx(results: dict) -> None:
     assert case["extra"]["verdicts_agree"], case["extra"]["disagreements"]
 
 
-def test_pipeline_reports_stages_and_placeholders(results: dict) -> None:
+def test_pipeline_reports_every_stage_including_score_and_drift(results: dict) -> None:
     cases = results["benchmarks"]["pipeline"]["cases"]
+    assert [c["name"] for c in cases if c.get("status")] == [], "a stage is still a placeholder"
     stages = {c["stage"]: c for c in cases}
-    assert {"pipeline", "imports", "validate", "train", "test", "register"} <= set(stages)
-    assert stages["score"]["status"] == stages["drift"]["status"] == "not implemented yet"
+    assert {"pipeline", "imports", "validate", "train", "test", "register", "score", "drift"} <= set(stages)
+    for name in ("score", "drift"):
+        case = stages[name]
+        assert case["subject"]["time_s"] > 0 and case["baseline"]["time_s"] > 0, name
+        assert case["ratio"] > 0 and case["cpu_ratio"] > 0, name
+        assert case["baseline"]["peak_rss_mb"] > 50, name  # the plain step's own process
+        assert case["extra"]["parts_subject_s"] and case["extra"]["parts_baseline_s"], name
     assert results["benchmarks"]["pipeline"]["setup"]["features"] >= 30
+
+
+def test_pipeline_drift_stage_compares_the_same_sample_sizes(results: dict) -> None:
+    (drift,) = [c for c in results["benchmarks"]["pipeline"]["cases"] if c.get("stage") == "drift"]
+    extra = drift["extra"]
+    setup = results["benchmarks"]["pipeline"]["setup"]
+    assert extra["sample_size"] == setup["monitoring"]["sample_size"]
+    assert (
+        extra["rows_compared_mloops"]["current"] == extra["rows_compared_plain"]["current"] == drift["size"]
+    )
+    assert extra["rows_compared_mloops"]["reference"] == min(setup["reference_rows"], extra["sample_size"])
+    # The window's current data is the scored partition only; the other days are skipped, not read.
+    assert len(extra["partitions_mloops"]) == 1
+    assert len(extra["skipped_mloops"]) == setup["monitoring"]["window_days"] - 1
+    assert extra["verdicts_agree"], (extra["drifted_mloops"], extra["drifted_plain"])
+
+
+def test_drift_benchmark_agrees_with_scipy_at_each_sample_size(results: dict) -> None:
+    cases = _measured(results["benchmarks"]["drift"])
+    setup = results["benchmarks"]["drift"]["setup"]
+    assert setup["features"] >= 30
+    assert [c["sample_size"] for c in cases] == [2_000, 5_000]  # smoke: sampled, then unsampled
+    for case in cases:
+        extra = case["extra"]
+        assert extra["rows_compared"] == [case["sample_size"], case["sample_size"]]
+        assert extra["columns_compared"] == setup["features"] + 1  # and the prediction
+        assert extra["verdicts_agree"], extra["disagreements"]
+        assert extra["scores_agree"], extra["max_score_difference"]
+        assert 0 < len(extra["drifted_mloops"]) < extra["columns_compared"], (
+            "the scenario should drift some columns"
+        )
+        assert extra["parts_mloops_s"]["evidently_report_run"] > 0
 
 
 def test_budgets_are_not_judged_at_smoke_sizes(results: dict) -> None:
@@ -103,6 +148,7 @@ def test_budgets_are_not_judged_at_smoke_sizes(results: dict) -> None:
         "dag_parse_300",
         "validation_1m",
         "pipeline_1m",
+        "drift_1m",
         "memory_3x",
     ]
     assert {b["status"] for b in results["budgets"]} == {"not measured in this mode"}

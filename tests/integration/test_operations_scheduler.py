@@ -80,8 +80,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path):
     config = small_churn()
     config["schedule"]["end_date"] = "2026-01-31"
     models = write_models(root / "models", churn=config)
-    saved = {k: os.environ.get(k) for k in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR")}
-    os.environ.update({"MLOOPS_HOME": str(root / "mloops"), "MLOOPS_MODELS_DIR": str(models)})
+    saved = {k: os.environ.get(k) for k in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI")}
+    os.environ.update({"MLOOPS_HOME": str(root / "mloops"), "MLOOPS_MODELS_DIR": str(models),
+                       "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mloops' / 'mlflow' / 'mlflow.db'}"})
     env = local_airflow_env(root / "stack", models, root / "mloops")
     local = LocalAirflow(env, root / "stack" / "standalone.log")
     local.cli("db", "migrate")
