@@ -183,10 +183,25 @@ def build_training_dag(config: ModelConfig) -> DAG:
     return dag
 
 
-def build_scoring_dag(config: ModelConfig) -> DAG:
-    """``mloops_score_<model>``: validate_batch >> score_batch, nightly after training."""
+def _nightly_dag_args(config: ModelConfig, kind: str, cron: str) -> dict:
+    """What the scoring and monitoring DAGs share: a data-interval timetable, one run at a time, the form."""
     from airflow.sdk import CronDataIntervalTimetable
 
+    return {
+        "schedule": CronDataIntervalTimetable(cron, timezone=config.schedule.timezone),
+        "start_date": _start(config),
+        "end_date": _end(config),
+        "catchup": False,
+        "max_active_runs": 1,
+        "dagrun_timeout": dt.timedelta(hours=4),
+        "tags": ["mloops", kind, f"model:{config.name}", *config.tags],
+        "params": {"partition_date": _partition_param()},
+        "default_args": _default_args(config),
+    }
+
+
+def build_scoring_dag(config: ModelConfig) -> DAG:
+    """``mloops_score_<model>``: validate_batch >> score_batch, nightly after training."""
     with DAG(
         dag_id=f"{SCORING_DAG_PREFIX}{config.name}",
         description=f"Score the nightly partition of {config.name} with its champion",
@@ -194,15 +209,7 @@ def build_scoring_dag(config: ModelConfig) -> DAG:
             f"### Nightly scoring of `{config.name}`\n\nLoads `{config.registered_model_name}@champion`, scores the "
             f"validated partition and writes `predictions/{config.name}/dt=<date>/`. Skips while no champion exists."
         ),
-        schedule=CronDataIntervalTimetable(config.schedule.scoring_cron, timezone=config.schedule.timezone),
-        start_date=_start(config),
-        end_date=_end(config),
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=dt.timedelta(hours=4),
-        tags=["mloops", "scoring", f"model:{config.name}", *config.tags],
-        params={"partition_date": _partition_param()},
-        default_args=_default_args(config),
+        **_nightly_dag_args(config, "scoring", config.schedule.scoring_cron),
     ) as dag:
         validate = GXValidateBatchOperator(task_id="validate_batch", model=config.name, retries=0)
         score = MLflowScoreBatchOperator(task_id="score_batch", model=config.name, outlets=[predictions_asset(config.name)])
@@ -212,8 +219,6 @@ def build_scoring_dag(config: ModelConfig) -> DAG:
 
 def build_monitoring_dag(config: ModelConfig) -> DAG:
     """``mloops_monitor_<model>``: check_drift >> trigger_retraining, on the monitoring schedule."""
-    from airflow.sdk import CronDataIntervalTimetable
-
     m = config.monitoring
     with DAG(
         dag_id=f"{MONITORING_DAG_PREFIX}{config.name}",
@@ -226,15 +231,7 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
             f"predictions drift, or quality drops by more than {m.max_quality_drop}), emits Asset "
             f"`mloops_{config.name}_drift`, which starts `mloops_train_{config.name}`."
         ),
-        schedule=CronDataIntervalTimetable(m.cron, timezone=config.schedule.timezone),
-        start_date=_start(config),
-        end_date=_end(config),
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=dt.timedelta(hours=4),
-        tags=["mloops", "monitoring", f"model:{config.name}", *config.tags],
-        params={"partition_date": _partition_param()},
-        default_args=_default_args(config),
+        **_nightly_dag_args(config, "monitoring", m.cron),
     ) as dag:
         check = EvidentlyDriftCheckOperator(task_id="check_drift", model=config.name)
         trigger = DriftRetrainTriggerOperator(
