@@ -8,6 +8,7 @@ churn with 22 derived numeric features, read from a files-source Parquet partiti
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,17 @@ def validation_suite(config: Any) -> list[dict[str, Any]]:
     return specs
 
 
-def wide_frame(rows: int, day: dt.date, seed: int = 7) -> tuple[Any, list[str]]:
-    """The churn partition of ``day`` plus 22 numeric features derived from it (deterministic), and their names."""
+def wide_frame(
+    rows: int, day: dt.date, seed: int = 7, scenarios: Sequence[Any] = ()
+) -> tuple[Any, list[str]]:
+    """The churn partition of ``day`` plus 22 numeric features derived from it (deterministic), and their names.
+
+    ``scenarios`` (``mloops.data.generator.Scenario``) act while the churn columns are drawn, so the
+    derived columns follow a covariate drift of the columns they come from.
+    """
     from mloops.data.generator import generate_partition
 
-    frame = generate_partition("churn", day, rows=rows, seed=seed)
+    frame = generate_partition("churn", day, rows=rows, seed=seed, scenarios=scenarios)
     base = {name: frame[name].astype("float64").to_numpy() for name in BASE_NUMERIC}
     rng = np.random.default_rng([seed, day.toordinal()])
     derived: dict[str, np.ndarray] = {}

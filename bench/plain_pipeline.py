@@ -8,6 +8,12 @@ gates (thresholds, champion on the holdout, slices, a smoke reload-and-predict) 
 version in a JSON file. It reuses what it already has in memory (the holdout scores for the slices)
 because that is what the simplest fast script would do. Everything it needs from the model config
 comes in a JSON plan written by the benchmark, so this file does not import mloops.
+
+Scoring and drift monitoring run on their own schedules, so their plain versions are separate
+scripts (:func:`score_child`, :func:`drift_child`), each in its own process like the mloops stages:
+load the skops champion, ``predict_proba``, write Parquet; and the pinned drift tests with scipy
+(:mod:`bench.drift_checks`) on the same fixed-seed samples as ``check_drift``, against the training
+reference :func:`fit_champion` recorded the way ``stages.write_reference`` does.
 """
 
 from __future__ import annotations
@@ -103,14 +109,27 @@ def metrics(y_true: Any, probability: Any) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
-def fit_champion(plan: Mapping[str, Any], data: str, target: str) -> str:
-    """The model the plain script compares against: fitted on an earlier, smaller partition (untimed)."""
+def fit_champion(plan: Mapping[str, Any], data: str, target: str, reference: str | None = None) -> str:
+    """The model the plain script compares against, fitted on an earlier partition (untimed), and
+    its training reference for drift: a fixed-seed sample of what it was fitted on, with its scores."""
     import pandas as pd
     import skops.io
+
+    from bench.drift_checks import sample
 
     frame = pd.read_parquet(data)
     model = build_pipeline(plan).fit(features(frame, plan), frame[plan["target"]].astype("int64"))
     skops.io.dump(model, target)
+    if reference is not None:
+        m = plan["monitoring"]
+        columns = [c for c in (plan["id_column"],) if c] + [
+            *plan["numeric"],
+            *plan["categorical"],
+            plan["target"],
+        ]
+        recorded = sample(frame[columns], m["sample_size"], m["seed"])
+        recorded["prediction"] = model.predict_proba(features(recorded, plan))[:, 1]
+        recorded.to_parquet(reference, index=False)
     return target
 
 
@@ -211,3 +230,77 @@ def child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     probe.mark_base()
     return run(plan, params["data"], params["champion"], out_dir, probe)
+
+
+def score_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    """The plain scoring script: read the partition, load the skops champion, predict_proba, write Parquet."""
+    with probe.timed("import"):
+        import numpy  # noqa: F401
+        import pandas as pd
+        import pyarrow.parquet  # noqa: F401
+        import sklearn.compose  # noqa: F401
+        import sklearn.ensemble  # noqa: F401
+        import skops.io
+    plan = json.loads(Path(params["plan"]).read_text())
+    Path(params["predictions"]).parent.mkdir(parents=True, exist_ok=True)
+    probe.mark_base()
+    with probe.timed("score"):
+        with probe.timed("score.read"):
+            frame = pd.read_parquet(params["data"])
+        with probe.timed("score.load_model"):
+            model = skops.io.load(params["champion"], trusted=plan["trusted_types"])
+        with probe.timed("score.predict"):
+            probability = model.predict_proba(features(frame, plan))[:, 1]
+        out = pd.DataFrame(index=frame.index)
+        if plan["id_column"]:
+            out[plan["id_column"]] = frame[plan["id_column"]]
+        out["prediction"] = probability
+        out["predicted_label"] = (probability >= 0.5).astype("int64")
+        out["registered_model"] = plan["registered_model"]
+        out["model_version"] = "1"
+        out["partition"] = params["partition"]
+        with probe.timed("score.write"):
+            out.to_parquet(params["predictions"], index=False)
+    return {"rows": len(out), "mean_prediction": float(probability.mean())}
+
+
+def drift_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    """The plain drift script: the partition with its predictions against the champion's reference,
+    both sampled as check_drift samples them, the pinned tests with scipy, a JSON report."""
+    with probe.timed("import"):
+        import numpy  # noqa: F401
+        import pandas as pd
+        import pyarrow.parquet  # noqa: F401
+        import scipy.spatial.distance  # noqa: F401
+        import scipy.stats  # noqa: F401
+
+        from bench import drift_checks
+    plan = json.loads(Path(params["plan"]).read_text())
+    m = plan["monitoring"]
+    column, method, threshold = m["prediction"]
+    probe.mark_base()
+    with probe.timed("drift"):
+        with probe.timed("drift.read"):
+            current = pd.read_parquet(params["data"])
+            scored = pd.read_parquet(params["predictions"], columns=[column])
+            current[column] = scored[column].to_numpy()
+            reference = pd.read_parquet(params["reference"])
+        with probe.timed("drift.sample"):
+            reference_sample = drift_checks.sample(reference, m["sample_size"], m["seed"])
+            current_sample = drift_checks.sample(current, m["sample_size"], m["seed"])
+        with probe.timed("drift.tests"):
+            found = drift_checks.column_drift(
+                reference_sample, current_sample, {**m["methods"], column: [method, threshold]}
+            )
+        features_found = [v for c, v in found.items() if c != column]
+        share = sum(bool(v["drifted"]) for v in features_found) / len(features_found)
+        breached = share >= m["drift_share"] or bool(found[column]["drifted"])
+        with probe.timed("drift.write"):
+            report = {"columns": found, "share": share, "breached": breached}
+            (Path(params["out_dir"]) / "drift.json").write_text(json.dumps(report, indent=2))
+    return {
+        "rows": [len(reference_sample), len(current_sample)],
+        "columns": found,
+        "share": share,
+        "breached": breached,
+    }

@@ -162,6 +162,16 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
                 f"{setup['features']} features, {setup['expectations']} expectations, estimator {setup['estimator']}, "
                 f"window {setup['window_days']} day; warm-up champion trained on {setup['warm_up_rows']:,} rows."
             )
+        if setup.get("reference_rows") is not None:
+            mon = setup["monitoring"]
+            notes.append(
+                f"score and drift (other DAGs than training, not in the whole-pipeline row): the champion is the warm-up "
+                f"model; its recorded training reference has {setup['reference_rows']:,} rows (the plain script's "
+                f"{setup['plain_reference_rows']:,}); check_drift samples each side to monitoring.sample_size = "
+                f"{mon['sample_size']:,} (the plain script the same, same seed); monitoring window {mon['window_days']} "
+                f"days, of which only the day's partition is validated and scored, so the current data is that "
+                f"partition; tests {', '.join(f'{m} >= {t}' for m, t in setup['drift_methods'])}."
+            )
         for case in cases:
             if case.get("stage") == "pipeline":
                 extra = case["extra"]
@@ -170,7 +180,75 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
                     f"{extra['imports_baseline_s']:.1f}s once in the script; holdout roc_auc {_num((extra['metrics_subject'] or {}).get('roc_auc'))} "
                     f"vs {_num(extra['metrics_baseline'].get('roc_auc'))}."
                 )
+            if case.get("stage") in ("score", "drift") and case.get("extra"):
+                extra = case["extra"]
+                text = (
+                    f"{case['name']}: parts (s) mloops {_parts(extra['parts_subject_s'])}; plain "
+                    f"{_parts(extra['parts_baseline_s'])}; imports {case['subject']['imports_s']:.1f}s vs "
+                    f"{extra['imports_baseline_s']:.1f}s (not in the ratio)."
+                )
+                if case["stage"] == "drift":
+                    rows = extra["rows_compared_mloops"]
+                    text += (
+                        f" Rows compared: current {rows['current']:,} / reference {rows['reference']:,} "
+                        f"(plain {extra['rows_compared_plain']['current']:,} / {extra['rows_compared_plain']['reference']:,}). "
+                        f"Drifted: mloops {extra['drifted_mloops'] or 'none'}, plain {extra['drifted_plain'] or 'none'}; "
+                        f"verdicts agree: {extra['verdicts_agree']} (largest feature score {extra['max_score_mloops']:.4f} "
+                        f"vs {extra['max_score_plain']:.4f})."
+                    )
+                notes.append(text)
+    if name == "drift":
+        setup = result.get("setup", {})
+        if setup:
+            notes.append(
+                f"{setup['rows_per_side']:,} rows per side, {setup['features']} features ({setup['numeric']} numeric, "
+                f"{setup['categorical']} categorical) + the prediction column; tests "
+                f"{', '.join(f'{m} >= {t}' for m, t in setup['methods'])} (prediction {setup['prediction'][1]} >= "
+                f"{setup['prediction'][2]}); current day under churn's covariate_drift scenario; default "
+                f"monitoring.sample_size {setup['default_sample_size']:,}."
+            )
+        for case in cases:
+            extra = case["extra"]
+            notes.append(
+                f"{case['name']} ({case['subject']['repeats']} repeat(s)): mloops parts (s) {_parts(extra['parts_mloops_s'])}; "
+                f"scipy {_parts(extra['parts_scipy_s'])}. Verdicts agree on all {extra['columns_compared']} columns: "
+                f"{extra['verdicts_agree']}"
+                + (f" (disagreements: {extra['disagreements']})" if extra["disagreements"] else "")
+                + f"; largest score difference {extra['max_score_difference']:.2e}; drifted "
+                f"({len(extra['drifted_mloops'])}): {', '.join(extra['drifted_mloops']) or 'none'}."
+            )
     return notes
+
+
+def _parts(parts: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
+
+
+def _provenance(results: dict[str, Any]) -> list[str]:
+    """For merged results (``--only``): which sections this run measured, and each section's wall time."""
+    walls, kept = [], []
+    for name, result in results["benchmarks"].items():
+        measured_in = result.get("measured_in") or {}
+        if measured_in.get("section_wall_s") is not None:
+            walls.append(f"{name} {measured_in['section_wall_s']:.0f}")
+        if measured_in.get("started_at") and measured_in["started_at"] != results["started_at"]:
+            kept.append(f"`{name}` ({measured_in['started_at']})")
+    lines = []
+    if kept:
+        lines.append(
+            f"Sections kept from earlier runs of the same mode (this run re-measured the others): {', '.join(kept)}."
+        )
+    if walls:
+        lines.append(
+            f"Wall time per section (s; dag_parse and fleet_scale share one): {', '.join(walls)}"
+            + (
+                f"; not recorded for {len(results['benchmarks']) - len(walls)} older section(s)"
+                if len(walls) < len(results["benchmarks"])
+                else ""
+            )
+            + "."
+        )
+    return [line for text in lines for line in (text, "")]
 
 
 def render(results: dict[str, Any]) -> str:
@@ -183,6 +261,7 @@ def render(results: dict[str, Any]) -> str:
         f"Generated by `{results['command'].strip()}` (mode **{results['mode']}**, {results['settings']['repeats']} repeat(s) per case) "
         f"on {results['started_at']}; wall time {minutes} min {seconds} s. Machine-readable: `results.json`.",
         "",
+        *_provenance(results),
         "## Machine",
         "",
         "| | |",
@@ -216,7 +295,8 @@ def render(results: dict[str, Any]) -> str:
         "- **CPU ratio**: the same ratio on the process's CPU seconds (all threads), a cross-check when the machine is "
         "loaded (see the load average above).",
         "- **Peak RSS**: `ru_maxrss` of the child from `os.wait4`. **Working MB**: peak RSS minus the RSS just before "
-        "the measured work, after the case's imports (for the plain script's steps, a 10 ms RSS sampler). "
+        "the measured work, after the case's imports (for the plain training script's steps, a 10 ms RSS sampler; the "
+        "plain scoring and drift scripts run in their own processes). "
         "**Mem / data**: working MB over the `memory_usage(deep=True)` of the DataFrame the case reads.",
         "- Budgets are judged only at the sizes they name; other modes report them as not measured.",
         "",
@@ -226,6 +306,13 @@ def render(results: dict[str, Any]) -> str:
         if result.get("error"):
             lines += [f"**Error:** `{result['error'][:800]}`", ""]
             continue
+        measured_in = result.get("measured_in") or {}
+        if measured_in.get("started_at") and measured_in["started_at"] != results["started_at"]:
+            lines += [
+                f"*Kept from an earlier run: `{(measured_in.get('command') or '').strip()}` on {measured_in['started_at']} "
+                f"({measured_in.get('repeats')} repeat(s)); this run did not re-measure it.*",
+                "",
+            ]
         lines += [f"Subject: {result['subject']}. Baseline: {result['baseline']}.", ""]
         metrics = sorted({c["metric"] for c in result["cases"] if c.get("metric")})
         lines += [f"Measured: {'; '.join(metrics)}.", ""]

@@ -1,0 +1,331 @@
+"""Benchmark 5: a drift check of 1M current vs 1M reference rows, Evidently (through mloops) vs scipy.
+
+Inputs: the wide model's frame (:func:`bench.datasets.wide_frame`: churn + 22 derived features, 32
+features) for a reference day and for a current day under churn's ``covariate_drift`` scenario (three
+numeric columns shifted, ``contract_type`` mixed towards month-to-month, the derived columns following),
+so some columns drift and others do not; plus a ``prediction`` column (a fixed logistic score of the
+features, standing in for the champion's scores). Both are written to Parquet once.
+
+Each run reads both in a fresh process, then (timed) samples each side to the sample size with the
+same fixed seed and runs the drift tests pinned by the wide model's ``monitoring:`` config (Wasserstein
+distance (normed) for numeric columns and the prediction, Jensen-Shannon distance for categorical ones):
+the subject through ``mloops.monitoring`` + ``mloops.adapters.evidently_adapter.drift_report`` (the
+calls ``stages.check_drift`` makes, Evidently report saved as HTML + JSON), the baseline with
+:mod:`bench.drift_checks` (scipy, a JSON report). Both report a score and a verdict per column, and
+the benchmark checks they agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    Run,
+    Workspace,
+    cpu,
+    cpu_ratio,
+    interleaved,
+    median,
+    memory_ratio,
+    paired_ratio,
+    summary,
+    wall,
+)
+
+REFERENCE_DAY = dt.date(2026, 1, 9)
+CURRENT_DAY = dt.date(2026, 1, 10)
+PREDICTION = "prediction"
+#: Scores of the two implementations must agree this closely (same inputs, same formulas).
+SCORE_TOLERANCE = 1e-6
+
+
+def _prediction(frame: Any) -> Any:
+    """A fixed logistic score of a few features: the stand-in for the champion's scores."""
+    import numpy as np
+
+    z = (
+        -1.0
+        + 0.03 * (frame["monthly_charges"].to_numpy(dtype="float64") - 70.0)
+        - 0.04 * frame["tenure_months"].to_numpy(dtype="float64")
+        + 0.25 * frame["support_calls"].to_numpy(dtype="float64")
+        + 0.8 * (frame["contract_type"].astype(str) == "month-to-month").to_numpy()
+    )
+    return np.round(1.0 / (1.0 + np.exp(-z)), 6)
+
+
+def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    """Write both sides and the plan (columns, pinned methods, thresholds); report their sizes."""
+    import pandas as pd
+
+    from bench import datasets
+    from mloops import monitoring
+    from mloops.config import load_model_config
+    from mloops.data.generator import Scenario
+
+    rows = params["rows"]
+    drift = Scenario("covariate_drift", CURRENT_DAY, CURRENT_DAY)
+    config = None
+    sizes = {}
+    for side, day, scenarios in (
+        ("reference", REFERENCE_DAY, ()),
+        ("current", CURRENT_DAY, (drift,)),
+    ):
+        frame, names = datasets.wide_frame(rows, day, scenarios=scenarios)
+        if config is None:
+            config_path = datasets.write_yaml(
+                Path(params["models_dir"]) / f"{datasets.WIDE_MODEL}.yaml",
+                datasets.wide_config("unused/dt={ds}/part.parquet", names),
+            )
+            config = load_model_config(config_path)
+        frame = frame[config.feature_names]
+        frame[PREDICTION] = _prediction(frame)
+        frame.to_parquet(params[side], index=False)
+        del frame
+        read_back = pd.read_parquet(params[side])
+        sizes[side] = int(read_back.memory_usage(deep=True).sum())
+        del read_back
+    assert config is not None
+    m = config.monitoring
+    plan = {
+        "config": str(config_path),
+        "numeric": config.numeric_features,
+        "categorical": config.categorical_features,
+        "methods": {c: list(monitoring.method_for(config, c)) for c in config.feature_names},
+        "prediction": [PREDICTION, m.numeric_method, m.prediction_threshold],
+        "drift_share": m.drift_share,
+        "seed": m.seed,
+        "default_sample_size": m.sample_size,
+        "scenario": {"kind": drift.kind, "params": dict(drift.params) or "defaults"},
+    }
+    Path(params["plan"]).write_text(json.dumps(plan))
+    return {
+        "rows": rows,
+        "features": len(config.feature_names),
+        "columns": len(config.feature_names) + 1,
+        "data_bytes": sizes["reference"] + sizes["current"],
+        "data_bytes_by_side": sizes,
+        "default_sample_size": m.sample_size,
+    }
+
+
+def _instrument_evidently(probe: Any) -> None:
+    """Time Evidently's report run, its dataset wrapping and the report save inside the real call."""
+    import evidently
+    from evidently.core.report import Report
+
+    from mloops.adapters import evidently_adapter
+
+    def wrap(owner: Any, name: str, section: str, static: bool = False) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with probe.timed(section):
+                return original(*args, **kwargs)
+
+        setattr(owner, name, staticmethod(timed) if static else timed)
+
+    wrap(Report, "run", "evidently_run")
+    wrap(evidently.Dataset, "from_pandas", "evidently_dataset", static=True)
+    wrap(evidently_adapter, "_save", "evidently_save")
+
+
+def mloops_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    with probe.timed("import"):
+        import evidently  # noqa: F401
+        import evidently.metrics  # noqa: F401
+        import evidently.presets  # noqa: F401
+        import pandas as pd
+
+        from mloops import monitoring
+        from mloops.adapters import evidently_adapter
+        from mloops.config import load_model_config
+    plan = json.loads(Path(params["plan"]).read_text())
+    config = load_model_config(plan["config"])
+    _instrument_evidently(probe)
+    size, seed = params["sample_size"], plan["seed"]
+    probe.mark_base()
+    with probe.timed("read"):
+        reference = pd.read_parquet(params["reference"])
+        current = pd.read_parquet(params["current"])
+    with probe.timed("check"):
+        with probe.timed("sample"):
+            reference_sample = monitoring.sample(reference, size, seed)
+            current_sample = monitoring.sample(current, size, seed)
+        comparable, unevaluable = monitoring.check_inputs(config, reference_sample, current_sample)
+        column, method, threshold = plan["prediction"]
+        snapshot = evidently_adapter.drift_report(
+            reference=reference_sample,
+            current=current_sample,
+            numeric=[c for c in config.numeric_features if c in comparable],
+            categorical=[c for c in config.categorical_features if c in comparable],
+            methods={c: monitoring.method_for(config, c) for c in comparable},
+            drift_share=plan["drift_share"],
+            prediction=(column, method, threshold),
+            out_dir=Path(params["out_dir"]),
+        )
+        found = monitoring.summarize(config, snapshot, unevaluable)
+    columns = {c.column: {"score": c.score, "drifted": c.drifted} for c in found.columns}
+    if found.prediction is not None:
+        columns[PREDICTION] = {"score": found.prediction.score, "drifted": found.prediction.drifted}
+    return {
+        "rows": [len(reference_sample), len(current_sample)],
+        "columns": columns,
+        "share": found.share,
+    }
+
+
+def scipy_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    with probe.timed("import"):
+        import pandas as pd
+        import scipy.spatial.distance  # noqa: F401
+        import scipy.stats  # noqa: F401
+
+        from bench import drift_checks
+    plan = json.loads(Path(params["plan"]).read_text())
+    size, seed = params["sample_size"], plan["seed"]
+    column, method, threshold = plan["prediction"]
+    methods = {**plan["methods"], column: [method, threshold]}
+    probe.mark_base()
+    with probe.timed("read"):
+        reference = pd.read_parquet(params["reference"])
+        current = pd.read_parquet(params["current"])
+    with probe.timed("check"):
+        with probe.timed("sample"):
+            reference_sample = drift_checks.sample(reference, size, seed)
+            current_sample = drift_checks.sample(current, size, seed)
+        found = drift_checks.column_drift(reference_sample, current_sample, methods)
+        features = [v for c, v in found.items() if c != column]
+        share = sum(bool(v["drifted"]) for v in features) / len(features)
+        out = Path(params["out_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "drift.json").write_text(json.dumps({"columns": found, "share": share}, indent=2))
+    return {
+        "rows": [len(reference_sample), len(current_sample)],
+        "columns": {c: {"score": v["score"], "drifted": v["drifted"]} for c, v in found.items()},
+        "share": share,
+    }
+
+
+def _agreement(subject: Run, baseline: Run) -> dict[str, Any]:
+    ours, theirs = subject.result["columns"], baseline.result["columns"]
+    common = sorted(set(ours) & set(theirs))
+    disagreements = [c for c in common if bool(ours[c]["drifted"]) is not bool(theirs[c]["drifted"])]
+    differences = [
+        abs(ours[c]["score"] - theirs[c]["score"])
+        for c in common
+        if ours[c]["score"] is not None and theirs[c]["score"] is not None
+    ]
+    only_one_side = sorted(set(ours) ^ set(theirs))
+    return {
+        "columns_compared": len(common),
+        "verdicts_agree": not disagreements and not only_one_side,
+        "disagreements": disagreements + [f"only one side: {c}" for c in only_one_side],
+        "max_score_difference": max(differences) if differences else None,
+        "scores_agree": bool(differences) and max(differences) <= SCORE_TOLERANCE,
+        "drifted_mloops": sorted(c for c in ours if ours[c]["drifted"]),
+        "drifted_scipy": sorted(c for c in theirs if theirs[c]["drifted"]),
+        "share_mloops": subject.result["share"],
+        "share_scipy": baseline.result["share"],
+    }
+
+
+def _label(size: int, rows: int) -> str:
+    return "unsampled" if size >= rows else f"sample {size:,} per side"
+
+
+def run(ws: Workspace, *, rows: int, sample_sizes: list[int], repeats: list[int]) -> dict[str, Any]:
+    """``repeats[i]`` runs of each side at ``sample_sizes[i]`` (the unsampled case may get fewer)."""
+    folder = ws.path("drift")
+    files = {side: str(folder / f"{side}.parquet") for side in ("reference", "current")}
+    plan_path = folder / "plan.json"
+    env = ws.env(MLOOPS_HOME=str(ws.path("drift", "mloops-home")))
+    prep = ws.run(
+        "bench.drift:prep_child",
+        {**files, "rows": rows, "plan": str(plan_path), "models_dir": str(ws.path("drift", "models"))},
+        env=env,
+        label=f"drift prep {rows}",
+    ).result
+    plan = json.loads(plan_path.read_text())
+    cases = []
+    for size, count in zip(sample_sizes, repeats, strict=True):
+        runs: dict[str, list[Run]] = {"mloops": [], "scipy": []}
+        for repeat, variant in interleaved(count, ["scipy", "mloops"]):
+            params = {
+                **files,
+                "plan": str(plan_path),
+                "sample_size": size,
+                "out_dir": str(folder / f"out-{size}-{variant}-{repeat}"),
+            }
+            runs[variant].append(
+                ws.run(
+                    f"bench.drift:{variant}_child",
+                    params,
+                    env=env,
+                    label=f"drift {variant} {rows} rows sample {size} #{repeat}",
+                )
+            )
+        ours, theirs = runs["mloops"], runs["scipy"]
+        check = wall("check")
+        per_side = min(size, rows)
+        cases.append(
+            {
+                "name": f"{rows:,} vs {rows:,} rows x {prep['columns']} columns, {_label(size, rows)}",
+                "size": rows,
+                "sample_size": per_side,
+                "metric": "sample both sides + pinned drift tests + report: mloops/Evidently vs scipy (s), "
+                "Parquet read excluded",
+                "subject": summary(ours, check, cpu("check")),
+                "baseline": summary(theirs, check, cpu("check")),
+                "ratio": round(paired_ratio([check(r) for r in ours], [check(r) for r in theirs]), 3),
+                "cpu_ratio": cpu_ratio(ours, theirs, cpu("check")),
+                "extra": {
+                    "rows_compared": ours[-1].result["rows"],
+                    "parts_mloops_s": {
+                        "read_parquet (not in the ratio)": summary(ours, wall("read"))["time_s"],
+                        "sample": summary(ours, wall("sample"))["time_s"],
+                        "evidently_dataset_from_pandas": summary(ours, wall("evidently_dataset"))["time_s"],
+                        "evidently_report_run": summary(ours, wall("evidently_run"))["time_s"],
+                        "evidently_save_html_json": summary(ours, wall("evidently_save"))["time_s"],
+                    },
+                    "parts_scipy_s": {
+                        "read_parquet (not in the ratio)": summary(theirs, wall("read"))["time_s"],
+                        "sample": summary(theirs, wall("sample"))["time_s"],
+                        "tests_and_json": round(
+                            median(r.time("check") - r.time("sample") for r in theirs), 4
+                        ),
+                    },
+                    "import_s": {
+                        "mloops": summary(ours, wall("import"))["time_s"],
+                        "scipy": summary(theirs, wall("import"))["time_s"],
+                    },
+                    **_agreement(ours[-1], theirs[-1]),
+                },
+                "data_bytes": prep["data_bytes"],
+                "memory_ratio": memory_ratio(ours, prep["data_bytes"]),
+                "baseline_memory_ratio": memory_ratio(theirs, prep["data_bytes"]),
+                "memory_note": "peak RSS over the pre-read RSS (after imports), over both frames' memory_usage(deep=True)",
+            }
+        )
+    return {
+        "title": "Drift check at 1M rows",
+        "subject": "mloops.monitoring (sample, check_inputs, summarize) + mloops.adapters.evidently_adapter.drift_report "
+        "(Evidently DataDriftPreset with the pinned per-column methods + ValueDrift on the prediction; HTML + JSON saved)",
+        "baseline": "the same tests with scipy (bench/drift_checks.py: scipy.stats.wasserstein_distance / std(reference), "
+        "scipy.spatial.distance.jensenshannon on category frequencies), same samples, a JSON report",
+        "cases": cases,
+        "setup": {
+            "rows_per_side": rows,
+            "features": prep["features"],
+            "numeric": len(plan["numeric"]),
+            "categorical": len(plan["categorical"]),
+            "methods": sorted({tuple(v) for v in plan["methods"].values()}),
+            "prediction": plan["prediction"],
+            "drift_share": plan["drift_share"],
+            "default_sample_size": prep["default_sample_size"],
+            "scenario": plan["scenario"],
+            "data_bytes_by_side": prep["data_bytes_by_side"],
+        },
+    }
