@@ -9,7 +9,7 @@ features, standing in for the champion's scores). Both are written to Parquet on
 Each run reads both in a fresh process, then (timed) samples each side to the sample size with the
 same fixed seed and runs the drift tests pinned by the wide model's ``monitoring:`` config (Wasserstein
 distance (normed) for numeric columns and the prediction, Jensen-Shannon distance for categorical ones):
-the subject through ``mloops.monitoring`` + ``mloops.adapters.evidently_adapter.drift_report`` (the
+the subject through ``mloops.stages.compare_samples`` (``mloops.monitoring`` + the Evidently adapter; the
 calls ``stages.check_drift`` makes, Evidently report saved as HTML + JSON), the baseline with
 :mod:`bench.drift_checks` (scipy, a JSON report). Both report a score and a verdict per column, and
 the benchmark checks they agree.
@@ -139,8 +139,7 @@ def mloops_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
         import evidently.presets  # noqa: F401
         import pandas as pd
 
-        from mloops import monitoring
-        from mloops.adapters import evidently_adapter
+        from mloops import monitoring, stages
         from mloops.config import load_model_config
     plan = json.loads(Path(params["plan"]).read_text())
     config = load_model_config(plan["config"])
@@ -154,18 +153,8 @@ def mloops_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
         with probe.timed("sample"):
             reference_sample = monitoring.sample(reference, size, seed)
             current_sample = monitoring.sample(current, size, seed)
-        comparable, unevaluable = monitoring.check_inputs(config, reference_sample, current_sample)
-        column, method, threshold = plan["prediction"]
-        snapshot = evidently_adapter.drift_report(
-            reference=reference_sample,
-            current=current_sample,
-            numeric=[c for c in config.numeric_features if c in comparable],
-            categorical=[c for c in config.categorical_features if c in comparable],
-            methods={c: monitoring.method_for(config, c) for c in comparable},
-            drift_share=plan["drift_share"],
-            prediction=(column, method, threshold),
-            out_dir=Path(params["out_dir"]),
-        )
+        # The plan's prediction test and drift share are the config's (see the plan builder above).
+        snapshot, unevaluable = stages.compare_samples(config, reference_sample, current_sample, Path(params["out_dir"]))
         found = monitoring.summarize(config, snapshot, unevaluable)
     columns = {c.column: {"score": c.score, "drifted": c.drifted} for c in found.columns}
     if found.prediction is not None:

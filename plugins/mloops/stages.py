@@ -547,6 +547,31 @@ def _current_window(config: ModelConfig, end: dt.date, settings: Settings) -> tu
     return current, used, skipped
 
 
+def compare_samples(
+    config: ModelConfig, reference: Any, current: Any, out_dir: Path
+) -> tuple[dict[str, Any], list[monitoring.ColumnDrift]]:
+    """Run the model's pinned drift tests (features and prediction) on two prepared samples.
+
+    Returns Evidently's snapshot dict (reports saved in ``out_dir``) and the findings for columns that
+    could not be compared; :func:`monitoring.summarize` turns both into a :class:`DriftSummary`.
+    """
+    from mloops.adapters import evidently_adapter
+
+    m = config.monitoring
+    comparable, unevaluable = monitoring.check_inputs(config, reference, current)
+    snapshot = evidently_adapter.drift_report(
+        reference=reference,
+        current=current,
+        numeric=[c for c in config.numeric_features if c in comparable],
+        categorical=[c for c in config.categorical_features if c in comparable],
+        methods={c: monitoring.method_for(config, c) for c in comparable},
+        drift_share=m.drift_share,
+        prediction=(monitoring.PREDICTION, m.numeric_method, m.prediction_threshold),
+        out_dir=out_dir,
+    )
+    return snapshot, unevaluable
+
+
 def check_drift(
     config: ModelConfig, end: dt.date, settings: Settings, *, run_id: str | None = None
 ) -> dict[str, Any]:
@@ -574,19 +599,8 @@ def check_drift(
     m = config.monitoring
     reference_sample = monitoring.sample(reference, m.sample_size, m.seed)
     current_sample = monitoring.sample(current, m.sample_size, m.seed)
-    comparable, unevaluable = monitoring.check_inputs(config, reference_sample, current_sample)
-
     out_dir = settings.data_root / "monitoring" / config.name / f"window={window[0]}_{end}"
-    snapshot = evidently_adapter.drift_report(
-        reference=reference_sample,
-        current=current_sample,
-        numeric=[c for c in config.numeric_features if c in comparable],
-        categorical=[c for c in config.categorical_features if c in comparable],
-        methods={c: monitoring.method_for(config, c) for c in comparable},
-        drift_share=m.drift_share,
-        prediction=(monitoring.PREDICTION, m.numeric_method, m.prediction_threshold),
-        out_dir=out_dir,
-    )
+    snapshot, unevaluable = compare_samples(config, reference_sample, current_sample, out_dir)
 
     labeled_days = {d.isoformat() for d in monitoring.labeled_partitions(window, end, m.label_delay_days)}
     labeled = current[current["_partition"].isin(labeled_days) & current[config.target].notna()]

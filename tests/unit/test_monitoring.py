@@ -45,18 +45,9 @@ def _frame(rows: int, seed: int, shift: float = 0.0, month_to_month: float = 0.5
 
 
 def _run(config: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, out: Path) -> monitoring.DriftSummary:
-    from mloops.adapters import evidently_adapter
+    from mloops import stages
 
-    comparable, unevaluable = monitoring.check_inputs(config, reference, current)
-    snapshot = evidently_adapter.drift_report(
-        reference=reference, current=current,
-        numeric=[c for c in config.numeric_features if c in comparable],
-        categorical=[c for c in config.categorical_features if c in comparable],
-        methods={c: monitoring.method_for(config, c) for c in comparable},
-        drift_share=config.monitoring.drift_share,
-        prediction=(monitoring.PREDICTION, config.monitoring.numeric_method, config.monitoring.prediction_threshold),
-        out_dir=out,
-    )
+    snapshot, unevaluable = stages.compare_samples(config, reference, current, out)
     return monitoring.summarize(config, snapshot, unevaluable)
 
 
