@@ -8,9 +8,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.s3_server import S3Server, connection_env
 
 REPO = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="mloops-tests-"))
@@ -28,7 +32,7 @@ os.environ.update(
         "GIT_PYTHON_REFRESH": "quiet",
     }
 )
-for _var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_MODELS_DIR", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
+for _var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_DATA_CONN_ID", "MLOOPS_MODELS_DIR", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
     os.environ.pop(_var, None)
 (_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
 sys.path.insert(0, str(REPO / "plugins"))
@@ -60,11 +64,51 @@ def mloops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every mloops location (data, MLflow store, docs, metrics) at a fresh folder."""
     home = tmp_path / "mloops"
     monkeypatch.setenv("MLOOPS_HOME", str(home))
-    for var in ("MLOOPS_DATA_ROOT", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
+    for var in ("MLOOPS_DATA_ROOT", "MLOOPS_DATA_CONN_ID", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
         monkeypatch.delenv(var, raising=False)
     # mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI; pin it here so it is undone after the test.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
     return home
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3-compatible server process on loopback for the session; each test makes its own bucket."""
+    server = S3Server(log_path=_SESSION_DIR / "s3-server.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class S3DataRoot:
+    server: S3Server
+    bucket: str
+    prefix: str
+    conn_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.conn_id}@{self.bucket}/{self.prefix}"
+
+    def keys(self, under: str = "") -> list[str]:
+        """Object keys below the data root, relative to it."""
+        start = f"{self.prefix}/{under}".rstrip("/")
+        return [k.removeprefix(f"{self.prefix}/") for k in self.server.keys(self.bucket, start)]
+
+    def read(self, key: str) -> bytes:
+        return self.server.read(self.bucket, f"{self.prefix}/{key}")
+
+
+@pytest.fixture
+def s3_data_root(s3_server: S3Server, mloops_home: Path, monkeypatch: pytest.MonkeyPatch) -> S3DataRoot:
+    """MLOOPS_DATA_ROOT on a fresh bucket of the loopback S3 server, through the Airflow connection ``mloops_s3``."""
+    root = S3DataRoot(s3_server, s3_server.create_bucket(), "data", "mloops_s3")
+    for key, value in connection_env(root.conn_id, s3_server).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLOOPS_DATA_ROOT", root.uri)
+    return root
 
 
 def service_available(host: str, port: int) -> bool:

@@ -28,6 +28,10 @@ class DataSourceError(MloopsError):
     """A partition exists but cannot be read (corrupt file, failing query)."""
 
 
+class StorageError(MloopsError):
+    """The data root (a folder or object storage through an Airflow connection) cannot be used."""
+
+
 class ValidationFailedError(MloopsError):
     """A batch failed its expectation suite and was quarantined."""
 

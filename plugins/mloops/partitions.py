@@ -10,6 +10,13 @@ Layout under the data root (``{ds}`` is the data interval's start date)::
     reports/<model>/dt=<ds>/                  model test reports
 
 Re-running an interval rewrites the same paths; nothing is appended.
+
+The data root is a local folder or, in production, object storage: an Airflow
+``ObjectStoragePath`` such as ``s3://<conn_id>@bucket/prefix`` whose credentials come from an Airflow
+connection. Everything here takes either kind of path. Object stores have no rename, so a write
+goes to a local temporary file first and is uploaded in one PUT when it is complete: readers see
+the old object or the new one, never half of it. URIs handed between tasks keep the connection id
+(``s3://conn@bucket/key``) so any worker can open them again with :func:`from_uri`.
 """
 
 from __future__ import annotations
@@ -23,7 +30,14 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from airflow.sdk import ObjectStoragePath
+
+#: A local folder or file, or an object in object storage (both are pathlib-like).
+StoragePath = Union[Path, "ObjectStoragePath"]
 
 
 def window_dates(end: dt.date, days: int) -> list[dt.date]:
@@ -31,13 +45,78 @@ def window_dates(end: dt.date, days: int) -> list[dt.date]:
     return [end - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
 
 
-def partition_dir(root: Path, area: str, model: str, day: dt.date) -> Path:
+def partition_dir(root: StoragePath, area: str, model: str, day: dt.date) -> StoragePath:
     return root / area / model / f"dt={day.isoformat()}"
 
 
+def is_local(path: StoragePath) -> bool:
+    return isinstance(path, Path)
+
+
+def to_uri(path: StoragePath) -> str:
+    """A URI :func:`from_uri` opens again: ``file:///…`` or ``s3://conn@bucket/key``."""
+    return path.as_uri() if is_local(path) else str(path)
+
+
+def public_uri(path: StoragePath) -> str:
+    """The URI without an Airflow connection id, for people and lineage (MLflow dataset sources)."""
+    return path.as_uri()
+
+
+def from_uri(uri: str) -> StoragePath:
+    """The path of a URI written by :func:`to_uri` (a plain path is local)."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path) if parsed.scheme else uri)
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(uri)
+
+
+def storage_path(value: str, conn_id: str | None = None) -> StoragePath:
+    """A configured location: a local path, or object storage when it has a scheme (``s3://…``)."""
+    if "://" not in value or value.startswith("file://"):
+        return Path(from_uri(value)).expanduser().resolve()
+    from airflow.sdk import ObjectStoragePath
+
+    from mloops.errors import StorageError
+
+    # Without a connection id the provider's default credentials apply (e.g. an IAM role).
+    path = ObjectStoragePath(value, conn_id=conn_id or None)
+    try:
+        if path.conn_id is not None:
+            # The S3 hook falls back to anonymous access when its connection is missing: look it up first.
+            from airflow.sdk import Connection
+
+            Connection.get(path.conn_id)
+        path.fs  # noqa: B018 - builds the filesystem now, so a broken connection is reported here
+    except Exception as exc:  # noqa: BLE001 - any lookup failure means the data root is unusable
+        raise StorageError(
+            f"data root {value!r} (MLOOPS_DATA_ROOT): Airflow connection {path.conn_id!r} cannot be used: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return path
+
+
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``target``; on success rename it over ``target``."""
+def atomic_path(target: StoragePath) -> Iterator[Path]:
+    """Yield a local temporary file for ``target``; on success it replaces ``target`` in one step.
+
+    Local targets get a sibling renamed over them; object-storage targets get a local file uploaded
+    in one PUT (object stores have no rename).
+    """
+    if not is_local(target):
+        fd, tmp = tempfile.mkstemp(prefix="mloops-", suffix=f".{target.name}.tmp")
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            target.fs.put_file(str(tmp_path), target.path)
+        finally:
+            tmp_path.unlink(missing_ok=True)
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -50,27 +129,74 @@ def atomic_path(target: Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_json(target: Path, payload: Mapping[str, Any]) -> Path:
+def write_json(target: StoragePath, payload: Mapping[str, Any]) -> StoragePath:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
     return target
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: StoragePath) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
 
 
-def write_text(target: Path, text: str) -> Path:
+def write_text(target: StoragePath, text: str) -> StoragePath:
     with atomic_path(target) as tmp:
         tmp.write_text(text)
     return target
 
 
-def replace_dir(source: Path, target: Path) -> None:
-    """Copy ``source`` over ``target`` so the target ends up exactly as the source (re-runs overwrite)."""
+def write_parquet(frame: pd.DataFrame, target: StoragePath) -> StoragePath:
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return target
+
+
+def read_parquet(path: StoragePath) -> pd.DataFrame:
+    import pandas as pd
+
+    if is_local(path):
+        return pd.read_parquet(path)
+    with path.open("rb") as handle:
+        return pd.read_parquet(handle)
+
+
+def read_csv(path: StoragePath) -> pd.DataFrame:
+    import pandas as pd
+
+    if is_local(path):
+        return pd.read_csv(path)
+    with path.open("rb") as handle:
+        return pd.read_csv(handle)
+
+
+def download(source: StoragePath, target: Path) -> Path:
+    """Copy one file (local or object storage) to a local path."""
+    if is_local(source):
+        shutil.copy2(source, target)
+    else:
+        source.fs.get_file(source.path, str(target))
+    return target
+
+
+def remove_tree(path: StoragePath) -> None:
+    """Delete a folder (or prefix) and everything under it; nothing happens if it is absent."""
+    if is_local(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.fs.rm(path.path, recursive=True)
+
+
+def replace_dir(source: Path, target: StoragePath) -> None:
+    """Copy the local folder ``source`` over ``target`` so the target ends up exactly as the source
+    (re-runs overwrite). On object storage each file is one PUT after the old prefix is removed."""
+    if not is_local(target):
+        remove_tree(target)
+        for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            target.fs.put_file(str(file), (target / file.relative_to(source).as_posix()).path)
+        return
     staging = target.with_name(f".{target.name}.staging")
     if staging.exists():
         shutil.rmtree(staging)
@@ -80,7 +206,7 @@ def replace_dir(source: Path, target: Path) -> None:
     os.replace(staging, target)
 
 
-def file_digest(path: Path, chunk: int = 1 << 20) -> str:
+def file_digest(path: StoragePath, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(chunk):
@@ -94,13 +220,3 @@ def combine_digests(digests: Mapping[str, str]) -> str:
     for key in sorted(digests):
         digest.update(f"{key}={digests[key]};".encode())
     return digest.hexdigest()[:16]
-
-
-def path_from_uri(uri: str) -> Path:
-    """The local path of a ``file://`` URI (``Path.as_uri`` percent-encodes ``=`` in ``dt=``)."""
-    from urllib.parse import unquote, urlparse
-
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("", "file"):
-        raise ValueError(f"not a local file URI: {uri}")
-    return Path(unquote(parsed.path))

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+
+from mloops.partitions import StoragePath, storage_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Environment variables read by :func:`get_settings`, with a description for the README table.
 ENVIRONMENT = {
     "MLOOPS_HOME": "Local state folder (default: <repo>/.mloops).",
-    "MLOOPS_DATA_ROOT": "Data partitions, staged snapshots, quarantine, reports (default: $MLOOPS_HOME/data).",
+    "MLOOPS_DATA_ROOT": "Data partitions, staged snapshots, quarantine, reports: a local folder or object storage "
+    "such as s3://<conn_id>@bucket/prefix, read and written through an Airflow connection (default: $MLOOPS_HOME/data).",
+    "MLOOPS_DATA_CONN_ID": "Airflow connection of an object-storage MLOOPS_DATA_ROOT when the URI does not name one "
+    "(e.g. aws_default; its extra may set endpoint_url for an S3-compatible store).",
     "MLOOPS_MODELS_DIR": "Folder of model YAML configs (default: <repo>/include/models).",
     "MLOOPS_EXPECTATIONS_DIR": "Folder of extra GX expectation suites (default: <repo>/include/expectations).",
     "MLOOPS_DOCS_ROOT": "Great Expectations Data Docs sites (default: $MLOOPS_HOME/data_docs).",
@@ -32,7 +38,8 @@ class Settings:
     """Resolved locations; build with :func:`get_settings`."""
 
     home: Path
-    data_root: Path
+    data_root_uri: str
+    data_conn_id: str | None
     models_dir: Path
     expectations_dir: Path
     docs_root: Path
@@ -40,6 +47,12 @@ class Settings:
     mlflow_artifacts: Path
     metrics_db_uri: str
     registry_pool: str
+
+    @cached_property
+    def data_root(self) -> StoragePath:
+        """The data root as a path; object storage is resolved on first use, never at DAG parse time
+        (building an ``ObjectStoragePath`` with a connection looks the connection up)."""
+        return storage_path(self.data_root_uri, conn_id=self.data_conn_id)
 
     @property
     def uses_local_mlflow(self) -> bool:
@@ -57,7 +70,8 @@ def get_settings() -> Settings:
     home = _path("MLOOPS_HOME", REPO_ROOT / ".mloops")
     return Settings(
         home=home,
-        data_root=_path("MLOOPS_DATA_ROOT", home / "data"),
+        data_root_uri=os.environ.get("MLOOPS_DATA_ROOT") or str(home / "data"),
+        data_conn_id=os.environ.get("MLOOPS_DATA_CONN_ID") or None,
         models_dir=_path("MLOOPS_MODELS_DIR", REPO_ROOT / "include" / "models"),
         expectations_dir=_path("MLOOPS_EXPECTATIONS_DIR", REPO_ROOT / "include" / "expectations"),
         docs_root=_path("MLOOPS_DOCS_ROOT", home / "data_docs"),

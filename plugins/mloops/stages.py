@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,11 @@ def _fail(error: type[MloopsError], message: str, result: Mapping[str, Any]) -> 
     return exc
 
 
-def _staged(settings: Settings, config: ModelConfig, day: dt.date) -> Path:
+def _staged(settings: Settings, config: ModelConfig, day: dt.date) -> partitions.StoragePath:
     return partitions.partition_dir(settings.data_root, "staged", config.name, day)
 
 
-def _quarantine(settings: Settings, config: ModelConfig, day: dt.date) -> Path:
+def _quarantine(settings: Settings, config: ModelConfig, day: dt.date) -> partitions.StoragePath:
     return partitions.partition_dir(settings.data_root, "quarantine", config.name, day)
 
 
@@ -88,30 +88,26 @@ def _validate_partition(
     }
     quarantine = _quarantine(settings, config, day)
     if outcome.success:
-        with partitions.atomic_path(staged / "data.parquet") as tmp:
-            frame.to_parquet(tmp, index=False)
+        partitions.write_parquet(frame, staged / "data.parquet")
         verdict["status"] = PASSED
-        verdict["uri"] = (staged / "data.parquet").as_uri()
+        verdict["uri"] = partitions.to_uri(staged / "data.parquet")
         if quarantine.exists():
             partitions.write_json(quarantine / "resolved.json", {"resolved_by": "a later validation that passed"})
     else:
         (staged / "data.parquet").unlink(missing_ok=True)
-        incoming = quarantine.with_name(f".{quarantine.name}.incoming")
-        if incoming.exists():
-            shutil.rmtree(incoming)
-        incoming.mkdir(parents=True)
-        if extracted.source_files:
-            for path in extracted.source_files:
-                shutil.copy2(path, incoming / path.name)
-        else:
-            frame.to_parquet(incoming / "data.parquet", index=False)
-        partitions.write_json(incoming / "validation_result.json", outcome.result)
-        partitions.write_text(
-            incoming / "failures.txt",
-            quality.failure_message(config.name, day.isoformat(), outcome, None) + f"\nSource: {extracted.source_uri}\n",
-        )
-        partitions.replace_dir(incoming, quarantine)
-        shutil.rmtree(incoming)
+        with tempfile.TemporaryDirectory(prefix=f"mloops-quarantine-{config.name}-") as folder:
+            incoming = Path(folder)
+            if extracted.source_files:
+                for path in extracted.source_files:
+                    partitions.download(path, incoming / path.name)
+            else:
+                frame.to_parquet(incoming / "data.parquet", index=False)
+            partitions.write_json(incoming / "validation_result.json", outcome.result)
+            partitions.write_text(
+                incoming / "failures.txt",
+                quality.failure_message(config.name, day.isoformat(), outcome, None) + f"\nSource: {extracted.source_uri}\n",
+            )
+            partitions.replace_dir(incoming, quarantine)
         verdict["status"] = QUARANTINED
         verdict["quarantine"] = str(quarantine)
         verdict["message"] = quality.failure_message(config.name, day.isoformat(), outcome, str(quarantine))
@@ -199,7 +195,7 @@ def train_model(
             f"{config.training.window_days}-day window (need {config.training.min_partitions} including {day}); "
             f"excluded: {excluded or 'none'}"
         )
-    frames = [pd.read_parquet(partitions.path_from_uri(v["uri"])) for v in passed.values()]
+    frames = [partitions.read_parquet(partitions.from_uri(v["uri"])) for v in passed.values()]
     data = pd.concat(frames, ignore_index=True)
     if len(data) < config.training.min_rows:
         raise InsufficientDataError(
@@ -211,8 +207,7 @@ def train_model(
     train, holdout = data[~mask].reset_index(drop=True), data[mask].reset_index(drop=True)
     run_dir = partitions.partition_dir(settings.data_root, "runs", config.name, day)
     holdout_path = run_dir / "holdout.parquet"
-    with partitions.atomic_path(holdout_path) as tmp:
-        holdout.to_parquet(tmp, index=False)
+    partitions.write_parquet(holdout, holdout_path)
 
     client = mlflow_adapter.client(settings)
     experiment_id = mlflow_adapter.ensure_experiment(client, settings, config.experiment_name)
@@ -226,7 +221,7 @@ def train_model(
         "model": config.name,
         "partition": day.isoformat(),
         "data_fingerprint": fingerprint,
-        "holdout_uri": holdout_path.as_uri(),
+        "holdout_uri": partitions.to_uri(holdout_path),
         "rows_train": int(len(train)),
         "rows_holdout": int(len(holdout)),
         "partitions": sorted(passed),
@@ -259,7 +254,7 @@ def train_model(
         "mloops.excluded_partitions": json.dumps(excluded, sort_keys=True),
         "mloops.validation": json.dumps({d: v["status"] for d, v in passed.items()}, sort_keys=True),
         "mloops.validation_docs": next((v.get("docs_url") or "" for v in passed.values()), ""),
-        "mloops.reference_uri": reference_path.as_uri(),
+        "mloops.reference_uri": partitions.to_uri(reference_path),
         **{k: str(v) for k, v in (lineage or {}).items()},
     }
     if overrides:
@@ -278,8 +273,8 @@ def train_model(
         },
         metrics={**metrics, **train_metrics, "rows_train": len(train), "rows_holdout": len(holdout)},
         datasets=[
-            (train[columns], staged_root.as_uri(), f"{config.name}-train-{day.isoformat()}", "training"),
-            (holdout[columns], holdout_path.as_uri(), f"{config.name}-holdout-{day.isoformat()}", "evaluation"),
+            (train[columns], partitions.public_uri(staged_root), f"{config.name}-train-{day.isoformat()}", "training"),
+            (holdout[columns], partitions.public_uri(holdout_path), f"{config.name}-holdout-{day.isoformat()}", "evaluation"),
         ],
         model=model,
         input_example=features.head(50),
@@ -289,15 +284,13 @@ def train_model(
     return {**result, **logged, "metrics": metrics, "reused": False}
 
 
-def write_reference(config: ModelConfig, train: Any, model: Any, path: Path) -> Path:
+def write_reference(config: ModelConfig, train: Any, model: Any, path: partitions.StoragePath) -> partitions.StoragePath:
     """Record what the model was trained on (a fixed-seed sample with its own predictions): the
     reference every later drift check of this model version compares against."""
     columns = [c for c in (config.id_column,) if c] + [*config.feature_names, config.target]
     reference = monitoring.sample(train[columns], config.monitoring.sample_size, config.monitoring.seed)
     reference[monitoring.PREDICTION] = training.scores(model, reference, config)[0]
-    with partitions.atomic_path(path) as tmp:
-        reference.to_parquet(tmp, index=False)
-    return path
+    return partitions.write_parquet(reference, path)
 
 
 # ------------------------------------------------------------------------------------------------- test
@@ -307,12 +300,11 @@ def test_model(  # noqa: PT028 - a stage, not a pytest test
     config: ModelConfig, day: dt.date, settings: Settings, trained: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Run every model gate on the interval's holdout and write the report (JSON + Markdown)."""
-    import pandas as pd
 
     from mloops.adapters import mlflow_adapter
 
     client = mlflow_adapter.client(settings)
-    holdout = pd.read_parquet(partitions.path_from_uri(trained["holdout_uri"]))
+    holdout = partitions.read_parquet(partitions.from_uri(trained["holdout_uri"]))
     challenger = mlflow_adapter.load_sklearn_model(trained["model_uri"])
     metrics = training.evaluate(challenger, holdout, config)
     checks = evaluation.threshold_checks(config, metrics)
@@ -356,20 +348,25 @@ def test_model(  # noqa: PT028 - a stage, not a pytest test
     report_dir = partitions.partition_dir(settings.data_root, "reports", config.name, day)
     json_path = partitions.write_json(report_dir / "model_tests.json", payload)
     md_path = partitions.write_text(report_dir / "model_tests.md", evaluation.report_markdown(payload))
-    mlflow_adapter.log_artifacts(client, trained["run_id"], [json_path, md_path], artifact_path="model_tests")
+    mlflow_adapter.log_texts(
+        client,
+        trained["run_id"],
+        {"model_tests.json": json_path.read_text(), "model_tests.md": md_path.read_text()},
+        artifact_path="model_tests",
+    )
     status = "passed" if payload["passed"] else "failed"
     mlflow_adapter.set_run_tags(client, trained["run_id"], {registry.TEST_STATUS_TAG: status})
     result = {
         "model": config.name,
         "partition": day.isoformat(),
         "passed": payload["passed"],
-        "report_uri": json_path.as_uri(),
+        "report_uri": partitions.to_uri(json_path),
         "checks": {c.name: c.passed for c in checks},
         "metrics": metrics,
         "champion_version": payload["champion_version"],
     }
     if not payload["passed"]:
-        raise _fail(ModelGateFailedError, evaluation.gate_message(payload, md_path.as_uri()), result)
+        raise _fail(ModelGateFailedError, evaluation.gate_message(payload, partitions.to_uri(md_path)), result)
     return result
 
 
@@ -475,7 +472,7 @@ def _champion(config: ModelConfig, settings: Settings) -> tuple[Any, Any]:
     return client, champion
 
 
-def predictions_path(settings: Settings, config: ModelConfig, day: dt.date) -> Path:
+def predictions_path(settings: Settings, config: ModelConfig, day: dt.date) -> partitions.StoragePath:
     return partitions.partition_dir(settings.data_root, "predictions", config.name, day) / "predictions.parquet"
 
 
@@ -492,7 +489,7 @@ def score_batch(config: ModelConfig, day: dt.date, settings: Settings) -> dict[s
             f"(verdict: {verdict['status'] if verdict else 'not validated'})"
         )
     _, champion = _champion(config, settings)
-    frame = pd.read_parquet(partitions.path_from_uri(verdict["uri"]))
+    frame = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
     model = mlflow_adapter.load_sklearn_model(champion.uri)
     score, label = training.scores(model, frame, config)
     out = pd.DataFrame(index=frame.index)
@@ -505,12 +502,11 @@ def score_batch(config: ModelConfig, day: dt.date, settings: Settings) -> dict[s
     out["model_version"] = champion.version
     out["partition"] = day.isoformat()
     path = predictions_path(settings, config, day)
-    with partitions.atomic_path(path) as tmp:
-        out.to_parquet(tmp, index=False)
+    partitions.write_parquet(out, path)
     return {
         "model": config.name,
         "partition": day.isoformat(),
-        "uri": path.as_uri(),
+        "uri": partitions.to_uri(path),
         "rows": int(len(out)),
         "model_version": champion.version,
         "mean_prediction": float(out[monitoring.PREDICTION].mean()) if len(out) else None,
@@ -533,8 +529,8 @@ def _current_window(config: ModelConfig, end: dt.date, settings: Settings) -> tu
         if not scored.exists():
             skipped[day.isoformat()] = "not scored"
             continue
-        data = pd.read_parquet(partitions.path_from_uri(verdict["uri"]))
-        predictions = pd.read_parquet(scored)
+        data = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
+        predictions = partitions.read_parquet(scored)
         if len(predictions) != len(data):
             raise monitoring.DriftInputError(
                 f"model {config.name!r}: predictions of {day} have {len(predictions)} rows, the batch {len(data)}; re-run scoring"
@@ -548,7 +544,7 @@ def _current_window(config: ModelConfig, end: dt.date, settings: Settings) -> tu
 
 
 def compare_samples(
-    config: ModelConfig, reference: Any, current: Any, out_dir: Path
+    config: ModelConfig, reference: Any, current: Any, out_dir: partitions.StoragePath
 ) -> tuple[dict[str, Any], list[monitoring.ColumnDrift]]:
     """Run the model's pinned drift tests (features and prediction) on two prepared samples.
 
@@ -581,7 +577,6 @@ def check_drift(
     Saves the Evidently reports (HTML + JSON) per model and window, appends the numbers to the
     metrics store, and returns the findings with the policy verdict.
     """
-    import pandas as pd
 
     from mloops.adapters import evidently_adapter, mlflow_adapter
 
@@ -595,7 +590,7 @@ def check_drift(
     reference_uri = mlflow_adapter.get_run(client, champion.run_id).data.tags.get("mloops.reference_uri")
     if not reference_uri:
         raise monitoring.DriftInputError(f"champion v{champion.version} of {config.name!r} has no recorded training reference")
-    reference = pd.read_parquet(partitions.path_from_uri(reference_uri))
+    reference = partitions.read_parquet(partitions.from_uri(reference_uri))
     m = config.monitoring
     reference_sample = monitoring.sample(reference, m.sample_size, m.seed)
     current_sample = monitoring.sample(current, m.sample_size, m.seed)
@@ -650,8 +645,8 @@ def check_drift(
         **summary.to_dict(),
         "breached": verdict.breached,
         "reasons": list(verdict.reasons),
-        "report_uri": (out_dir / "drift.html").as_uri(),
-        "report_json_uri": (out_dir / "drift.json").as_uri(),
+        "report_uri": partitions.to_uri(out_dir / "drift.html"),
+        "report_json_uri": partitions.to_uri(out_dir / "drift.json"),
     }
     return result
 

@@ -178,7 +178,9 @@ def test_common_environment_values(compose, services):
     )
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
     assert env["MLOOPS_HOME"] == "/opt/airflow/mloops"
-    assert env["MLOOPS_DATA_ROOT"] == "/opt/airflow/mloops/data"
+    # The data root is the shared volume unless .env puts it on object storage (s3://<conn>@bucket/prefix).
+    assert env["MLOOPS_DATA_ROOT"] == "${MLOOPS_DATA_ROOT:-/opt/airflow/mloops/data}"
+    assert env["MLOOPS_DATA_CONN_ID"] == "${MLOOPS_DATA_CONN_ID:-}"
     assert env["MLOOPS_MODELS_DIR"] == "/opt/airflow/include/models"
     assert env["MLOOPS_EXPECTATIONS_DIR"] == "/opt/airflow/include/expectations"
     assert env["MLOOPS_REGISTRY_POOL"] == "mloops_registry"

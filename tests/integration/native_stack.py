@@ -176,6 +176,8 @@ class NativeStack:
         }
     )
     redis_db: int | None = None
+    #: MLOOPS_DATA_ROOT as .env would set it (e.g. ``s3://conn@bucket/prefix``); None keeps the compose default.
+    data_root: str | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     _created_databases: list[str] = field(default_factory=list)
 
@@ -206,7 +208,8 @@ class NativeStack:
 
     def variables(self) -> dict[str, str]:
         """What ``.env`` would hold: the secrets plus the database role of this machine."""
-        return {**self.secrets, "POSTGRES_USER": self.postgres.user}
+        extra = {"MLOOPS_DATA_ROOT": self.data_root} if self.data_root else {}
+        return {**self.secrets, "POSTGRES_USER": self.postgres.user, **extra}
 
     def hosts(self) -> dict[str, str]:
         return {

@@ -6,8 +6,10 @@ tracking server are started as separate processes with the commands and environm
 file (see tests/integration/native_stack.py), on fresh databases. The run is triggered, watched and
 checked only through the REST APIs, as an operator or another system would, so the test proves what
 ``dag.test()`` cannot: the shared JWT secret and Execution API URL, the Celery broker and result
-backend, the registry pool made by airflow-init, the proxied MLflow artifact store, and configs
-reaching workers through MLOOPS_MODELS_DIR.
+backend, the registry pool made by airflow-init, the proxied MLflow artifact store, configs
+reaching workers through MLOOPS_MODELS_DIR, and the data root on object storage: an S3-compatible
+server on loopback (tests/s3_server.py) reached through an Airflow connection created over the REST
+API, stored encrypted in the metadata DB and handed to the worker by the Execution API.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tests.integration.native_stack import (
     Postgres,
     StackError,
 )
+from tests.s3_server import S3Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 
@@ -46,6 +49,8 @@ STAGES = ("validate_batch", "train_model", "test_model", "register_model", "prom
 INTERVAL = ("2026-01-03T02:00:00Z", "2026-01-04T02:00:00Z")
 RUN_TIMEOUT = 480
 COMPOSE_HOSTS = {"postgres", "redis", "mlflow", "airflow-apiserver"}
+#: The Airflow connection of the data root, created through the REST API like an operator would.
+DATA_CONN_ID = "mloops_data"
 
 
 def _new_stack(tmp_path: Path) -> NativeStack:
@@ -54,12 +59,23 @@ def _new_stack(tmp_path: Path) -> NativeStack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[NativeStack]:
+def s3(tmp_path: Path) -> Iterator[tuple[S3Server, str]]:
+    """An S3-compatible server on loopback with an empty bucket for the stack's data root."""
+    server = S3Server(log_path=tmp_path / "state" / "process-logs" / "s3.log").start()
+    try:
+        yield server, server.create_bucket()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, s3: tuple[S3Server, str]) -> Iterator[NativeStack]:
     """The whole stack, up and healthy; stopped and its databases dropped afterwards, also on failure."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
     require_service("Redis", "127.0.0.1", 6379)
     native = _new_stack(tmp_path)
     native.postgres = Postgres.discover()
+    native.data_root = f"s3://{DATA_CONN_ID}@{s3[1]}/{native.stack_id}"
     started = time.monotonic()
     try:
         with native.logs_on_failure():
@@ -135,20 +151,38 @@ def _states(api: AirflowApi, run_id: str) -> dict[str, str | None]:
     return {ti["task_id"]: ti["state"] for ti in _task_instances(api, run_id)}
 
 
-def test_compose_topology_trains_registers_and_promotes(stack: NativeStack) -> None:
+def test_compose_topology_trains_registers_and_promotes(stack: NativeStack, s3: tuple[S3Server, str]) -> None:
     """Trigger one nightly run over REST; it must succeed on the Celery worker and promote version 1."""
     started = time.monotonic()
     with stack.logs_on_failure():
         api = AirflowApi(stack.api_url, "admin", stack.secrets["AIRFLOW_ADMIN_PASSWORD"])
         try:
+            _create_data_connection(api, s3[0])
             run = _trigger_and_wait(api, stack)
             worker_runs = _check_airflow(api, run)
             _check_celery(stack, worker_runs)
         finally:
             api.close()
         _check_mlflow(stack, run["dag_run_id"])
-        _check_shared_state(stack)
+        _check_shared_state(stack, *s3)
     print(f"trigger to verified: {time.monotonic() - started:.0f}s")
+
+
+def _create_data_connection(api: AirflowApi, server: S3Server) -> None:
+    """The data root's connection, as an operator adds it (Admin > Connections): stored encrypted with the Fernet key."""
+    conn = server.connection()
+    created = api.send(
+        "POST",
+        "/connections",
+        {
+            "connection_id": DATA_CONN_ID,
+            "conn_type": conn["conn_type"],
+            "login": conn["login"],
+            "password": conn["password"],
+            "extra": json.dumps(conn["extra"]),
+        },
+    )
+    assert created["connection_id"] == DATA_CONN_ID and created["password"] != conn["password"], "password is masked"
 
 
 def _trigger_and_wait(api: AirflowApi, stack: NativeStack) -> dict:
@@ -269,10 +303,23 @@ def _check_mlflow(stack: NativeStack, run_id: str) -> None:
     assert done.stdout.split()[-1] == "True", done.stdout
 
 
-def _check_shared_state(stack: NativeStack) -> None:
-    """Workers wrote the partition and reports under the shared data root, and no local MLflow store."""
-    home = stack.state_dir / "mloops"
-    assert (home / "data/raw/churn/dt=2026-01-03/part.parquet").exists()
-    report = json.loads((home / "data/reports/churn/dt=2026-01-03/model_tests.json").read_text())
+def _check_shared_state(stack: NativeStack, server: S3Server, bucket: str) -> None:
+    """Workers wrote the partition and reports under the data root in the bucket; nothing local, no local MLflow store."""
+    keys = server.keys(bucket, stack.stack_id)
+    prefix = f"{stack.stack_id}/"
+    expected = {
+        "raw/churn/dt=2026-01-03/part.parquet",
+        "staged/churn/dt=2026-01-03/data.parquet",
+        "staged/churn/dt=2026-01-03/verdict.json",
+        "runs/churn/dt=2026-01-03/holdout.parquet",
+        "runs/churn/dt=2026-01-03/reference.parquet",
+        "reports/churn/dt=2026-01-03/model_tests.json",
+    }
+    assert expected <= {key.removeprefix(prefix) for key in keys}, keys
+    report = json.loads(server.read(bucket, f"{prefix}reports/churn/dt=2026-01-03/model_tests.json"))
     assert report["passed"] is True
+    verdict = json.loads(server.read(bucket, f"{prefix}staged/churn/dt=2026-01-03/verdict.json"))
+    assert verdict["uri"] == f"{stack.data_root}/staged/churn/dt=2026-01-03/data.parquet"
+    home = stack.state_dir / "mloops"
+    assert not (home / "data").exists(), "with the data root on object storage no task may write local data"
     assert not (home / "mlflow").exists(), "with a tracking server no task may fall back to a local store"

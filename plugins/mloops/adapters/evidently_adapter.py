@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mloops.partitions import StoragePath, atomic_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +31,7 @@ def drift_report(
     methods: Mapping[str, tuple[str, float]],
     drift_share: float,
     prediction: tuple[str, str, float] | None,
-    out_dir: Path,
+    out_dir: StoragePath,
     name: str = "drift",
 ) -> dict[str, Any]:
     """Data drift per column (pinned tests) plus prediction drift; saves HTML and JSON in ``out_dir``.
@@ -73,7 +74,7 @@ def quality_report(
     task: str,
     target: str,
     prediction: str,
-    out_dir: Path,
+    out_dir: StoragePath,
     name: str = "quality",
 ) -> dict[str, Any]:
     """Model quality on delayed labels (current) next to the training reference; saves HTML and JSON."""
@@ -94,11 +95,9 @@ def quality_report(
     return snapshot.dict()
 
 
-def _save(snapshot: Any, out_dir: Path, name: str) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _save(snapshot: Any, out_dir: StoragePath, name: str) -> None:
+    """Write ``<name>.html`` and ``<name>.json`` atomically (local folder or object storage)."""
     # Evidently writes only when given a str path (a Path is silently ignored).
     for suffix, save in ((".html", snapshot.save_html), (".json", snapshot.save_json)):
-        target = out_dir / f"{name}{suffix}"
-        tmp = out_dir / f".{name}{suffix}.tmp"
-        save(str(tmp))
-        os.replace(tmp, target)
+        with atomic_path(out_dir / f"{name}{suffix}") as tmp:
+            save(str(tmp))

@@ -133,9 +133,10 @@ def _param(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
-def log_artifacts(mlflow_client: MlflowClient, run_id: str, paths: Sequence[Path], artifact_path: str | None = None) -> None:
-    for path in paths:
-        mlflow_client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+def log_texts(mlflow_client: MlflowClient, run_id: str, files: Mapping[str, str], artifact_path: str) -> None:
+    """Log text files (name -> content) under ``artifact_path`` of the run (wherever the reports live)."""
+    for name, text in files.items():
+        mlflow_client.log_text(run_id, text, f"{artifact_path}/{name}")
 
 
 def set_run_tags(mlflow_client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> None:

@@ -11,12 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mloops.config import FilesSource, GeneratorSource, ModelConfig, ScenarioConfig, SqlSource
 from mloops.errors import DataSourceError, PartitionMissingError
-from mloops.partitions import partition_dir
+from mloops.partitions import (
+    StoragePath,
+    from_uri,
+    partition_dir,
+    read_csv,
+    read_parquet,
+    to_uri,
+    write_parquet,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +37,7 @@ class Extracted:
 
     frame: pd.DataFrame
     source_uri: str
-    source_files: tuple[Path, ...] = ()
+    source_files: tuple[StoragePath, ...] = ()
 
 
 def render_query(query: str, day: dt.date) -> str:
@@ -50,30 +57,31 @@ def render_query(query: str, day: dt.date) -> str:
         raise DataSourceError(f"source.query cannot be rendered for {day}: {exc}") from exc
 
 
-def files_path(source: FilesSource, model: str, day: dt.date, data_root: Path) -> Path:
-    return Path(
+def files_path(source: FilesSource, model: str, day: dt.date, data_root: StoragePath) -> StoragePath:
+    """The partition file of ``day``: a local path or an object-storage URI (``s3://conn@bucket/…``)."""
+    return from_uri(
         source.path.format(data_root=data_root, model=model, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d"))
     )
 
 
-def generator_path(model: str, day: dt.date, data_root: Path) -> Path:
+def generator_path(model: str, day: dt.date, data_root: StoragePath) -> StoragePath:
     return partition_dir(data_root, "raw", model, day) / "part.parquet"
 
 
-def _read_file(path: Path, fmt: str, model: str, day: dt.date) -> pd.DataFrame:
+def _read_file(path: StoragePath, fmt: str, model: str, day: dt.date) -> pd.DataFrame:
     import pandas as pd
 
     if not path.exists():
         raise PartitionMissingError(f"model {model!r}: partition {day} is missing: no file at {path}")
     try:
-        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+        return read_parquet(path) if fmt == "parquet" else read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataSourceError(f"model {model!r}: partition {day} at {path} is an empty file (no header row)") from None
     except Exception as exc:  # noqa: BLE001 - any reader error means the partition is unreadable
         raise DataSourceError(f"model {model!r}: partition {day} at {path} cannot be read: {exc}") from exc
 
 
-def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Path) -> Path | None:
+def land_generated_partition(config: ModelConfig, day: dt.date, data_root: StoragePath) -> StoragePath | None:
     """Write the generator's partition for ``day`` unless it already landed; ``None`` if it is missing."""
     from mloops.data import generator
 
@@ -91,8 +99,7 @@ def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Path)
     )
     if frame is None:
         return None
-    generator.write_partition(frame, path)
-    return path
+    return write_parquet(frame, path)
 
 
 def to_generator_scenarios(scenarios: tuple[ScenarioConfig, ...]) -> list:
@@ -102,13 +109,13 @@ def to_generator_scenarios(scenarios: tuple[ScenarioConfig, ...]) -> list:
 
 
 def extract_partition(
-    config: ModelConfig, day: dt.date, data_root: Path, sql_reader: SqlReader | None = None
+    config: ModelConfig, day: dt.date, data_root: StoragePath, sql_reader: SqlReader | None = None
 ) -> Extracted:
     """Read the partition of ``day``; raise :class:`PartitionMissingError` or :class:`DataSourceError`."""
     source = config.source
     if isinstance(source, FilesSource):
         path = files_path(source, config.name, day, data_root)
-        return Extracted(_read_file(path, source.format, config.name, day), path.as_uri(), (path,))
+        return Extracted(_read_file(path, source.format, config.name, day), to_uri(path), (path,))
     if isinstance(source, GeneratorSource):
         path = land_generated_partition(config, day, data_root)
         if path is None:
@@ -116,7 +123,7 @@ def extract_partition(
                 f"model {config.name!r}: partition {day} is missing: the source delivered no data "
                 f"(expected {generator_path(config.name, day, data_root)})"
             )
-        return Extracted(_read_file(path, "parquet", config.name, day), path.as_uri(), (path,))
+        return Extracted(_read_file(path, "parquet", config.name, day), to_uri(path), (path,))
     if isinstance(source, SqlSource):
         if sql_reader is None:
             raise DataSourceError(f"model {config.name!r}: a SQL source needs a reader for connection {source.conn_id!r}")
