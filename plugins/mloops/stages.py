@@ -273,8 +273,10 @@ def train_model(
         },
         metrics={**metrics, **train_metrics, "rows_train": len(train), "rows_holdout": len(holdout)},
         datasets=[
-            (train[columns], partitions.public_uri(staged_root), f"{config.name}-train-{day.isoformat()}", "training"),
-            (holdout[columns], partitions.public_uri(holdout_path), f"{config.name}-holdout-{day.isoformat()}", "evaluation"),
+            (train[columns], partitions.public_uri(staged_root), f"{config.name}-train-{day.isoformat()}", "training",
+             split_digest(config, fingerprint, "train")),
+            (holdout[columns], partitions.public_uri(holdout_path), f"{config.name}-holdout-{day.isoformat()}", "evaluation",
+             split_digest(config, fingerprint, "holdout")),
         ],
         model=model,
         input_example=features.head(50),
@@ -282,6 +284,14 @@ def train_model(
     )
     mlflow_adapter.set_run_tags(client, logged["run_id"], {"mloops.model_uri": logged["model_uri"]})
     return {**result, **logged, "metrics": metrics, "reused": False}
+
+
+def split_digest(config: ModelConfig, fingerprint: str, side: str) -> str:
+    """The digest of one side of the train/holdout split: the window's data fingerprint plus what
+    decides the split, so equal digests mean equal rows without hashing the frames again."""
+    t = config.training
+    return _hash({"data": fingerprint, "side": side, "id": config.id_column, "fraction": t.holdout_fraction,
+                  "seed": t.random_state})
 
 
 def write_reference(config: ModelConfig, train: Any, model: Any, path: partitions.StoragePath) -> partitions.StoragePath:

@@ -158,6 +158,13 @@ def test_nightly_pipeline_with_the_data_root_on_s3(
         f"s3://{s3_data_root.bucket}/data/staged/churn",
     ], "lineage names the objects without the connection id"
 
+    # `make summary` lists partitions and open quarantines from the bucket.
+    from mloops.summary import model_summary
+
+    summary = model_summary("churn", get_settings())
+    assert summary["partitions"] == {"2026-01-02": "passed", "2026-01-03": "passed", "2026-01-04": "quarantined"}
+    assert summary["quarantined"] == [f"{s3_data_root.uri}/quarantine/churn/dt=2026-01-04"]
+
     # Scoring and the drift check read the staged batch and the training reference from the bucket.
     _, states = _run("mloops_score_churn", "2026-01-03", hour=6)
     assert set(states.values()) == {"success"}, states

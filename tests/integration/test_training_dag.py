@@ -83,8 +83,19 @@ def test_nightly_runs_promote_and_rerun_is_idempotent(models: Path, mloops_home:
     assert len(run.data.tags["mloops.data_fingerprint"]) == 16
     assert {"roc_auc", "f1", "rows_train"} <= set(run.data.metrics)
     assert run.data.params["estimator"] == "sklearn.ensemble.HistGradientBoostingClassifier"
-    contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
-    assert contexts == ["evaluation", "training"]
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert sorted(inputs) == ["evaluation", "training"]
+    from mloops.config import load_model_config
+    from mloops.stages import split_digest
+
+    config = load_model_config(models / "churn.yaml")
+    fingerprint = run.data.tags["mloops.data_fingerprint"]
+    for context, side, rows in (("training", "train", "rows_train"), ("evaluation", "holdout", "rows_holdout")):
+        logged = inputs[context]
+        assert logged.digest == split_digest(config, fingerprint, side)
+        assert json.loads(logged.profile)["num_rows"] == int(run.data.metrics[rows])  # the whole frame, not the sample
+        schema = [c["name"] for c in json.loads(logged.schema)["mlflow_colspec"]]
+        assert schema == [*config.feature_names, config.target]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model_tests")}
     assert artifacts == {"model_tests/model_tests.json", "model_tests/model_tests.md"}
 

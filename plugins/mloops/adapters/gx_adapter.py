@@ -8,6 +8,8 @@ different models use different folders, so nothing here needs locking.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,44 @@ def _exception_message(exception_info: Any) -> str | None:
         if isinstance(value, dict) and value.get("raised_exception"):
             return value.get("exception_message")
     return None
+
+
+#: Suite ``meta`` key holding the fingerprint of the expectations (and of how we run them).
+FINGERPRINT_KEY = "mloops_fingerprint"
+
+
+def _fingerprint(expectations: Sequence[dict[str, Any]]) -> str:
+    payload = {"expectations": list(expectations), "result_format": _RESULT_FORMAT, "actions": ["update_data_docs"]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _stored_checkpoint(context: Any, model: str, fingerprint: str) -> Any | None:
+    """The model's stored checkpoint if its suite holds exactly these expectations, else ``None``.
+
+    GX's ``add_or_update`` compares every expectation with every stored one through pydantic (about
+    10 s for 100 expectations, more than validating 1M rows), so an unchanged suite is reused as is
+    and a changed one is replaced whole.
+    """
+    from great_expectations.exceptions import DataContextError
+
+    try:
+        suite = context.suites.get(model)
+        checkpoint = context.checkpoints.get(model)
+    except DataContextError:
+        return None
+    return checkpoint if (suite.meta or {}).get(FINGERPRINT_KEY) == fingerprint else None
+
+
+def _delete_definitions(context: Any, model: str) -> None:
+    """Remove the checkpoint, validation definition and suite of ``model`` (in dependency order);
+    validation results, and so the Data Docs history, are kept."""
+    from great_expectations.exceptions import DataContextError
+
+    for factory in (context.checkpoints, context.validation_definitions, context.suites):
+        try:
+            factory.delete(model)
+        except DataContextError:
+            pass
 
 
 def validate_dataframe(
@@ -61,23 +101,25 @@ def validate_dataframe(
     except KeyError:
         batch_definition = asset.add_batch_definition_whole_dataframe("partition")
 
-    suite = context.suites.add_or_update(
-        gx.ExpectationSuite(
-            name=model,
-            expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in expectations],
+    checkpoint = _stored_checkpoint(context, model, _fingerprint(expectations))
+    if checkpoint is None:
+        _delete_definitions(context, model)
+        suite = context.suites.add(
+            gx.ExpectationSuite(
+                name=model,
+                expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in expectations],
+                meta={FINGERPRINT_KEY: _fingerprint(expectations)},
+            )
         )
-    )
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=model, data=batch_definition, suite=suite)
-    )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=model,
-            validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="update_data_docs")],
-            result_format=_RESULT_FORMAT,
+        definition = context.validation_definitions.add(gx.ValidationDefinition(name=model, data=batch_definition, suite=suite))
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=model,
+                validation_definitions=[definition],
+                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                result_format=_RESULT_FORMAT,
+            )
         )
-    )
     run_time = dt.datetime.combine(partition, dt.time(), tzinfo=dt.UTC)
     result = checkpoint.run(
         batch_parameters={"dataframe": frame},
