@@ -2,7 +2,7 @@
 
 One ``airflow standalone`` serves every step: backfills run twice leave the registry identical; a
 trigger with invalid parameters is refused; the approval step is answered Reject, then Approve,
-through the REST API; two registry operations started together are serialized by the registry pool.
+through the REST API, and left unanswered until it times out to Reject; two registry operations started together are serialized by the registry pool.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tests.helpers import small_churn, write_models
 
 pytestmark = pytest.mark.integration
 DAG = "mloops_train_churn"
+APPROVAL_TIMEOUT_S = 60
 
 
 class Api:
@@ -79,6 +80,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path):
     root = tmp_path_factory.mktemp("ops")
     config = small_churn()
     config["schedule"]["end_date"] = "2026-01-31"
+    # Short enough for the timeout test to wait it out, long enough for the tests that answer.
+    config["promotion"]["approval_timeout_hours"] = APPROVAL_TIMEOUT_S / 3600
     models = write_models(root / "models", churn=config)
     saved = {k: os.environ.get(k) for k in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI")}
     os.environ.update({"MLOOPS_HOME": str(root / "mloops"), "MLOOPS_MODELS_DIR": str(models),
@@ -161,6 +164,30 @@ def test_reject_keeps_champion_and_approve_promotes(stack) -> None:
     assert stack.task_states(DAG, approved)["promote_model"] == "success"
     aliases = _registry_state()["aliases"]
     assert aliases["champion"] == aliases["challenger"] != before and aliases["previous"] == before
+
+
+def test_unanswered_approval_times_out_to_reject(stack) -> None:
+    """Nobody answers: after promotion.approval_timeout_hours the default (Reject) applies and is recorded."""
+    from mlflow import MlflowClient
+
+    from mloops.settings import get_settings
+
+    before = _registry_state()["aliases"]["champion"]
+    run = stack.api.post(f"/dags/{DAG}/dagRuns", {
+        "logical_date": None, "conf": {"partition_date": "2026-01-06", "promotion_mode": "approval", "reason": "test"}})
+    run_id = run["dag_run_id"]
+    _wait_for_state(stack, DAG, run_id, "approve_promotion", {"awaiting_input", "deferred"}, timeout=400)
+    waiting = time.time()
+    stack.wait_for_runs(DAG, count=len(stack.runs(DAG)), timeout=APPROVAL_TIMEOUT_S + 240)
+    assert time.time() - waiting >= APPROVAL_TIMEOUT_S - 15, "the run ended before the approval timed out"
+    states = stack.task_states(DAG, run_id)
+    assert states["approve_promotion"] == "success" and states["promote_model"] == "skipped", states
+    after = _registry_state()["aliases"]
+    assert after["champion"] == before
+    client = MlflowClient(get_settings().mlflow_tracking_uri)
+    record = json.loads(client.get_model_version("mloops.churn", after["challenger"]).tags["mloops.approval"])
+    assert record["decision"] == "rejected" and record["timed_out"] is True
+    assert record["by"] == "timeout (default: Reject)"
 
 
 def test_concurrent_registry_operations_are_serialized(stack) -> None:

@@ -147,6 +147,7 @@ def approval_operator_class() -> type:
                 "by": by or "timeout (default: Reject)",
                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "comment": (event.get("params_input") or {}).get("comment", ""),
+                "timed_out": bool(event.get("timedout")),
                 "dag_run": f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
             }
             mlflow_adapter.set_version_tags(
