@@ -185,10 +185,12 @@ def load_sklearn_model(uri: str) -> Any:
 
 
 def load_pyfunc_model(uri: str) -> Any:
+    """Load a model logged by this environment moments ago (the smoke test): MLflow's check of the
+    installed packages against the model's requirements cannot differ here and costs a second."""
     import mlflow
 
     with _quiet_skops():
-        return mlflow.pyfunc.load_model(uri)
+        return mlflow.pyfunc.load_model(uri, suppress_warnings=True)
 
 
 def _version_info(mv: ModelVersion) -> VersionInfo:
