@@ -93,6 +93,33 @@ def test_missing_connection_is_named(s3_data_root: S3DataRoot, monkeypatch: pyte
         settings.data_root  # noqa: B018 - the property resolves the root
 
 
+def test_files_source_in_the_bucket(s3_data_root: S3DataRoot) -> None:
+    """Partitions an upstream job drops in the bucket (CSV under {data_root}), read through the connection."""
+    from mloops.config import ModelConfig
+    from mloops.data.generator import generate_partition
+    from mloops.data.sources import extract_partition
+    from mloops.errors import DataSourceError, PartitionMissingError
+
+    day = dt.date(2026, 2, 1)
+    frame = generate_partition("churn", day, rows=50, seed=3)
+    s3_data_root.server.client().put_object(
+        Bucket=s3_data_root.bucket, Key="data/landing/20260201/customers.csv", Body=frame.to_csv(index=False).encode()
+    )
+    s3_data_root.server.client().put_object(Bucket=s3_data_root.bucket, Key="data/landing/20260203/customers.csv", Body=b"")
+    data = small_churn()
+    data["source"] = {"kind": "files", "path": "{data_root}/landing/{ds_nodash}/customers.csv", "format": "csv"}
+    config = ModelConfig.model_validate({**data, "name": "churn_csv"})
+    root = get_settings().data_root
+
+    extracted = extract_partition(config, day, root)
+    assert len(extracted.frame) == 50 and list(extracted.frame.columns) == list(frame.columns)
+    assert extracted.source_uri == f"{s3_data_root.uri}/landing/20260201/customers.csv"
+    with pytest.raises(PartitionMissingError, match=rf"partition 2026-02-02 is missing: no file at {s3_data_root.uri}/landing/20260202/customers.csv"):
+        extract_partition(config, dt.date(2026, 2, 2), root)
+    with pytest.raises(DataSourceError, match=r"partition 2026-02-03 at s3://.*/landing/20260203/customers.csv is an empty file"):
+        extract_partition(config, dt.date(2026, 2, 3), root)
+
+
 def _run(dag_id: str, day: str, *, hour: int = 2):
     from airflow.dag_processing.dagbag import DagBag
 
