@@ -133,15 +133,34 @@ def test_invalid_trigger_parameters_are_refused(stack) -> None:
     assert "max_depht" in json.dumps(tries)
 
 
-def _approval_run(stack, partition: str, choice: str) -> str:
+def _run_states(stack, run_id: str, timeout: float) -> dict[str, str]:
+    """Wait through the REST API until this run has ended; return its task states.
+
+    (Not ``wait_for_runs``: the CLI's run list cannot be trusted to include a run created a moment ago.)
+    """
+    deadline = time.time() + timeout
+    while True:
+        run = stack.api.get(f"/dags/{DAG}/dagRuns/{run_id}")
+        if run["state"] in ("success", "failed"):
+            instances = stack.api.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
+            return {ti["task_id"]: ti["state"] for ti in instances}
+        if time.time() > deadline:
+            raise TimeoutError(f"{run_id} still {run['state']} after {timeout:.0f}s\n{stack.log_tail()}")
+        time.sleep(3)
+
+
+def _start_approval_run(stack, partition: str) -> str:
     run = stack.api.post(f"/dags/{DAG}/dagRuns", {
         "logical_date": None, "conf": {"partition_date": partition, "promotion_mode": "approval", "reason": "test"}})
-    run_id = run["dag_run_id"]
-    _wait_for_state(stack, DAG, run_id, "approve_promotion", {"awaiting_input", "deferred"}, timeout=400)
+    _wait_for_state(stack, DAG, run["dag_run_id"], "approve_promotion", {"awaiting_input", "deferred"}, timeout=400)
+    return run["dag_run_id"]
+
+
+def _approval_run(stack, partition: str, choice: str) -> tuple[str, dict[str, str]]:
+    run_id = _start_approval_run(stack, partition)
     stack.api.patch(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve_promotion/-1/hitlDetails",
                     {"chosen_options": [choice], "params_input": {"comment": f"{choice} from the test"}})
-    stack.wait_for_runs(DAG, count=len(stack.runs(DAG)), timeout=300)
-    return run_id
+    return run_id, _run_states(stack, run_id, timeout=300)
 
 
 def test_reject_keeps_champion_and_approve_promotes(stack) -> None:
@@ -150,9 +169,8 @@ def test_reject_keeps_champion_and_approve_promotes(stack) -> None:
     from mloops.settings import get_settings
 
     before = _registry_state()["aliases"]["champion"]
-    rejected = _approval_run(stack, "2026-01-04", "Reject")
-    states = stack.task_states(DAG, rejected)
-    assert states["approve_promotion"] == "success" and states["promote_model"] == "skipped"
+    _, states = _approval_run(stack, "2026-01-04", "Reject")
+    assert states["approve_promotion"] == "success" and states["promote_model"] == "skipped", states
     after_reject = _registry_state()
     assert after_reject["aliases"]["champion"] == before
     candidate = after_reject["aliases"]["challenger"]
@@ -160,8 +178,8 @@ def test_reject_keeps_champion_and_approve_promotes(stack) -> None:
     record = json.loads(client.get_model_version("mloops.churn", candidate).tags["mloops.approval"])
     assert record["decision"] == "rejected" and record["comment"] == "Reject from the test"
 
-    approved = _approval_run(stack, "2026-01-05", "Approve")
-    assert stack.task_states(DAG, approved)["promote_model"] == "success"
+    _, states = _approval_run(stack, "2026-01-05", "Approve")
+    assert states["promote_model"] == "success", states
     aliases = _registry_state()["aliases"]
     assert aliases["champion"] == aliases["challenger"] != before and aliases["previous"] == before
 
@@ -173,14 +191,10 @@ def test_unanswered_approval_times_out_to_reject(stack) -> None:
     from mloops.settings import get_settings
 
     before = _registry_state()["aliases"]["champion"]
-    run = stack.api.post(f"/dags/{DAG}/dagRuns", {
-        "logical_date": None, "conf": {"partition_date": "2026-01-06", "promotion_mode": "approval", "reason": "test"}})
-    run_id = run["dag_run_id"]
-    _wait_for_state(stack, DAG, run_id, "approve_promotion", {"awaiting_input", "deferred"}, timeout=400)
+    run_id = _start_approval_run(stack, "2026-01-06")
     waiting = time.time()
-    stack.wait_for_runs(DAG, count=len(stack.runs(DAG)), timeout=APPROVAL_TIMEOUT_S + 240)
+    states = _run_states(stack, run_id, timeout=APPROVAL_TIMEOUT_S + 240)
     assert time.time() - waiting >= APPROVAL_TIMEOUT_S - 15, "the run ended before the approval timed out"
-    states = stack.task_states(DAG, run_id)
     assert states["approve_promotion"] == "success" and states["promote_model"] == "skipped", states
     after = _registry_state()["aliases"]
     assert after["champion"] == before
