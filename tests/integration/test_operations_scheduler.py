@@ -136,7 +136,8 @@ def test_invalid_trigger_parameters_are_refused(stack) -> None:
 def _run_states(stack, run_id: str, timeout: float) -> dict[str, str]:
     """Wait through the REST API until this run has ended; return its task states.
 
-    (Not ``wait_for_runs``: the CLI's run list cannot be trusted to include a run created a moment ago.)
+    (Through the API rather than ``wait_for_runs`` and the CLI: once, in CI, ``tasks states-for-dag-run``
+    right after an approval run reported ``promote_model`` as upstream_failed while the run had succeeded.)
     """
     deadline = time.time() + timeout
     while True:
