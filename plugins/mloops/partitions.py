@@ -78,7 +78,7 @@ def from_uri(uri: str) -> StoragePath:
 def storage_path(value: str, conn_id: str | None = None) -> StoragePath:
     """A configured location: a local path, or object storage when it has a scheme (``s3://…``)."""
     if "://" not in value or value.startswith("file://"):
-        return Path(from_uri(value)).expanduser().resolve()
+        return from_uri(value).expanduser().resolve()
     from airflow.sdk import ObjectStoragePath
 
     from mloops.errors import StorageError
@@ -129,10 +129,13 @@ def atomic_path(target: StoragePath) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def json_text(payload: Mapping[str, Any]) -> str:
+    """How every JSON file here is written (stable key order, dates as strings)."""
+    return json.dumps(payload, indent=2, sort_keys=True, default=str)
+
+
 def write_json(target: StoragePath, payload: Mapping[str, Any]) -> StoragePath:
-    with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    return target
+    return write_text(target, json_text(payload))
 
 
 def read_json(path: StoragePath) -> dict[str, Any] | None:
@@ -154,22 +157,24 @@ def write_parquet(frame: pd.DataFrame, target: StoragePath) -> StoragePath:
     return target
 
 
+def _read(path: StoragePath, reader: Any) -> pd.DataFrame:
+    """``reader`` on a local path directly (native I/O), on an object through an open handle."""
+    if is_local(path):
+        return reader(path)
+    with path.open("rb") as handle:
+        return reader(handle)
+
+
 def read_parquet(path: StoragePath) -> pd.DataFrame:
     import pandas as pd
 
-    if is_local(path):
-        return pd.read_parquet(path)
-    with path.open("rb") as handle:
-        return pd.read_parquet(handle)
+    return _read(path, pd.read_parquet)
 
 
 def read_csv(path: StoragePath) -> pd.DataFrame:
     import pandas as pd
 
-    if is_local(path):
-        return pd.read_csv(path)
-    with path.open("rb") as handle:
-        return pd.read_csv(handle)
+    return _read(path, pd.read_csv)
 
 
 def download(source: StoragePath, target: Path) -> Path:

@@ -310,7 +310,6 @@ def test_model(  # noqa: PT028 - a stage, not a pytest test
     config: ModelConfig, day: dt.date, settings: Settings, trained: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Run every model gate on the interval's holdout and write the report (JSON + Markdown)."""
-
     from mloops.adapters import mlflow_adapter
 
     client = mlflow_adapter.client(settings)
@@ -356,14 +355,9 @@ def test_model(  # noqa: PT028 - a stage, not a pytest test
         },
     )
     report_dir = partitions.partition_dir(settings.data_root, "reports", config.name, day)
-    json_path = partitions.write_json(report_dir / "model_tests.json", payload)
-    md_path = partitions.write_text(report_dir / "model_tests.md", evaluation.report_markdown(payload))
-    mlflow_adapter.log_texts(
-        client,
-        trained["run_id"],
-        {"model_tests.json": json_path.read_text(), "model_tests.md": md_path.read_text()},
-        artifact_path="model_tests",
-    )
+    reports = {"model_tests.json": partitions.json_text(payload), "model_tests.md": evaluation.report_markdown(payload)}
+    json_path, md_path = (partitions.write_text(report_dir / name, text) for name, text in reports.items())
+    mlflow_adapter.log_texts(client, trained["run_id"], reports, artifact_path="model_tests")
     status = "passed" if payload["passed"] else "failed"
     mlflow_adapter.set_run_tags(client, trained["run_id"], {registry.TEST_STATUS_TAG: status})
     result = {

@@ -101,14 +101,15 @@ def validate_dataframe(
     except KeyError:
         batch_definition = asset.add_batch_definition_whole_dataframe("partition")
 
-    checkpoint = _stored_checkpoint(context, model, _fingerprint(expectations))
+    fingerprint = _fingerprint(expectations)
+    checkpoint = _stored_checkpoint(context, model, fingerprint)
     if checkpoint is None:
         _delete_definitions(context, model)
         suite = context.suites.add(
             gx.ExpectationSuite(
                 name=model,
                 expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in expectations],
-                meta={FINGERPRINT_KEY: _fingerprint(expectations)},
+                meta={FINGERPRINT_KEY: fingerprint},
             )
         )
         definition = context.validation_definitions.add(gx.ValidationDefinition(name=model, data=batch_definition, suite=suite))
