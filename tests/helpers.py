@@ -26,6 +26,24 @@ def small_churn(**source: Any) -> dict[str, Any]:
     return data
 
 
+def dag_test(dag_id: str, day: str, *, hour: int = 2, conf: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
+    """Run ``dag_id`` with ``dag.test()`` for the data interval that starts on ``day``; return the run and its task states.
+
+    ``dag.test`` treats the date it is given as the run's ``run_after`` and infers the last complete
+    data interval before it, exactly as the scheduler does: the night after ``day`` at ``hour`` (UTC),
+    the DAG's cron hour or later.
+    """
+    import datetime as dt
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    run_after = dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=dt.UTC) + dt.timedelta(days=1)
+    dr = bag.dags[dag_id].test(logical_date=run_after, run_conf=conf)
+    return dr, {ti.task_id: ti.state for ti in dr.get_task_instances()}
+
+
 def write_models(directory: Path, **configs: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, data in configs.items():

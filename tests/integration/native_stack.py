@@ -229,6 +229,10 @@ class NativeStack:
             out["redis/0"] = str(self.redis_db)
         return out
 
+    def swaps(self) -> dict[str, dict[str, str]]:
+        """Hosts, paths and databases: what the native processes change in a service's commands and environment."""
+        return {"hosts": self.hosts(), "paths": self.paths(), "databases": self.databases()}
+
     def options(self, name: str) -> dict[str, str]:
         """Listening addresses (and the worker's process count on a small CI machine) per service."""
         if name == "mlflow":
@@ -254,14 +258,7 @@ class NativeStack:
 
     def service_settings(self, name: str) -> dict[str, str]:
         """The compose environment of ``name`` with the swaps applied, plus :meth:`native_settings`."""
-        env = service_environment(
-            COMPOSE,
-            name,
-            self.variables(),
-            hosts=self.hosts(),
-            paths=self.paths(),
-            databases=self.databases(),
-        )
+        env = service_environment(COMPOSE, name, self.variables(), **self.swaps())
         if name.startswith("airflow-"):
             env.update(self.native_settings())
         else:
@@ -277,15 +274,7 @@ class NativeStack:
         return {**base, **self.service_settings(name)}
 
     def command(self, name: str) -> list[str]:
-        return service_command(
-            COMPOSE,
-            name,
-            self.variables(),
-            hosts=self.hosts(),
-            paths=self.paths(),
-            databases=self.databases(),
-            options=self.options(name),
-        )
+        return service_command(COMPOSE, name, self.variables(), **self.swaps(), options=self.options(name))
 
     # ----------------------------------------------------------------------------------------------
     # Lifecycle

@@ -21,7 +21,7 @@ from mloops import partitions
 from mloops.errors import StorageError
 from mloops.settings import get_settings
 from tests.conftest import S3DataRoot
-from tests.helpers import REPO, small_churn, write_models
+from tests.helpers import dag_test, small_churn, write_models
 
 pytestmark = [pytest.mark.integration, pytest.mark.storage]
 
@@ -120,16 +120,6 @@ def test_files_source_in_the_bucket(s3_data_root: S3DataRoot) -> None:
         extract_partition(config, dt.date(2026, 2, 3), root)
 
 
-def _run(dag_id: str, day: str, *, hour: int = 2):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    after = dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=dt.UTC) + dt.timedelta(days=1)
-    dr = bag.dags[dag_id].test(logical_date=after)
-    return dr, {ti.task_id: ti.state for ti in dr.get_task_instances()}
-
-
 def test_nightly_pipeline_with_the_data_root_on_s3(
     s3_data_root: S3DataRoot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path
 ) -> None:
@@ -139,9 +129,9 @@ def test_nightly_pipeline_with_the_data_root_on_s3(
     bad["monitoring"].update({"window_days": 2, "label_delay_days": 0, "min_rows": 100})
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(write_models(tmp_path / "models", churn=bad)))
 
-    _, states = _run("mloops_train_churn", "2026-01-03")
+    _, states = dag_test("mloops_train_churn", "2026-01-03")
     assert {states.pop("approve_promotion")} <= {"skipped"} and set(states.values()) == {"success"}, states
-    _, states = _run("mloops_train_churn", "2026-01-04")
+    _, states = dag_test("mloops_train_churn", "2026-01-04")
     assert states["validate_batch"] == "failed" and states["train_model"] == "upstream_failed"
 
     keys = s3_data_root.keys()
@@ -193,11 +183,11 @@ def test_nightly_pipeline_with_the_data_root_on_s3(
     assert summary["quarantined"] == [f"{s3_data_root.uri}/quarantine/churn/dt=2026-01-04"]
 
     # Scoring and the drift check read the staged batch and the training reference from the bucket.
-    _, states = _run("mloops_score_churn", "2026-01-03", hour=6)
+    _, states = dag_test("mloops_score_churn", "2026-01-03", hour=6)
     assert set(states.values()) == {"success"}, states
     predictions = pd.read_parquet(io.BytesIO(s3_data_root.read("predictions/churn/dt=2026-01-03/predictions.parquet")))
     assert len(predictions) == 600 and set(predictions["model_version"]) == {"1"}
-    dr, states = _run("mloops_monitor_churn", "2026-01-03", hour=7)
+    dr, states = dag_test("mloops_monitor_churn", "2026-01-03", hour=7)
     assert set(states.values()) <= {"success", "skipped"} and states["check_drift"] == "success", states
     drift = dr.get_task_instance("check_drift").xcom_pull(task_ids="check_drift")
     assert drift["report_uri"].startswith(f"{s3_data_root.uri}/monitoring/churn/window=2026-01-02_2026-01-03/")

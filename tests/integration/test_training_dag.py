@@ -12,28 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, small_churn, write_models
+from tests.helpers import dag_test, small_churn, write_models
 
 pytestmark = pytest.mark.integration
 
 
-def _interval(day: str) -> dt.datetime:
-    """When the nightly run for the partition ``day`` fires: at the end of its interval (cron 0 2 * * *).
-
-    ``dag.test`` treats the date it is given as the run's ``run_after`` and infers the last complete
-    data interval before it, exactly as the scheduler does.
-    """
-    return dt.datetime.fromisoformat(day).replace(hour=2, tzinfo=dt.UTC) + dt.timedelta(days=1)
-
-
 def _run(dag_id: str, day: str, conf: dict | None = None):
     """Run the DAG; the approval step is skipped under the default ``auto`` policy and left out of the states."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    dr = bag.dags[dag_id].test(logical_date=_interval(day), run_conf=conf)
-    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    dr, states = dag_test(dag_id, day, conf=conf)
     assert states.pop("approve_promotion") in ("skipped", "upstream_failed")
     return dr, states
 
