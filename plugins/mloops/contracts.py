@@ -1,0 +1,127 @@
+"""The names that cross module boundaries, defined once.
+
+MLflow tag keys, verdict statuses, aliases, promotion policies, registry actions, event kinds and
+scenario kinds are plain string enums: they compare equal to their text (``Status.PASSED ==
+"passed"``), serialize to JSON as that text, and a rename happens here or nowhere. Nothing here
+imports anything heavy: DAG files reach this module at parse time.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """The verdict of one partition's validation (``staged/<model>/dt=<ds>/verdict.json``)."""
+
+    PASSED = "passed"
+    QUARANTINED = "quarantined"
+    MISSING = "missing"
+    NOT_VALIDATED = "not validated"
+
+
+class Alias(StrEnum):
+    """Registry aliases: ``challenger`` is the latest tested version, ``champion`` serves,
+    ``previous`` is the champion it replaced (the rollback target)."""
+
+    CHALLENGER = "challenger"
+    CHAMPION = "champion"
+    PREVIOUS = "previous"
+
+
+class PromotionPolicy(StrEnum):
+    AUTO = "auto"
+    APPROVAL = "approval"
+    NONE = "none"
+
+
+class RegistryAction(StrEnum):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    ARCHIVE = "archive"
+
+
+class EventKind(StrEnum):
+    """What :mod:`mloops.alerts` records and sends."""
+
+    BATCH_QUARANTINED = "batch_quarantined"
+    BATCH_MISSING = "batch_missing"
+    GATE_FAILED = "gate_failed"
+    DRIFT_DETECTED = "drift_detected"
+    RETRAIN_TRIGGERED = "retrain_triggered"
+    MODEL_PROMOTED = "model_promoted"
+    MODEL_ROLLED_BACK = "model_rolled_back"
+    MODEL_ARCHIVED = "model_archived"
+    PROMOTION_APPROVED = "promotion_approved"
+    PROMOTION_REJECTED = "promotion_rejected"
+
+
+#: The event a registry action records.
+EVENT_OF_ACTION: dict[RegistryAction, EventKind] = {
+    RegistryAction.PROMOTE: EventKind.MODEL_PROMOTED,
+    RegistryAction.ROLLBACK: EventKind.MODEL_ROLLED_BACK,
+    RegistryAction.ARCHIVE: EventKind.MODEL_ARCHIVED,
+}
+
+
+class ScenarioKind(StrEnum):
+    """Data scenarios of the bundled example generator (config ``source.scenarios[].kind``)."""
+
+    COVARIATE_DRIFT = "covariate_drift"
+    CONCEPT_DRIFT = "concept_drift"
+    NULL_BURST = "null_burst"
+    OUT_OF_RANGE = "out_of_range"
+    RENAMED_COLUMN = "renamed_column"
+    MISSING_COLUMN = "missing_column"
+    DUPLICATE_ROWS = "duplicate_rows"
+    EMPTY_PARTITION = "empty_partition"
+    MISSING_PARTITION = "missing_partition"
+
+
+class Tag(StrEnum):
+    """MLflow tag keys mloops writes on runs and model versions (and reads back)."""
+
+    # identity of a training run (re-runs with equal values reuse it)
+    RUN_KEY = "mloops.run_key"
+    DATA_FINGERPRINT = "mloops.data_fingerprint"
+    CONFIG_FINGERPRINT = "mloops.config_fingerprint"
+    OVERRIDES_FINGERPRINT = "mloops.overrides_fingerprint"
+    # lineage of a training run
+    MODEL = "mloops.model"
+    TARGET = "mloops.target"
+    DATA_INTERVAL = "mloops.data_interval_start"
+    WINDOW = "mloops.window"
+    PARTITIONS = "mloops.partitions"
+    EXCLUDED_PARTITIONS = "mloops.excluded_partitions"
+    VALIDATION = "mloops.validation"
+    VALIDATION_DOCS = "mloops.validation_docs"
+    REFERENCE_URI = "mloops.reference_uri"
+    MODEL_URI = "mloops.model_uri"
+    OVERRIDES = "mloops.overrides"
+    REASON = "mloops.reason"
+    # what started the run
+    TRIGGER = "mloops.trigger"
+    DRIFT_WINDOW = "mloops.drift.window"
+    DRIFT_COLUMNS = "mloops.drift.columns"
+    DRIFT_REASONS = "mloops.drift.reasons"
+    DRIFT_REPORT = "mloops.drift.report"
+    # model tests (run and version)
+    TEST_STATUS = "mloops.test_status"
+    TESTS = "mloops.tests"
+    TEST_REPORT = "mloops.test_report"
+    # promotion, approval, audit (version)
+    PROMOTED_FROM = "mloops.promoted_from"
+    PROMOTION_REASON = "mloops.promotion_reason"
+    APPROVAL = "mloops.approval"
+    ARCHIVED = "mloops.archived"
+    LAST_ACTION = "mloops.last_action"
+
+
+#: Prefixes of tag families: ``metric.<name>`` (holdout metrics on a version),
+#: ``mloops.promoted_by.<field>`` and ``mloops.audit.<time>.<action>``.
+METRIC_TAG_PREFIX = "metric."
+PROMOTED_BY_TAG_PREFIX = "mloops.promoted_by."
+AUDIT_TAG_PREFIX = "mloops.audit."
+
+#: The column of a prediction in predictions partitions, references and drift inputs.
+PREDICTION_COLUMN = "prediction"
