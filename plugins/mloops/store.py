@@ -47,6 +47,20 @@ EVENTS = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+#: One row per model: the fleet snapshot the stages keep current (see :mod:`mloops.fleet.snapshot`),
+#: so the fleet page is one query, not a registry call per model.
+FLEET = sa.Table(
+    "mloops_fleet",
+    METADATA,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("owner", sa.String(256), nullable=True),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 @cache
 def engine(uri: str) -> sa.Engine:
@@ -145,3 +159,45 @@ def read_events(uri: str, model: str | None = None, kind: str | None = None) -> 
     for row in rows:
         row["payload"] = json.loads(row["payload"])
     return rows
+
+
+def write_fleet_row(
+    uri: str, *, model: str, owner: str | None, tags: list[str], status: str,
+    summary: Mapping[str, Any], detail: Mapping[str, Any],
+) -> None:
+    """Replace the snapshot row of one model: ``summary`` feeds the fleet page, ``detail`` the model page."""
+    row = {"model": model, "owner": owner, "tags": json.dumps(sorted(tags)), "status": status,
+           "summary": json.dumps(dict(summary), sort_keys=True, default=str),
+           "detail": json.dumps(dict(detail), sort_keys=True, default=str), "updated_at": _now()}
+    with engine(uri).begin() as conn:
+        conn.execute(FLEET.delete().where(FLEET.c.model == model))
+        conn.execute(FLEET.insert().values(**row))
+
+
+def read_fleet(uri: str) -> list[dict[str, Any]]:
+    """Every model's snapshot summary (not the detail): one query for the fleet page."""
+    columns = [FLEET.c.model, FLEET.c.owner, FLEET.c.tags, FLEET.c.status, FLEET.c.summary, FLEET.c.updated_at]
+    with engine(uri).connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.select(*columns).order_by(FLEET.c.model))]
+    for row in rows:
+        row["tags"] = json.loads(row["tags"])
+        row["summary"] = json.loads(row["summary"])
+    return rows
+
+
+def read_fleet_detail(uri: str, model: str) -> dict[str, Any] | None:
+    """One model's full snapshot row (summary and detail decoded), or None."""
+    with engine(uri).connect() as conn:
+        found = conn.execute(sa.select(FLEET).where(FLEET.c.model == model)).first()
+    if found is None:
+        return None
+    row = dict(found._mapping)
+    for key in ("tags", "summary", "detail"):
+        row[key] = json.loads(row[key])
+    return row
+
+
+def delete_fleet_rows(uri: str, keep: set[str]) -> int:
+    """Drop the snapshot rows of models that are no longer configured."""
+    with engine(uri).begin() as conn:
+        return conn.execute(FLEET.delete().where(FLEET.c.model.not_in(sorted(keep)))).rowcount

@@ -1,0 +1,353 @@
+"""The fleet snapshot: one row per model that the fleet page reads with one query.
+
+:func:`record` rebuilds one model's row from what the stages already wrote (verdict files, the
+metrics and events tables, the model's registry versions: one registry search) and is called after
+every stage; :func:`refresh` rebuilds every configured model. The pure part, turning those inputs
+into a row, is :func:`build_row`, so it is tested without MLflow or files. Nothing here imports
+Airflow: what only the Airflow database knows (run states, pending approvals) is joined in by the
+web app at read time (:mod:`mloops.fleet.airflow_state`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mloops import store
+from mloops.contracts import (
+    AUDIT_TAG_PREFIX,
+    METRIC_TAG_PREFIX,
+    PROMOTED_BY_TAG_PREFIX,
+    Alias,
+    EventKind,
+    Status,
+    Tag,
+)
+
+if TYPE_CHECKING:
+    from mloops.config import ModelConfig
+    from mloops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SPARK_WINDOWS = 30  # drift windows drawn on the fleet page
+RECENT_INTERVALS = 7  # intervals checked for quarantined or missing batches
+HISTORY_DAYS = 90  # history kept on the model page
+EVENTS_KEPT = 20
+VERSIONS_KEPT = 30
+
+
+class Attention:
+    """Row statuses, worst first (the fleet page sorts on this order)."""
+
+    ATTENTION = "attention"
+    NO_CHAMPION = "no champion"
+    OK = "ok"
+    ORDER = (ATTENTION, NO_CHAMPION, OK)
+
+
+def _day(value: Any) -> str | None:
+    return None if value is None else str(value)[:10]
+
+
+def _version_row(info: Any) -> dict[str, Any]:
+    tags = dict(info.tags)
+    try:
+        tests = json.loads(tags.get(Tag.TESTS, "{}"))
+    except ValueError:
+        tests = {}
+    return {
+        "version": str(info.version),
+        "run_id": info.run_id,
+        "aliases": sorted(info.aliases),
+        "interval": tags.get(Tag.DATA_INTERVAL),
+        "test_status": tags.get(Tag.TEST_STATUS),
+        "tests": tests,
+        "test_report": tags.get(Tag.TEST_REPORT),
+        "metrics": {k.removeprefix(METRIC_TAG_PREFIX): float(v) for k, v in tags.items() if k.startswith(METRIC_TAG_PREFIX)},
+        "archived": tags.get(Tag.ARCHIVED) == "true",
+        "promoted_from": tags.get(Tag.PROMOTED_FROM),
+        "promotion_reason": tags.get(Tag.PROMOTION_REASON),
+        "promoted_by": {k.removeprefix(PROMOTED_BY_TAG_PREFIX): v for k, v in tags.items() if k.startswith(PROMOTED_BY_TAG_PREFIX)},
+        "audit": sorted(
+            (json.loads(v) | {"key": k.removeprefix(AUDIT_TAG_PREFIX)} for k, v in tags.items() if k.startswith(AUDIT_TAG_PREFIX)),
+            key=lambda a: str(a.get("at", "")),
+        ),
+        "trigger": tags.get(Tag.TRIGGER),
+        "dag_run": "/".join(filter(None, (tags.get("airflow.dag_id"), tags.get("airflow.run_id")))) or None,
+    }
+
+
+def champion_timeline(versions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Which version was champion from when to when, who or what made it so and why.
+
+    The events table holds every promotion and rollback with its time (the automatic promotions of
+    the training DAG and the audited actions of the registry-ops DAG alike); the versions' audit and
+    promotion tags say who and why. The last entry is the current champion (``until`` is None).
+    """
+    by_version = {v["version"]: v for v in versions}
+    changes: list[dict[str, Any]] = []
+    for event in events:
+        payload = event.get("payload") or {}
+        if event["kind"] == EventKind.MODEL_PROMOTED:
+            version = str(payload.get("champion") or payload.get("version") or "")
+        elif event["kind"] == EventKind.MODEL_ROLLED_BACK:
+            version = str(payload.get("version") or "")
+        else:
+            continue
+        if not version:
+            continue
+        audit = payload.get("audit") or {}
+        tags = by_version.get(version, {})
+        trigger = (tags.get("promoted_by") or {}).get("run_type") if not audit else None
+        changes.append({
+            "version": version,
+            "since": str(event["created_at"]),
+            "until": None,
+            "action": "rollback" if event["kind"] == EventKind.MODEL_ROLLED_BACK else str(payload.get("action") or "promote"),
+            "by": audit.get("by") or (f"{trigger} run" if trigger else "training DAG"),
+            "why": audit.get("why") or payload.get("reason") or tags.get("promotion_reason") or event.get("message"),
+            "dag_run": audit.get("dag_run") or "/".join(filter(None, (event.get("dag_id"), event.get("run_id")))) or None,
+        })
+    changes.sort(key=lambda c: c["since"])
+    for current, following in zip(changes, changes[1:], strict=False):
+        current["until"] = following["since"]
+    return changes
+
+
+def _failure_text(failure: Any) -> str:
+    if not isinstance(failure, Mapping):
+        return str(failure)
+    column = f"{failure['column']}: " if failure.get("column") else ""
+    return f"{column}{failure.get('expectation')} observed {failure.get('observed')}, expected {failure.get('expected')}"
+
+
+def _partition_rows(verdicts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for verdict in sorted(verdicts, key=lambda v: v["partition"]):
+        failures = verdict.get("failures") or []
+        reason = verdict.get("message") if verdict.get("status") == Status.MISSING else "; ".join(
+            _failure_text(f) for f in failures[:5]
+        )
+        rows.append({
+            "date": verdict["partition"],
+            "status": verdict.get("status"),
+            "rows": verdict.get("rows"),
+            "docs_url": verdict.get("docs_url"),
+            "quarantine": verdict.get("quarantine"),
+            "reason": reason or None,
+            "resolved": bool(verdict.get("resolved")),
+        })
+    return rows[-HISTORY_DAYS:]
+
+
+def drift_history(metrics: Sequence[Mapping[str, Any]], primary_metric: str) -> list[dict[str, Any]]:
+    """One entry per monitored window (oldest first): share, prediction drift, policy, live quality."""
+    windows: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in metrics:
+        key = (_day(row["window_start"]) or "", _day(row["window_end"]) or "")
+        entry = windows.setdefault(key, {"window_start": key[0], "window_end": key[1], "version": row["model_version"]})
+        name = row["metric"]
+        if name == "drift.share":
+            entry["share"] = row["value"]
+        elif name == "drift.prediction":
+            entry["prediction"] = row["value"]
+        elif name == "policy.breached":
+            entry["breached"] = bool(row["value"])
+        elif name == f"quality.{primary_metric}":
+            entry["quality"] = row["value"]
+        elif name == "rows.labeled":
+            entry["labeled"] = row["value"]
+    return [windows[k] for k in sorted(windows, key=lambda k: k[1])][-HISTORY_DAYS:]
+
+
+def _last_training(versions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The newest training outcome the stores know: a registered version, or a failed gate/batch after it."""
+    latest = max(versions, key=lambda v: (v.get("interval") or "", int(v["version"])), default=None)
+    outcome = None
+    if latest is not None:
+        outcome = {"partition": latest.get("interval"), "state": "passed" if latest.get("test_status") == "passed" else "failed",
+                   "version": latest["version"], "gate": None,
+                   "failed_checks": sorted(k for k, ok in latest["tests"].items() if not ok)}
+    failures = [e for e in events if e["kind"] in (EventKind.GATE_FAILED, EventKind.BATCH_QUARANTINED, EventKind.BATCH_MISSING)
+                and str(e.get("dag_id") or "").startswith("mloops_train_")]
+    failure = failures[-1] if failures else None
+    if failure is not None and (outcome is None or (_day(failure["partition"]) or "") >= (outcome["partition"] or "")):
+        outcome = {"partition": _day(failure["partition"]), "state": "failed", "version": None,
+                   "gate": failure["kind"], "message": failure["message"], "dag_run": f"{failure['dag_id']}/{failure['run_id']}"}
+    return outcome
+
+
+def _attention(summary: Mapping[str, Any], config: ModelConfig) -> list[str]:
+    """Why a person should look at this model now (empty: nothing to do)."""
+    reasons = []
+    training = summary.get("last_training") or {}
+    if training.get("state") == "failed":
+        reasons.append(f"training of {training.get('partition')} failed"
+                       + (f": {training['gate']}" if training.get("gate") else f" checks {training.get('failed_checks')}"))
+    if summary["recent_bad"]:
+        reasons.append(", ".join(f"{b['date']} {b['status']}" for b in summary["recent_bad"]))
+    last = (summary.get("drift") or [{}])[-1]
+    if last.get("breached"):
+        reasons.append(f"drift policy breached in the window ending {last.get('window_end')}")
+    quality, reference = summary.get("live_quality"), summary.get("champion_metric")
+    if quality is not None and reference is not None and quality < reference - config.monitoring.max_quality_drop:
+        reasons.append(f"live {config.evaluation.primary_metric} {quality:.3f} < champion {reference:.3f}")
+    if summary.get("scoring_late"):
+        reasons.append(f"scoring late: last scored {summary.get('last_scored') or 'never'}")
+    return reasons
+
+
+def build_row(
+    config: ModelConfig,
+    *,
+    versions: Sequence[Mapping[str, Any]],
+    verdicts: Sequence[Mapping[str, Any]],
+    metrics: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+    scored: Sequence[str],
+    reports: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The snapshot row of one model from plain inputs: ``{"status", "summary", "detail"}``."""
+    primary = config.evaluation.primary_metric
+    champion = next((v for v in versions if Alias.CHAMPION in v["aliases"]), None)
+    timeline = champion_timeline(versions, events)
+    partitions = _partition_rows(verdicts)
+    newest = max([p["date"] for p in partitions] + list(scored), default=None)
+    recent_days = set()
+    if newest:
+        end = dt.date.fromisoformat(newest)
+        recent_days = {(end - dt.timedelta(days=i)).isoformat() for i in range(RECENT_INTERVALS)}
+    recent_bad = [p for p in partitions if p["date"] in recent_days and p["status"] in (Status.QUARANTINED, Status.MISSING)]
+    drift = drift_history(metrics, primary)
+    last_scored = max(scored, default=None)
+    quality = next((d["quality"] for d in reversed(drift) if d.get("quality") is not None), None)
+    summary: dict[str, Any] = {
+        "model": config.name,
+        "registered_model": config.registered_model_name,
+        "description": config.description,
+        "owner": config.owner,
+        "tags": list(config.tags),
+        "primary_metric": primary,
+        "policy": str(config.promotion.policy),
+        "champion": None if champion is None else {
+            "version": champion["version"], "interval": champion.get("interval"),
+            "since": timeline[-1]["since"] if timeline and timeline[-1]["version"] == champion["version"] else None,
+            "run_id": champion.get("run_id"),
+        },
+        "champion_metric": (champion or {}).get("metrics", {}).get(primary),
+        "live_quality": quality,
+        "last_training": _last_training(versions, events),
+        "recent_bad": recent_bad,
+        "drift": [{k: d.get(k) for k in ("window_end", "share", "prediction", "breached")} for d in drift[-SPARK_WINDOWS:]],
+        "last_scored": last_scored,
+        "scoring_late": bool(champion and newest and (last_scored or "") < (dt.date.fromisoformat(newest) - dt.timedelta(days=1)).isoformat()),
+        "last_events": [{"kind": e["kind"], "at": str(e["created_at"]), "message": e["message"][:300]} for e in events[-3:]][::-1],
+    }
+    reasons = _attention(summary, config)
+    summary["reasons"] = reasons
+    status = Attention.ATTENTION if reasons else (Attention.OK if champion else Attention.NO_CHAMPION)
+    summary["status"] = status
+    detail = {
+        "versions": list(versions)[-VERSIONS_KEPT:],
+        "timeline": timeline,
+        "partitions": partitions,
+        "drift": drift,
+        "reports": {d["window_end"]: (reports or {}).get(d["window_end"]) for d in drift},
+        "events": [{**e, "created_at": str(e["created_at"]), "partition": _day(e.get("partition"))} for e in events[-EVENTS_KEPT:]][::-1],
+    }
+    return {"status": status, "summary": summary, "detail": detail}
+
+
+# ------------------------------------------------------------------------------------------- I/O
+
+
+def _read_verdicts(settings: Settings, config: ModelConfig) -> list[dict[str, Any]]:
+    from mloops import partitions
+
+    staged = settings.data_root / "staged" / config.name
+    if not staged.is_dir():
+        return []
+    found = []
+    for folder in sorted(staged.iterdir(), key=lambda p: p.name)[-HISTORY_DAYS:]:
+        verdict = partitions.read_json(folder / "verdict.json")
+        if verdict:
+            quarantine = settings.data_root / "quarantine" / config.name / folder.name
+            verdict["resolved"] = (quarantine / "resolved.json").exists() if verdict.get("quarantine") else False
+            found.append(verdict)
+    return found
+
+
+def _scored_dates(settings: Settings, config: ModelConfig) -> list[str]:
+    folder = settings.data_root / "predictions" / config.name
+    if not folder.is_dir():
+        return []
+    return sorted(p.name.removeprefix("dt=") for p in folder.iterdir() if p.name.startswith("dt="))
+
+
+def _drift_reports(settings: Settings, config: ModelConfig) -> dict[str, str]:
+    """``{window_end: drift.html uri}`` of the Evidently reports of the model's monitored windows."""
+    from mloops import partitions
+
+    folder = settings.data_root / "monitoring" / config.name
+    if not folder.is_dir():
+        return {}
+    return {p.name.rsplit("_", 1)[-1]: partitions.to_uri(p / "drift.html")
+            for p in folder.iterdir() if p.name.startswith("window=")}
+
+
+def _registry_versions(settings: Settings, config: ModelConfig) -> list[dict[str, Any]]:
+    from mloops.adapters import mlflow_adapter
+
+    client = mlflow_adapter.client(settings)
+    return [_version_row(v) for v in mlflow_adapter.versions(client, config.registered_model_name)]
+
+
+def record(config: ModelConfig, settings: Settings) -> dict[str, Any]:
+    """Rebuild and store the snapshot row of one model; stages call this after they ran."""
+    row = build_row(
+        config,
+        versions=_registry_versions(settings, config),
+        verdicts=_read_verdicts(settings, config),
+        metrics=store.read_metrics(settings.metrics_db_uri, config.name),
+        events=store.read_events(settings.metrics_db_uri, model=config.name),
+        scored=_scored_dates(settings, config),
+        reports=_drift_reports(settings, config),
+    )
+    store.write_fleet_row(settings.metrics_db_uri, model=config.name, owner=config.owner, tags=list(config.tags), **row)
+    return row
+
+
+def record_quietly(config: ModelConfig, settings: Settings) -> None:
+    """:func:`record` for stage operators: a snapshot failure is logged, never fails the stage."""
+    try:
+        record(config, settings)
+    except Exception:  # noqa: BLE001 - the dashboard must not take a pipeline down; the next stage retries
+        log.exception("fleet snapshot of %s not updated", config.name)
+
+
+def refresh(settings: Settings, names: Sequence[str] | None = None) -> list[str]:
+    """Rebuild the rows of every configured model (or ``names``) and drop rows of removed models."""
+    from mloops.config import load_model_configs
+
+    configs, _ = load_model_configs(settings.models_dir)
+    chosen = [n for n in sorted(configs) if names is None or n in names]
+    for name in chosen:
+        record(configs[name], settings)
+    if names is None:
+        store.delete_fleet_rows(settings.metrics_db_uri, set(configs))
+    return chosen
+
+
+def read(settings: Settings) -> list[dict[str, Any]]:
+    """The fleet: every model's summary, one query."""
+    return [row["summary"] | {"updated_at": str(row["updated_at"])} for row in store.read_fleet(settings.metrics_db_uri)]
+
+
+def read_model(settings: Settings, model: str) -> dict[str, Any] | None:
+    row = store.read_fleet_detail(settings.metrics_db_uri, model)
+    return None if row is None else {**row["summary"], **row["detail"], "updated_at": str(row["updated_at"])}
+
