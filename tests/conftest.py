@@ -32,7 +32,7 @@ os.environ.update(
         "GIT_PYTHON_REFRESH": "quiet",
     }
 )
-for _var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_DATA_CONN_ID", "MLOOPS_MODELS_DIR", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
+for _var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_DATA_CONN_ID", "MLOOPS_MODELS_DIR", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI", "MLOOPS_SOURCE_ROOTS"):
     os.environ.pop(_var, None)
 (_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
 sys.path.insert(0, str(REPO / "plugins"))
@@ -66,6 +66,8 @@ def mloops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLOOPS_HOME", str(home))
     for var in ("MLOOPS_DATA_ROOT", "MLOOPS_DATA_CONN_ID", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI"):
         monkeypatch.delenv(var, raising=False)
+    # Landing folders of files sources in tests live under tmp_path, outside the data root: declare it.
+    monkeypatch.setenv("MLOOPS_SOURCE_ROOTS", str(tmp_path))
     # mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI; pin it here so it is undone after the test.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
     return home

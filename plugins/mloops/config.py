@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mloops.contracts import PromotionPolicy, ScenarioKind
+from mloops.data.confinement import check_path_template
 from mloops.errors import ModelConfigError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -62,17 +64,7 @@ class _Frozen(BaseModel):
 class ScenarioConfig(_Frozen):
     """A data scenario of the example generator, active on a date range (inclusive)."""
 
-    kind: Literal[
-        "covariate_drift",
-        "concept_drift",
-        "null_burst",
-        "out_of_range",
-        "renamed_column",
-        "missing_column",
-        "duplicate_rows",
-        "empty_partition",
-        "missing_partition",
-    ]
+    kind: ScenarioKind
     start: dt.date
     end: dt.date
     params: dict[str, Any] = Field(default_factory=dict)
@@ -93,10 +85,10 @@ class FilesSource(_Frozen):
 
     @field_validator("path")
     @classmethod
-    def _has_date(cls, value: str) -> str:
-        if "{ds}" not in value and "{ds_nodash}" not in value:
-            raise ValueError("path must contain {ds} or {ds_nodash} so each interval reads its own partition")
-        return value
+    def _confined(cls, value: str) -> str:
+        from mloops.settings import get_settings
+
+        return check_path_template(value, get_settings().data_root_uri)
 
 
 class SqlSource(_Frozen):
@@ -202,7 +194,7 @@ class EvaluationConfig(_Frozen):
 class PromotionConfig(_Frozen):
     """How a tested version becomes champion."""
 
-    policy: Literal["auto", "approval", "none"] = "auto"
+    policy: PromotionPolicy = PromotionPolicy.AUTO
     approval_timeout_hours: float = Field(default=24.0, gt=0)
 
 

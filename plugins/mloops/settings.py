@@ -30,6 +30,8 @@ ENVIRONMENT = {
     "MLOOPS_MLFLOW_ARTIFACTS": "Artifact root for new experiments on a local store (default: $MLOOPS_HOME/mlflow/artifacts).",
     "MLOOPS_METRICS_DB_URI": "SQLAlchemy URI of the metrics and events store (default: sqlite:///$MLOOPS_HOME/metrics.db).",
     "MLOOPS_REGISTRY_POOL": "Airflow pool that serializes registry writes (default: mloops_registry).",
+    "MLOOPS_SOURCE_ROOTS": "Comma-separated folders or object-store prefixes (s3://bucket/landing) that files sources "
+    "may read besides the data root; any other resolved path is refused (default: the data root only).",
 }
 
 
@@ -47,6 +49,7 @@ class Settings:
     mlflow_artifacts: Path
     metrics_db_uri: str
     registry_pool: str
+    source_roots: tuple[str, ...] = ()
 
     @cached_property
     def data_root(self) -> StoragePath:
@@ -79,4 +82,5 @@ def get_settings() -> Settings:
         mlflow_artifacts=_path("MLOOPS_MLFLOW_ARTIFACTS", home / "mlflow" / "artifacts"),
         metrics_db_uri=os.environ.get("MLOOPS_METRICS_DB_URI") or f"sqlite:///{home / 'metrics.db'}",
         registry_pool=os.environ.get("MLOOPS_REGISTRY_POOL", "mloops_registry"),
+        source_roots=tuple(r.strip() for r in os.environ.get("MLOOPS_SOURCE_ROOTS", "").split(",") if r.strip()),
     )

@@ -2,8 +2,8 @@
 
 Three source kinds share one result type: partitioned files under a path template, a SQL query run
 through an Airflow connection (the caller passes the reader, so this module stays Airflow-free), and
-the bundled example generator, which lands its partition as a file first so it behaves exactly like
-an upstream drop.
+the example generator (package ``mloops_examples``, imported only by this source kind), which lands
+its partition as a file first so it behaves exactly like an upstream drop.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mloops.config import FilesSource, GeneratorSource, ModelConfig, ScenarioConfig, SqlSource
+from mloops.data.confinement import is_under, source_roots
 from mloops.errors import DataSourceError, PartitionMissingError
 from mloops.partitions import (
     StoragePath,
@@ -57,11 +58,27 @@ def render_query(query: str, day: dt.date) -> str:
         raise DataSourceError(f"source.query cannot be rendered for {day}: {exc}") from exc
 
 
-def files_path(source: FilesSource, model: str, day: dt.date, data_root: StoragePath) -> StoragePath:
-    """The partition file of ``day``: a local path or an object-storage URI (``s3://conn@bucket/…``)."""
-    return from_uri(
-        source.path.format(data_root=data_root, model=model, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d"))
-    )
+def files_path(
+    source: FilesSource, model: str, day: dt.date, data_root: StoragePath, declared_roots: tuple[str, ...] | None = None
+) -> StoragePath:
+    """The partition file of ``day``: a local path or an object-storage URI (``s3://conn@bucket/…``).
+
+    Refused unless it lies under the data root or a root in ``MLOOPS_SOURCE_ROOTS`` (``declared_roots``
+    defaults to the environment's): the config check cannot see symlinks or where ``{model}`` leads.
+    """
+    rendered = source.path.format(data_root=data_root, model=model, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d"))
+    path = from_uri(rendered)
+    if declared_roots is None:
+        from mloops.settings import get_settings
+
+        declared_roots = get_settings().source_roots
+    roots = source_roots(data_root, declared_roots)
+    if not any(is_under(path, root) for root in roots):
+        raise DataSourceError(
+            f"model {model!r}: field 'source.path' resolves to {rendered}, outside the allowed source roots "
+            f"{[str(r) for r in roots]}; declare its folder in MLOOPS_SOURCE_ROOTS to allow it"
+        )
+    return path
 
 
 def generator_path(model: str, day: dt.date, data_root: StoragePath) -> StoragePath:
@@ -83,7 +100,7 @@ def _read_file(path: StoragePath, fmt: str, model: str, day: dt.date) -> pd.Data
 
 def land_generated_partition(config: ModelConfig, day: dt.date, data_root: StoragePath) -> StoragePath | None:
     """Write the generator's partition for ``day`` unless it already landed; ``None`` if it is missing."""
-    from mloops.data import generator
+    from mloops_examples import generator
 
     source = config.source
     assert isinstance(source, GeneratorSource)
@@ -103,7 +120,7 @@ def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Stora
 
 
 def to_generator_scenarios(scenarios: tuple[ScenarioConfig, ...]) -> list:
-    from mloops.data import generator
+    from mloops_examples import generator
 
     return [generator.Scenario(kind=s.kind, start=s.start, end=s.end, params=dict(s.params)) for s in scenarios]
 
