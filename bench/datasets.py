@@ -75,10 +75,10 @@ def wide_frame(
 ) -> tuple[Any, list[str]]:
     """The churn partition of ``day`` plus 22 numeric features derived from it (deterministic), and their names.
 
-    ``scenarios`` (``mloops.data.generator.Scenario``) act while the churn columns are drawn, so the
+    ``scenarios`` (``mloops_examples.generator.Scenario``) act while the churn columns are drawn, so the
     derived columns follow a covariate drift of the columns they come from.
     """
-    from mloops.data.generator import generate_partition
+    from mloops_examples.generator import generate_partition
 
     frame = generate_partition("churn", day, rows=rows, seed=seed, scenarios=scenarios)
     base = {name: frame[name].astype("float64").to_numpy() for name in BASE_NUMERIC}

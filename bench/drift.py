@@ -63,7 +63,7 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     from bench import datasets
     from mloops import monitoring
     from mloops.config import load_model_config
-    from mloops.data.generator import Scenario
+    from mloops_examples.generator import Scenario
 
     rows = params["rows"]
     drift = Scenario("covariate_drift", CURRENT_DAY, CURRENT_DAY)

@@ -180,7 +180,7 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     from bench import datasets, plain_pipeline
     from mloops import monitoring, partitions, quality, stages, training
     from mloops.config import load_model_config
-    from mloops.data.generator import write_partition
+    from mloops_examples.generator import write_partition
     from mloops.settings import get_settings
 
     template = params["source_template"]

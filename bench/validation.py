@@ -36,7 +36,7 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
 
     from bench import datasets
     from mloops.config import load_model_config
-    from mloops.data.generator import generate_partition, write_partition
+    from mloops_examples.generator import generate_partition, write_partition
 
     config = load_model_config(datasets.CHURN_CONFIG)
     frame = generate_partition("churn", DAY, rows=params["rows"], seed=config.source.seed)

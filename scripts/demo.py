@@ -25,11 +25,11 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "plugins"))
+sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
 from mloops import summary  # noqa: E402
-from mloops.devstack import LocalAirflow  # noqa: E402
 from mloops.settings import get_settings  # noqa: E402
+from scripts.devstack import LocalAirflow  # noqa: E402
 
 MODELS = os.environ.get("MLOOPS_DEMO_MODELS", "churn,house_prices").split(",")
 TIMEOUT = float(os.environ.get("MLOOPS_DEMO_TIMEOUT", "1500"))

@@ -14,7 +14,7 @@ import pytest
 from bench import datasets
 from bench.pandas_checks import run_checks
 from mloops.config import load_model_config
-from mloops.data.generator import Scenario, generate_partition
+from mloops_examples.generator import Scenario, generate_partition
 
 pytestmark = pytest.mark.integration
 

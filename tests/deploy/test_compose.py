@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # pyproject's pythonpath normally does this
     sys.path.insert(0, str(REPO_ROOT))
 
-from deploy.compose_contract import (  # noqa: E402
+from tests.deploy.compose_contract import (  # noqa: E402
     AIRFLOW_SERVICES,
     COMMON_KEY,
     MissingVariableError,
@@ -553,7 +553,7 @@ def test_dockerfile_has_no_secrets():
 
 
 # --------------------------------------------------------------------------------------------------
-# The contract helpers (deploy/compose_contract.py)
+# The contract helpers (tests/deploy/compose_contract.py)
 # --------------------------------------------------------------------------------------------------
 
 

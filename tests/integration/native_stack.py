@@ -1,7 +1,7 @@
 """The docker-compose topology run as native processes, for machines without a Docker engine.
 
 Every command and environment variable comes from ``docker-compose.yml`` through
-``deploy/compose_contract.py``, so this stack cannot drift from the deployment. What a container gets
+``tests/deploy/compose_contract.py``, so this stack cannot drift from the deployment. What a container gets
 for free but native processes sharing one host do not is supplied here, and nothing else:
 
 * hostnames: compose service names become ``127.0.0.1`` (and the api-server/MLflow get free ports);
@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING, TypeVar
 
 import httpx
 
-from deploy.compose_contract import native_paths, service_command, service_environment
+from tests.deploy.compose_contract import native_paths, service_command, service_environment
 
 if TYPE_CHECKING:
     import psycopg2.extensions

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.compose_contract import service_environment
+from tests.deploy.compose_contract import service_environment
 from tests.conftest import require_service
 from tests.helpers import small_churn, write_models
 from tests.integration.native_stack import (

@@ -59,7 +59,7 @@ def _prepare_history(models_dir: Path) -> None:
 def test_drift_triggers_retraining_through_the_scheduler(tmp_path: Path, drifting_churn: Path, mloops_home: Path) -> None:
     from mloops import store
     from mloops.adapters.mlflow_adapter import client
-    from mloops.devstack import LocalAirflow
+    from scripts.devstack import LocalAirflow
     from mloops.settings import get_settings
 
     _prepare_history(drifting_churn)

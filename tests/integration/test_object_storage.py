@@ -96,7 +96,7 @@ def test_missing_connection_is_named(s3_data_root: S3DataRoot, monkeypatch: pyte
 def test_files_source_in_the_bucket(s3_data_root: S3DataRoot) -> None:
     """Partitions an upstream job drops in the bucket (CSV under {data_root}), read through the connection."""
     from mloops.config import ModelConfig
-    from mloops.data.generator import generate_partition
+    from mloops_examples.generator import generate_partition
     from mloops.data.sources import extract_partition
     from mloops.errors import DataSourceError, PartitionMissingError
 

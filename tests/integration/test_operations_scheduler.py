@@ -75,7 +75,7 @@ def _wait_for_state(stack, dag_id: str, run_id: str, task_id: str, wanted: set[s
 def stack(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path):
     import os
 
-    from mloops.devstack import LocalAirflow
+    from scripts.devstack import LocalAirflow
 
     root = tmp_path_factory.mktemp("ops")
     config = small_churn()

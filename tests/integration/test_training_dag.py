@@ -140,7 +140,7 @@ def test_bad_partition_is_quarantined_and_champion_untouched(models: Path, mloop
 
 def test_config_only_model_on_csv_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path) -> None:
     """A second model added as YAML only: CSV partitions, a linear model, a different metric set."""
-    from mloops.data import generator
+    from mloops_examples import generator
 
     landing = tmp_path / "landing"
     for day in (dt.date(2026, 2, 1), dt.date(2026, 2, 2)):

@@ -141,7 +141,7 @@ def test_missing_partition_names_the_path(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_sql_source_through_an_airflow_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path) -> None:
-    from mloops.data import generator
+    from mloops_examples import generator
 
     database = tmp_path / "warehouse.db"
     with sqlite3.connect(database) as conn:

@@ -118,13 +118,3 @@ def test_config_is_frozen_and_fingerprint_tracks_training_inputs() -> None:
     assert changed.fingerprint() != config.fingerprint()
     same_except_promotion = ModelConfig.model_validate({**config.model_dump(by_alias=True), "promotion": {"policy": "none"}})
     assert same_except_promotion.fingerprint() == config.fingerprint()
-
-
-def test_scenario_kinds_match_the_generator() -> None:
-    """config.py cannot import the generator (pandas at parse time), so the two lists are kept equal here."""
-    from typing import get_args
-
-    from mloops.config import ScenarioConfig
-    from mloops.data import generator
-
-    assert set(get_args(ScenarioConfig.model_fields["kind"].annotation)) == set(generator.SCENARIO_KINDS)

@@ -1,4 +1,4 @@
-"""Unit tests of the bundled example data generator (pure pandas/numpy, no Airflow)."""
+"""Unit tests of the example data generator and its CLI (package ``mloops_examples``; no Airflow)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mloops.data import generator as g
-from mloops.data.generator import Scenario
+from mloops.config import GeneratorSource
+from mloops.contracts import ScenarioKind
+from mloops.data.sources import to_generator_scenarios
+from mloops_examples import cli
+from mloops_examples import generator as g
+from mloops_examples.generator import Scenario
 
 DAY = dt.date(2026, 1, 15)
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 
+# The columns the example configs in include/models/ are written against.
+SCHEMAS = {
+    "churn": {
+        "id_column": "customer_id",
+        "target": "churned",
+        "numeric": ["tenure_months", "monthly_charges", "total_charges", "support_calls", "age", "num_products"],
+        "categorical": ["contract_type", "payment_method", "region", "has_partner"],
+    },
+    "house_prices": {
+        "id_column": "house_id",
+        "target": "price",
+        "numeric": ["sqft", "bedrooms", "bathrooms", "year_built", "lot_size", "distance_to_center_km", "garage_spaces"],
+        "categorical": ["neighborhood", "condition", "heating"],
+    },
+}
+
+
 def columns_of(dataset: str) -> list[str]:
-    s = g.dataset_schema(dataset)
-    return [s["id_column"], s["timestamp_column"], *s["numeric"], *s["categorical"], s["target"]]
+    s = SCHEMAS[dataset]
+    return [s["id_column"], "event_date", *s["numeric"], *s["categorical"], s["target"]]
 
 
 def on(kind: str, **params: object) -> Scenario:
@@ -30,8 +51,7 @@ def on(kind: str, **params: object) -> Scenario:
 @pytest.mark.unit
 @pytest.mark.parametrize("dataset", g.DATASETS)
 def test_schema_and_dtypes(dataset: str) -> None:
-    schema = g.dataset_schema(dataset)
-    assert set(schema) == {"id_column", "timestamp_column", "target", "task", "numeric", "categorical"}
+    schema = SCHEMAS[dataset]
     df = g.generate_partition(dataset, DAY, rows=500, seed=3)
     assert list(df.columns) == columns_of(dataset)
     assert df[schema["id_column"]].dtype == "str"
@@ -49,7 +69,6 @@ def test_schema_and_dtypes(dataset: str) -> None:
 @pytest.mark.unit
 def test_dataset_specific_columns() -> None:
     churn = g.generate_partition("churn", DAY, rows=2000)
-    assert g.dataset_schema("churn")["task"] == "classification"
     assert churn["customer_id"].iloc[12] == "C20260115-0000012"
     assert churn["churned"].dtype == "int64" and set(churn["churned"].unique()) == {0, 1}
     assert 0.2 <= churn["churned"].mean() <= 0.35
@@ -69,7 +88,6 @@ def test_dataset_specific_columns() -> None:
     assert set(churn["has_partner"]) == {"yes", "no"}
 
     house = g.generate_partition("house_prices", DAY, rows=2000)
-    assert g.dataset_schema("house_prices")["task"] == "regression"
     assert house["house_id"].iloc[0] == "H20260115-0000000"
     assert house["price"].dtype == "float64" and house["price"].between(50_000, 2_000_000).all()
     assert house["sqft"].between(400, 6000).all()
@@ -93,7 +111,7 @@ def test_deterministic_per_seed_and_day(dataset: str) -> None:
     base = g.generate_partition(dataset, DAY, rows=800, seed=7)
     next_day = g.generate_partition(dataset, DAY + dt.timedelta(days=1), rows=800, seed=7)
     other_seed = g.generate_partition(dataset, DAY, rows=800, seed=8)
-    numeric = g.dataset_schema(dataset)["numeric"][0]
+    numeric = SCHEMAS[dataset]["numeric"][0]
     assert not np.array_equal(base[numeric].to_numpy(), next_day[numeric].to_numpy())
     assert not np.array_equal(base[numeric].to_numpy(), other_seed[numeric].to_numpy())
 
@@ -230,22 +248,6 @@ def test_empty_and_missing_partitions(dataset: str) -> None:
     assert len(empty) == 0
     pd.testing.assert_series_equal(empty.dtypes, base.dtypes)
     assert g.generate_partition(dataset, DAY, rows=50, scenarios=[on("missing_partition")]) is None
-    assert g.generate_labels(dataset, DAY, rows=50, scenarios=[on("missing_partition")]) is None
-    assert len(g.generate_labels(dataset, DAY, rows=50, scenarios=[on("empty_partition")])) == 0
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize("dataset", g.DATASETS)
-def test_labels_match_the_partition(dataset: str) -> None:
-    schema = g.dataset_schema(dataset)
-    key = [schema["id_column"], schema["target"]]
-    scenarios = [on("covariate_drift"), on("concept_drift", strength=0.5)]
-    df = g.generate_partition(dataset, DAY, rows=600, seed=2, scenarios=scenarios)
-    labels = g.generate_labels(dataset, DAY, rows=600, seed=2, scenarios=scenarios)
-    assert list(labels.columns) == key
-    pd.testing.assert_frame_equal(labels, df[key])
-    noisy = [*scenarios, on("null_burst", column=schema["target"]), on("duplicate_rows")]
-    pd.testing.assert_frame_equal(g.generate_labels(dataset, DAY, rows=600, seed=2, scenarios=noisy), labels)
 
 
 @pytest.mark.unit
@@ -282,12 +284,8 @@ def test_bad_scenarios_and_calls() -> None:
         Scenario("null_burst", DAY, DAY - dt.timedelta(days=1))
     with pytest.raises(ValueError, match="unknown dataset 'iris'.*churn, house_prices"):
         g.generate_partition("iris", DAY, rows=10)
-    with pytest.raises(ValueError, match="unknown dataset"):
-        g.dataset_schema("iris")
     with pytest.raises(ValueError, match="rows"):
         g.generate_partition("churn", DAY, rows=-1)
-    with pytest.raises(ValueError, match="rows"):
-        g.generate_labels("churn", DAY, rows=-1)
     # an inactive but invalid scenario still fails, so a bad config surfaces on any day
     inactive = Scenario(
         "null_burst", DAY + dt.timedelta(days=9), DAY + dt.timedelta(days=9), {"column": "nope"}
@@ -297,14 +295,34 @@ def test_bad_scenarios_and_calls() -> None:
 
 
 @pytest.mark.unit
+def test_a_config_scenario_reaches_the_generator_as_its_kind() -> None:
+    assert set(g.PARAM_KINDS) == set(ScenarioKind)
+    source = GeneratorSource.model_validate(
+        {
+            "kind": "generator",
+            "dataset": "churn",
+            "scenarios": [{"kind": "null_burst", "start": DAY, "end": DAY, "params": {"column": "age", "fraction": 0.5}}],
+        }
+    )
+    [scenario] = to_generator_scenarios(source.scenarios)
+    assert scenario.kind is ScenarioKind.NULL_BURST
+    frame = g.generate_partition("churn", DAY, rows=400, scenarios=[scenario])
+    assert frame["age"].isna().mean() >= 0.5
+    with pytest.raises(ValueError, match="Input should be 'covariate_drift'"):
+        GeneratorSource.model_validate(
+            {"kind": "generator", "dataset": "churn", "scenarios": [{"kind": "drift", "start": DAY, "end": DAY}]}
+        )
+
+
+@pytest.mark.unit
 def test_partition_path() -> None:
     template = "{root}/raw/{dataset}/dt={ds}/part-{ds_nodash}.parquet"
     assert (
-        g.partition_path(template, DAY, root="/data", dataset="churn")
+        cli.partition_path(template, DAY, root="/data", dataset="churn")
         == "/data/raw/churn/dt=2026-01-15/part-20260115.parquet"
     )
-    with pytest.raises(ValueError, match="'root'"):
-        g.partition_path(template, DAY, dataset="churn")
+    with pytest.raises(ValueError, match="unknown field 'root'"):
+        cli.partition_path(template, DAY, dataset="churn")
 
 
 @pytest.mark.unit
@@ -345,7 +363,7 @@ def test_write_partition_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 @pytest.mark.unit
 def test_cli_writes_partitions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = str(tmp_path / "raw" / "{dataset}" / "dt={ds}" / "part.parquet")
-    code = g.main(
+    code = cli.main(
         [
             "--dataset", "churn", "--start", "2026-01-01", "--end", "2026-01-04", "--rows", "120", "--seed", "7",
             "--out", out,
@@ -383,7 +401,7 @@ def test_cli_rejects_bad_arguments(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
 ) -> None:
     argv = ["--dataset", "churn", "--start", "2026-01-01", "--out", str(tmp_path / "{ds}.csv"), *extra]
-    assert g.main(argv) == 2
+    assert cli.main(argv) == 2
     assert "error" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
@@ -393,7 +411,7 @@ def test_cli_runs_as_a_module(tmp_path: Path) -> None:
     out = str(tmp_path / "{dataset}-{ds_nodash}.csv")
     args = ["--dataset", "house_prices", "--start", "2026-02-01", "--rows", "10", "--out", out]
     result = subprocess.run(
-        [sys.executable, "-m", "mloops.data.generator", *args],
+        [sys.executable, "-m", "mloops_examples", *args],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(PLUGINS), "PATH": ""},
@@ -408,7 +426,7 @@ def test_churn_is_learnable() -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
-    schema = g.dataset_schema("churn")
+    schema = SCHEMAS["churn"]
     features = schema["numeric"] + schema["categorical"]
     df = g.generate_partition("churn", DAY, rows=3000, seed=11)
     x = df[features].astype({c: "category" for c in schema["categorical"]})
@@ -423,7 +441,7 @@ def test_house_prices_are_learnable() -> None:
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.metrics import r2_score
 
-    schema = g.dataset_schema("house_prices")
+    schema = SCHEMAS["house_prices"]
     df = g.generate_partition("house_prices", DAY, rows=2000, seed=11)
     x = pd.get_dummies(df[schema["numeric"] + schema["categorical"]], columns=schema["categorical"]).fillna(
         -1

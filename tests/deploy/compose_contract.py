@@ -3,7 +3,7 @@
 The compose file is the deployment contract. A native integration test (no Docker) must start the same
 processes with the same settings, so it reads them from here instead of repeating them:
 
-    from deploy.compose_contract import airflow_environment, service_command, native_paths
+    from tests.deploy.compose_contract import airflow_environment, service_command, native_paths
 
     env = airflow_environment(variables=secrets, hosts={"postgres": "127.0.0.1:5432", ...},
                               paths=native_paths(repo_root, tmp_path))
@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 
 #: Top-level extension block holding the settings shared by every Airflow service.

@@ -17,13 +17,11 @@ second and memory stays proportional to the frame. Nothing here imports Airflow.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import math
 import numbers
 import operator
 import os
-import sys
 import uuid
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -36,39 +34,39 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mloops.contracts import ScenarioKind
+
 DATASETS: tuple[str, ...] = ("churn", "house_prices")
-SCENARIO_KINDS: tuple[str, ...] = (
-    "covariate_drift",
-    "concept_drift",
-    "null_burst",
-    "out_of_range",
-    "renamed_column",
-    "missing_column",
-    "duplicate_rows",
-    "empty_partition",
-    "missing_partition",
-)
 TIMESTAMP_COLUMN = "event_date"
 OUT_OF_RANGE_CATEGORY = "__unexpected__"
 
 # Parameter name -> value kind, per scenario kind. Drives validation and the CLI's value parsing.
-_PARAM_KINDS: dict[str, dict[str, str]] = {
-    "covariate_drift": {
+PARAM_KINDS: dict[ScenarioKind, dict[str, str]] = {
+    ScenarioKind.COVARIATE_DRIFT: {
         "columns": "columns",
         "shift": "number",
         "categorical_column": "optional_name",
         "towards": "name",
         "mix": "fraction",
     },
-    "concept_drift": {"strength": "non_negative"},
-    "null_burst": {"column": "name", "fraction": "fraction"},
-    "out_of_range": {"column": "name", "fraction": "fraction"},
-    "renamed_column": {"column": "name", "new_name": "name"},
-    "missing_column": {"column": "name"},
-    "duplicate_rows": {"fraction": "fraction"},
-    "empty_partition": {},
-    "missing_partition": {},
+    ScenarioKind.CONCEPT_DRIFT: {"strength": "non_negative"},
+    ScenarioKind.NULL_BURST: {"column": "name", "fraction": "fraction"},
+    ScenarioKind.OUT_OF_RANGE: {"column": "name", "fraction": "fraction"},
+    ScenarioKind.RENAMED_COLUMN: {"column": "name", "new_name": "name"},
+    ScenarioKind.MISSING_COLUMN: {"column": "name"},
+    ScenarioKind.DUPLICATE_ROWS: {"fraction": "fraction"},
+    ScenarioKind.EMPTY_PARTITION: {},
+    ScenarioKind.MISSING_PARTITION: {},
 }
+
+
+def scenario_kind(value: Any) -> ScenarioKind:
+    """``value`` as a :class:`ScenarioKind`, or a ValueError listing the valid kinds."""
+    try:
+        return ScenarioKind(value)
+    except ValueError:
+        valid = ", ".join(ScenarioKind)
+        raise ValueError(f"unknown scenario kind {value!r}; valid kinds: {valid}") from None
 
 
 def _to_date(value: Any, what: str) -> dt.date:
@@ -85,10 +83,10 @@ def _to_date(value: Any, what: str) -> dt.date:
     raise TypeError(f"{what} must be a datetime.date, got {type(value).__name__}")
 
 
-def _check_param(kind: str, name: str, value: Any) -> Any:
+def _check_param(kind: ScenarioKind, name: str, value: Any) -> Any:
     """Validate one parameter's type and range (dataset-independent); return its normalised value."""
-    expected = _PARAM_KINDS[kind][name]
-    bad = f"scenario {kind!r}: param {name!r}"
+    expected = PARAM_KINDS[kind][name]
+    bad = f"scenario '{kind}': param {name!r}"
     if expected in ("number", "non_negative", "fraction"):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"{bad} must be a finite number, got {value!r}")
@@ -113,33 +111,32 @@ def _check_param(kind: str, name: str, value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A data scenario active from ``start`` to ``end`` (both inclusive); see ``SCENARIO_KINDS``.
+    """A data scenario active from ``start`` to ``end`` (both inclusive); ``kind`` is a ``ScenarioKind``.
 
     Parameters are checked here for type and range; column names are checked against the dataset
     when a partition is generated, because a scenario does not know its dataset.
     """
 
-    kind: str
+    kind: ScenarioKind
     start: dt.date
     end: dt.date
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in SCENARIO_KINDS:
-            raise ValueError(f"unknown scenario kind {self.kind!r}; valid kinds: {', '.join(SCENARIO_KINDS)}")
-        start = _to_date(self.start, f"scenario {self.kind!r}: start")
-        end = _to_date(self.end, f"scenario {self.kind!r}: end")
+        object.__setattr__(self, "kind", scenario_kind(self.kind))
+        start = _to_date(self.start, f"scenario '{self.kind}': start")
+        end = _to_date(self.end, f"scenario '{self.kind}': end")
         if end < start:
-            raise ValueError(f"scenario {self.kind!r}: end {end} is before start {start}")
+            raise ValueError(f"scenario '{self.kind}': end {end} is before start {start}")
         if not isinstance(self.params, Mapping):
             raise ValueError(
-                f"scenario {self.kind!r}: params must be a mapping, got {type(self.params).__name__}"
+                f"scenario '{self.kind}': params must be a mapping, got {type(self.params).__name__}"
             )
-        allowed = _PARAM_KINDS[self.kind]
+        allowed = PARAM_KINDS[self.kind]
         unknown = sorted(set(self.params) - set(allowed))
         if unknown:
             valid = ", ".join(allowed) or "none"
-            raise ValueError(f"scenario {self.kind!r}: unknown param {unknown[0]!r}; valid params: {valid}")
+            raise ValueError(f"scenario '{self.kind}': unknown param {unknown[0]!r}; valid params: {valid}")
         params = {name: _check_param(self.kind, name, value) for name, value in self.params.items()}
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
@@ -499,19 +496,6 @@ def _spec(dataset: str) -> _Spec:
         raise ValueError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}") from None
 
 
-def dataset_schema(dataset: str) -> dict:
-    """The columns and roles of ``dataset``, for model configs and tests to build on."""
-    spec = _spec(dataset)
-    return {
-        "id_column": spec.id_column,
-        "timestamp_column": TIMESTAMP_COLUMN,
-        "target": spec.target,
-        "task": spec.task,
-        "numeric": list(spec.numeric),
-        "categorical": list(spec.categorical),
-    }
-
-
 def _resolve(spec: _Spec, scenario: Scenario) -> dict[str, Any]:
     """Fill a scenario's defaults for ``spec`` and check every column it names exists there."""
     kind, params = scenario.kind, dict(scenario.params)
@@ -520,17 +504,17 @@ def _resolve(spec: _Spec, scenario: Scenario) -> dict[str, Any]:
         value = params.get(name, default)
         if value not in allowed:
             raise ValueError(
-                f"scenario {kind!r}: param {name!r} = {value!r} is not {what} of dataset {spec.name!r}; "
+                f"scenario '{kind}': param {name!r} = {value!r} is not {what} of dataset {spec.name!r}; "
                 f"valid: {', '.join(allowed)}"
             )
         return value
 
-    if kind == "covariate_drift":
+    if kind == ScenarioKind.COVARIATE_DRIFT:
         columns = params.get("columns", spec.drift_columns)
         for name in columns:
             if name not in spec.numeric:
                 raise ValueError(
-                    f"scenario {kind!r}: param 'columns' names {name!r}, which is not a numeric feature of "
+                    f"scenario '{kind}': param 'columns' names {name!r}, which is not a numeric feature of "
                     f"dataset {spec.name!r}; valid: {', '.join(spec.numeric)}"
                 )
         categorical = params.get("categorical_column", spec.drift_categorical)
@@ -548,7 +532,7 @@ def _resolve(spec: _Spec, scenario: Scenario) -> dict[str, Any]:
                 "towards", default, spec.categories[categorical], f"a category of {categorical!r}"
             )
         elif "towards" in params:
-            raise ValueError(f"scenario {kind!r}: param 'towards' needs a 'categorical_column'")
+            raise ValueError(f"scenario '{kind}': param 'towards' needs a 'categorical_column'")
         return {
             "columns": tuple(columns),
             "shift": params.get("shift", 1.0),
@@ -556,31 +540,31 @@ def _resolve(spec: _Spec, scenario: Scenario) -> dict[str, Any]:
             "towards": towards,
             "mix": params.get("mix", 0.5),
         }
-    if kind == "concept_drift":
+    if kind == ScenarioKind.CONCEPT_DRIFT:
         return {"strength": params.get("strength", 1.0)}
-    if kind == "null_burst":
+    if kind == ScenarioKind.NULL_BURST:
         return {
             "column": column("column", spec.null_column, spec.columns, "a column"),
             "fraction": params.get("fraction", 0.5),
         }
-    if kind == "out_of_range":
+    if kind == ScenarioKind.OUT_OF_RANGE:
         valued = (*spec.numeric, *spec.categorical, spec.target)
         return {
             "column": column("column", spec.main_column, valued, "a feature or the target"),
             "fraction": params.get("fraction", 0.2),
         }
-    if kind == "renamed_column":
+    if kind == ScenarioKind.RENAMED_COLUMN:
         name = column("column", spec.main_column, spec.columns, "a column")
         new_name = params.get("new_name", f"{name}_v2")
         if new_name in spec.columns:
             raise ValueError(
-                f"scenario {kind!r}: param 'new_name' = {new_name!r} clashes with an existing column of "
+                f"scenario '{kind}': param 'new_name' = {new_name!r} clashes with an existing column of "
                 f"dataset {spec.name!r}"
             )
         return {"column": name, "new_name": new_name}
-    if kind == "missing_column":
+    if kind == ScenarioKind.MISSING_COLUMN:
         return {"column": column("column", spec.main_column, spec.columns, "a column")}
-    if kind == "duplicate_rows":
+    if kind == ScenarioKind.DUPLICATE_ROWS:
         return {"fraction": params.get("fraction", 0.3)}
     return {}
 
@@ -608,7 +592,7 @@ class _Plan:
 
     active: tuple[tuple[Scenario, dict[str, Any], str], ...]
 
-    def of(self, kind: str) -> list[tuple[Scenario, dict[str, Any], str]]:
+    def of(self, kind: ScenarioKind) -> list[tuple[Scenario, dict[str, Any], str]]:
         return [item for item in self.active if item[0].kind == kind]
 
 
@@ -641,14 +625,14 @@ def _check_call(dataset: str, day: dt.date, rows: int, seed: int) -> tuple[_Spec
 def _clean_frame(spec: _Spec, day: dt.date, rows: int, seed: int, plan: _Plan) -> pd.DataFrame:
     """The partition as the source system holds it: drifted features, their target, baseline nulls."""
     drift = _Drift(spec)
-    for _, params, stream in plan.of("covariate_drift"):
+    for _, params, stream in plan.of(ScenarioKind.COVARIATE_DRIFT):
         for name in params["columns"]:
             drift.shifts[name] = drift.shifts.get(name, 0.0) + params["shift"] * spec.scale[name]
         if params["categorical_column"] is not None:
             column = params["categorical_column"]
             code = spec.categories[column].index(params["towards"])
             drift.mixes.append((column, code, params["mix"], _rng(seed, spec, day, stream)))
-    strength = sum(params["strength"] for _, params, _ in plan.of("concept_drift"))
+    strength = sum(params["strength"] for _, params, _ in plan.of(ScenarioKind.CONCEPT_DRIFT))
 
     values = spec.features(_rng(seed, spec, day, "features"), rows, drift)
     target = spec.target_fn(values, _rng(seed, spec, day, "target"), strength)
@@ -673,7 +657,7 @@ def _clean_frame(spec: _Spec, day: dt.date, rows: int, seed: int, plan: _Plan) -
 def _require(frame: pd.DataFrame, kind: str, column: str) -> None:
     if column not in frame.columns:
         raise ValueError(
-            f"scenario {kind!r}: column {column!r} is no longer in the partition (renamed or dropped by an "
+            f"scenario '{kind}': column {column!r} is no longer in the partition (renamed or dropped by an "
             "earlier scenario)"
         )
 
@@ -705,26 +689,26 @@ def _corrupt(frame: pd.DataFrame, spec: _Spec, plan: _Plan, seed: int, day: dt.d
         kind = scenario.kind
         rng = _rng(seed, spec, day, stream)
         rows = len(frame)
-        if kind == "null_burst":
+        if kind == ScenarioKind.NULL_BURST:
             _require(frame, kind, params["column"])
             mask = np.zeros(rows, dtype=bool)
             mask[_pick(rng, np.arange(rows), params["fraction"], rows)] = True
             frame[params["column"]] = frame[params["column"]].mask(mask)
-        elif kind == "out_of_range":
+        elif kind == ScenarioKind.OUT_OF_RANGE:
             _require(frame, kind, params["column"])
             frame[params["column"]] = _out_of_range(frame, params["column"], params["fraction"], rng)
-        elif kind == "renamed_column":
+        elif kind == ScenarioKind.RENAMED_COLUMN:
             _require(frame, kind, params["column"])
             if params["new_name"] in frame.columns:
-                raise ValueError(f"scenario {kind!r}: new_name {params['new_name']!r} is already a column")
+                raise ValueError(f"scenario '{kind}': new_name {params['new_name']!r} is already a column")
             frame = frame.rename(columns={params["column"]: params["new_name"]})
-        elif kind == "missing_column":
+        elif kind == ScenarioKind.MISSING_COLUMN:
             _require(frame, kind, params["column"])
             frame = frame.drop(columns=params["column"])
-        elif kind == "duplicate_rows":
+        elif kind == ScenarioKind.DUPLICATE_ROWS:
             copies = frame.iloc[_pick(rng, np.arange(rows), params["fraction"], rows)]
             frame = pd.concat([frame, copies], ignore_index=True)
-        elif kind == "empty_partition":
+        elif kind == ScenarioKind.EMPTY_PARTITION:
             frame = frame.iloc[:0].reset_index(drop=True)
     return frame
 
@@ -743,60 +727,19 @@ def generate_partition(
     """
     spec, day, rows, seed = _check_call(dataset, day, rows, seed)
     plan = _plan(spec, day, scenarios)
-    if plan.of("missing_partition"):
+    if plan.of(ScenarioKind.MISSING_PARTITION):
         return None
     return _corrupt(_clean_frame(spec, day, rows, seed, plan), spec, plan, seed, day)
 
 
-def generate_labels(
-    dataset: str,
-    day: dt.date,
-    *,
-    rows: int,
-    seed: int = 0,
-    scenarios: Sequence[Scenario] = (),
-) -> pd.DataFrame | None:
-    """The true ``(id, target)`` of a day's partition, for delayed-label joins.
-
-    Labels come from the system of record, so data-quality scenarios (nulls, out-of-range values,
-    renamed or dropped columns, duplicates) do not touch them; drift does, and an empty or missing
-    partition has empty or missing labels.
-    """
-    spec, day, rows, seed = _check_call(dataset, day, rows, seed)
-    plan = _plan(spec, day, scenarios)
-    if plan.of("missing_partition"):
-        return None
-    frame = _clean_frame(spec, day, rows, seed, plan)[[spec.id_column, spec.target]]
-    if plan.of("empty_partition"):
-        frame = frame.iloc[:0]
-    return frame.reset_index(drop=True)
-
-
-def partition_path(template: str, day: dt.date, **fields: Any) -> str:
-    """Fill a path template with ``ds``, ``ds_nodash`` and ``fields`` (e.g. ``root``, ``dataset``)."""
-    day = _to_date(day, "day")
-    clash = sorted({"ds", "ds_nodash"} & set(fields))
-    if clash:
-        raise ValueError(f"field {clash[0]!r} is derived from the day and cannot be passed")
-    try:
-        return template.format(**fields, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d"))
-    except KeyError as exc:
-        known = ", ".join(sorted({"ds", "ds_nodash", *fields}))
-        raise ValueError(
-            f"path template {template!r} uses unknown field {exc.args[0]!r}; known: {known}"
-        ) from None
-    except (IndexError, ValueError) as exc:
-        raise ValueError(f"path template {template!r} is invalid: {exc}") from None
-
-
-_FORMATS = (".parquet", ".csv")
+FORMATS = (".parquet", ".csv")
 
 
 def _format(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix not in _FORMATS:
+    if suffix not in FORMATS:
         raise ValueError(
-            f"cannot tell the file format of {str(path)!r}: use a {' or '.join(_FORMATS)} suffix"
+            f"cannot tell the file format of {str(path)!r}: use a {' or '.join(FORMATS)} suffix"
         )
     return suffix
 
@@ -816,103 +759,3 @@ def write_partition(df: pd.DataFrame, path: str | os.PathLike) -> str:
     finally:
         temporary.unlink(missing_ok=True)
     return str(target)
-
-
-def _cli_value(kind: str, name: str, text: str) -> Any:
-    """Parse a CLI ``key=value`` by the parameter's kind; lists are ``a+b``, ``none`` clears a column."""
-    expected = _PARAM_KINDS[kind][name]
-    if expected in ("number", "non_negative", "fraction"):
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"scenario {kind!r}: param {name!r} must be a number, got {text!r}") from None
-    if expected == "columns":
-        return [part for part in text.split("+") if part] if text else []
-    if expected == "optional_name" and text.lower() in ("", "none"):
-        return None
-    return text
-
-
-def parse_scenario(spec: str) -> Scenario:
-    """Parse ``KIND:START:END[:key=value,key=value]`` (the CLI's ``--scenario`` syntax)."""
-    parts = spec.split(":", 3)
-    if len(parts) < 3:
-        raise ValueError(f"scenario {spec!r} is not KIND:START:END[:key=value,...]")
-    kind, start, end = parts[:3]
-    if kind not in SCENARIO_KINDS:
-        raise ValueError(f"unknown scenario kind {kind!r}; valid kinds: {', '.join(SCENARIO_KINDS)}")
-    params: dict[str, Any] = {}
-    for pair in parts[3].split(",") if len(parts) == 4 and parts[3] else []:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"scenario {kind!r}: {pair!r} is not key=value")
-        if key not in _PARAM_KINDS[kind]:
-            valid = ", ".join(_PARAM_KINDS[kind]) or "none"
-            raise ValueError(f"scenario {kind!r}: unknown param {key!r}; valid params: {valid}")
-        params[key] = _cli_value(kind, key, value.strip())
-    return Scenario(kind=kind, start=start, end=end, params=params)  # type: ignore[arg-type]
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m mloops.data.generator",
-        description="Write daily partitions of a bundled example dataset.",
-    )
-    parser.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
-    parser.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    parser.add_argument("--end", help="last day (inclusive), YYYY-MM-DD; default: --start")
-    parser.add_argument("--rows", type=int, default=2000, help="rows per day before scenarios (default 2000)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out",
-        required=True,
-        help="path template with {dataset}, {ds}, {ds_nodash}, {seed}, {rows}; .parquet or .csv",
-    )
-    parser.add_argument(
-        "--scenario",
-        action="append",
-        default=[],
-        metavar="KIND:START:END[:k=v,...]",
-        help=f"repeatable; kinds: {', '.join(SCENARIO_KINDS)}; list values as a+b",
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: write one partition per day and print ``date rows path|missing`` per day."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        spec = _spec(args.dataset)
-        start = _to_date(args.start, "--start")
-        end = _to_date(args.end, "--end") if args.end else start
-        if end < start:
-            raise ValueError(f"--end {end} is before --start {start}")
-        if args.rows < 0:
-            raise ValueError(f"--rows must be >= 0, got {args.rows}")
-        scenarios = [parse_scenario(text) for text in args.scenario]
-        _plan(spec, start, scenarios)
-        fields = {"dataset": spec.name, "seed": args.seed, "rows": args.rows}
-        _format(Path(partition_path(args.out, start, **fields)))
-    except (ValueError, TypeError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-
-    day = start
-    while day <= end:
-        frame = generate_partition(spec.name, day, rows=args.rows, seed=args.seed, scenarios=scenarios)
-        if frame is None:
-            print(f"{day.isoformat()} 0 missing")
-        else:
-            path = write_partition(frame, partition_path(args.out, day, **fields))
-            print(f"{day.isoformat()} {len(frame)} {path}")
-        day += dt.timedelta(days=1)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 ``standalone`` runs the scheduler, dag-processor, api-server and triggerer with the LocalExecutor on
 the configured metadata DB. Everything here drives Airflow through its CLI, as a data engineer would.
-Not imported by DAG files or tasks.
+Lives beside its users (scripts/demo.py, the scheduler tests); DAG files and tasks never import it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Scripts of the local setup (the demo, the local Airflow driver); importable so tests reuse them."""
