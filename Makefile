@@ -14,7 +14,7 @@ export DO_NOT_TRACK ?= 1
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv lock run airflow-init demo summary ui mlflow-ui backfill test test-fast lint bench clean
+.PHONY: help venv lock run airflow-init demo summary ui mlflow-ui backfill test test-deps test-fast lint bench clean
 
 help:
 	@echo "make run      set up everything and run the nightly pipeline of the example models (real scheduler)"
@@ -58,7 +58,26 @@ backfill: airflow-init
 	$(BIN)/airflow backfill create --dag-id mloops_train_$(MODEL) --from-date $(FROM) --to-date $(TO) \
 	  --max-active-runs 1 --reprocess-behavior $(or $(REPROCESS),none)
 
-test: venv
+# System packages the suite uses: docker-compose validates docker-compose.yml (no engine needed),
+# Chromium and its driver run the browser tests. Installed once (Debian/apt, as root), quietly.
+TEST_APT_PACKAGES := docker-compose chromium chromium-driver
+
+test-deps:
+	@missing=""; for p in $(TEST_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	    echo "make test needs these system packages:$$missing (install them as root: apt-get install$$missing)" >&2; exit 1; \
+	  fi; \
+	  echo "make test-deps: installing$$missing"; \
+	  log=$$(mktemp); \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing; } >$$log 2>&1 || { cat $$log >&2; rm -f $$log; exit 1; }; \
+	  rm -f $$log; \
+	fi
+
+test: venv test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: venv
