@@ -12,7 +12,19 @@ from typing import Any
 
 from mloops import partitions, registry
 from mloops.config import load_model_configs
+from mloops.contracts import Status
 from mloops.settings import Settings, get_settings
+
+
+def reported_partitions(verdicts: dict[str, str]) -> dict[str, str]:
+    """The verdicts by date from the model's first delivered partition on.
+
+    A training window reaches back ``window_days`` before the first night, so the first runs record
+    dates the source never had as ``missing``; listing those would hide the real gaps.
+    """
+    ordered = sorted(verdicts.items())
+    first = next((i for i, (_, status) in enumerate(ordered) if status != Status.MISSING), len(ordered))
+    return dict(ordered[first:])
 
 
 def model_summary(name: str, settings: Settings) -> dict[str, Any]:
@@ -68,7 +80,7 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
         "champion_metrics": {k.removeprefix("metric."): float(v) for k, v in (champion.tags if champion else {}).items()
                              if k.startswith("metric.")},
         "champion_gates": gates,
-        "partitions": verdicts,
+        "partitions": reported_partitions(verdicts),
         "quarantined": quarantined,
         "data_docs": str(settings.docs_root / name / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"),
         "reports": str(settings.data_root / "reports" / name),
