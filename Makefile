@@ -9,6 +9,9 @@ export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
+# Local stacks: no login (SimpleAuthManager, everyone is admin), the API on 127.0.0.1 only.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS ?= True
+export AIRFLOW__API__HOST ?= 127.0.0.1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= 1
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
@@ -19,7 +22,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make run      set up everything and run the nightly pipeline of the example models (real scheduler)"
 	@echo "make test     run the test suite"
-	@echo "make ui       start Airflow (standalone) on http://localhost:8080 with the local state"
+	@echo "make ui       start Airflow (supervised components) on http://127.0.0.1:8080, no login, with the local state"
 	@echo "make mlflow-ui  start the MLflow UI on http://localhost:5000 over the local store"
 	@echo "make backfill MODEL=churn FROM=2026-01-01 TO=2026-01-08  backfill a training DAG"
 	@echo "make bench    run the benchmarks;  make lock  regenerate constraints.txt;  make lint"
@@ -47,7 +50,7 @@ summary: venv
 	$(BIN)/python -m mloops.summary
 
 ui: airflow-init
-	$(BIN)/airflow standalone
+	AIRFLOW__API__PORT=$${AIRFLOW__API__PORT:-8080} $(BIN)/python -m scripts.devstack ui
 
 mlflow-ui: venv
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MLOOPS_HOME)/mlflow/mlflow.db --port 5000

@@ -1,7 +1,7 @@
 """`make run`: the example models' nightly life over a simulated fortnight, on the real scheduler.
 
-Starts Airflow (``airflow standalone``: scheduler, dag-processor, api-server, triggerer; LocalExecutor
-on SQLite) over the local state folder, then:
+Starts Airflow (scheduler, dag-processor, api-server, triggerer, supervised by ``scripts/devstack.py``;
+LocalExecutor on SQLite) over the local state folder, then:
 
 1. backfills the training DAGs for the nights 2026-01-01 … 2026-01-07 (churn's 2026-01-05 batch is
    broken and must be quarantined);
@@ -70,9 +70,9 @@ def main() -> int:
     from mloops.adapters.mlflow_adapter import client
 
     client(settings).search_experiments()
-    stack = LocalAirflow(env, settings.home / "logs" / "standalone.log")
+    stack = LocalAirflow(env, settings.home / "logs" / "airflow.log")
     started = time.time()
-    print(f"Starting Airflow (log: {stack.log_path})", flush=True)
+    print(f"Starting Airflow (logs: {stack.log_path.parent}/airflow.<component>.log)", flush=True)
     with stack:
         kinds = ("train", "score", "monitor")
         stack.wait_for_dags([f"mloops_{k}_{m}" for k in kinds for m in MODELS], timeout=300)

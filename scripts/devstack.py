@@ -1,8 +1,14 @@
-"""A local Airflow for the demo and the scheduler tests: ``airflow standalone`` plus CLI helpers.
+"""A local Airflow for ``make ui``, the demo and the scheduler tests: supervised components plus CLI helpers.
 
-``standalone`` runs the scheduler, dag-processor, api-server and triggerer with the LocalExecutor on
-the configured metadata DB. Everything here drives Airflow through its CLI, as a data engineer would.
-Lives beside its users (scripts/demo.py, the scheduler tests); DAG files and tasks never import it.
+The scheduler, dag-processor, triggerer and api-server run as separate processes (what ``airflow
+standalone`` starts) with the LocalExecutor on the configured metadata DB, each with its own log
+beside ``log_path``. A supervisor thread watches them: a component that exits is reported loudly (on
+stderr and in ``log_path``) and restarted, up to ``max_restarts`` times, after which every wait of this
+class fails naming it, instead of a UI running on top of a dead scheduler. The api-server listens on
+127.0.0.1 only (``AIRFLOW__API__HOST``), on ``AIRFLOW__API__PORT`` or a free port. Everything else
+drives Airflow through its CLI, as a data engineer would. DAG files and tasks never import this.
+
+    python -m scripts.devstack ui     # make ui: run until Ctrl-C
 """
 
 from __future__ import annotations
@@ -10,25 +16,61 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 FINISHED = ("success", "failed")
+COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def local_api_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Host, port and the URLs that follow from them (task processes reach the execution API there)."""
+    port = env.get("AIRFLOW__API__PORT") or str(free_port())
+    host = env.get("AIRFLOW__API__HOST") or "127.0.0.1"
+    return {
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": port,
+        "AIRFLOW__API__BASE_URL": env.get("AIRFLOW__API__BASE_URL") or f"http://{host}:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": env.get("AIRFLOW__CORE__EXECUTION_API_SERVER_URL")
+        or f"http://{host}:{port}/execution/",
+    }
+
+
+class ComponentFailed(RuntimeError):
+    """A supervised component kept dying and was given up."""
 
 
 class LocalAirflow:
-    """Start/stop ``airflow standalone`` and run CLI commands against the same environment."""
+    """Start/stop the supervised Airflow components and run CLI commands against the same environment."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, max_restarts: int = 5) -> None:
         bin_dir = str(Path(sys.executable).parent)
-        self.env = {**os.environ, **env, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        merged = {**os.environ, **env}
+        self.env = {**merged, **local_api_env(merged), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.airflow = str(Path(bin_dir) / "airflow")
         self.log_path = log_path
-        self.process: subprocess.Popen | None = None
+        self.max_restarts = max_restarts
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, int] = dict.fromkeys(COMPONENTS, 0)
+        self.given_up: dict[str, str] = {}
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.env["AIRFLOW__API__BASE_URL"]
 
     def cli(self, *args: str, check: bool = True, attempts: int = 6) -> str:
         """Run an ``airflow`` CLI command; retried while SQLite reports ``database is locked`` (the
@@ -49,22 +91,74 @@ class LocalAirflow:
                 return json.loads(line)
         return []
 
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("w") as log:
-            self.process = subprocess.Popen(
-                [self.airflow, "standalone"], stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+    def component_log(self, name: str) -> Path:
+        return self.log_path.with_name(f"{self.log_path.stem}.{name}.log")
+
+    def report(self, message: str) -> None:
+        """Loud: on stderr and in the supervisor log."""
+        line = f"[mloops devstack {time.strftime('%H:%M:%S')}] {message}"
+        print(line, file=sys.stderr, flush=True)
+        with self.log_path.open("a") as log:
+            log.write(line + "\n")
+
+    def _spawn(self, name: str) -> None:
+        args = [self.airflow, name]
+        if name == "api-server":
+            args += ["--host", self.env["AIRFLOW__API__HOST"], "--port", self.env["AIRFLOW__API__PORT"]]
+        with self.component_log(name).open("a") as log:
+            self.processes[name] = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
             )
 
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text("")
+        self._stopping.clear()
+        for name in COMPONENTS:
+            self._spawn(name)
+        self._watcher = threading.Thread(target=self._supervise, name="devstack-supervisor", daemon=True)
+        self._watcher.start()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(1.0):
+            for name, process in list(self.processes.items()):
+                code = process.poll()
+                if code is None or self._stopping.is_set() or name in self.given_up:
+                    continue
+                try:  # what the dead component left running (e.g. the LocalExecutor's workers)
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                tail = self.component_tail(name, 15)
+                if self.restarts[name] >= self.max_restarts:
+                    self.given_up[name] = f"exited with code {code} after {self.restarts[name]} restarts"
+                    self.report(f"{name.upper()} DIED (exit code {code}) and is not restarted again "
+                                f"({self.restarts[name]} restarts); log: {self.component_log(name)}\n{tail}")
+                    continue
+                self.restarts[name] += 1
+                self.report(f"{name.upper()} DIED (exit code {code}); restarting it "
+                            f"({self.restarts[name]} of {self.max_restarts}); log: {self.component_log(name)}\n{tail}")
+                self._spawn(name)
+
+    def check(self) -> None:
+        """Raise :class:`ComponentFailed` when a component was given up."""
+        if self.given_up:
+            details = "; ".join(f"{n} {why}" for n, why in self.given_up.items())
+            raise ComponentFailed(f"local Airflow is broken: {details}\n{self.log_tail()}")
+
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
 
     def __enter__(self) -> LocalAirflow:
         self.start()
@@ -73,17 +167,42 @@ class LocalAirflow:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def log_tail(self, lines: int = 60) -> str:
+    def component_tail(self, name: str, lines: int) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return "\n".join(self.component_log(name).read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
 
+    def log_tail(self, lines: int = 60) -> str:
+        per = max(lines // len(COMPONENTS), 5)
+        parts = [f"--- {name} ({self.component_log(name)})\n{self.component_tail(name, per)}" for name in COMPONENTS]
+        try:
+            supervisor = self.log_path.read_text(errors="replace").strip()
+        except FileNotFoundError:
+            supervisor = ""
+        return "\n".join(([f"--- supervisor\n{supervisor[-4000:]}"] if supervisor else []) + parts)
+
+    def wait_for_api(self, timeout: float) -> None:
+        """Wait until the api-server answers (task processes report to its execution API)."""
+        import urllib.error
+        import urllib.request
+
+        deadline = time.time() + timeout
+        while True:
+            self.check()
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5):
+                    return
+            except (urllib.error.URLError, OSError):
+                if time.time() > deadline:
+                    raise TimeoutError(f"api-server not answering on {self.url} after {timeout:.0f}s\n{self.log_tail()}")
+                time.sleep(2)
+
     def wait_for_dags(self, dag_ids: Iterable[str], timeout: float) -> None:
         wanted, deadline = set(dag_ids), time.time() + timeout
+        self.wait_for_api(timeout)
         while time.time() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited ({self.process.returncode}):\n{self.log_tail()}")
+            self.check()
             if wanted <= {d["dag_id"] for d in self.json("dags", "list")}:
                 return
             time.sleep(3)
@@ -97,6 +216,7 @@ class LocalAirflow:
         """Wait until ``dag_id`` has at least ``count`` runs and none is queued or running."""
         deadline = time.time() + timeout
         while True:
+            self.check()
             runs = self.runs(dag_id)
             if len(runs) >= count and all(r["state"] in FINISHED for r in runs):
                 return runs
@@ -134,3 +254,28 @@ class LocalAirflow:
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {t["task_id"]: t["state"] for t in self.json("tasks", "states-for-dag-run", dag_id, run_id)}
+
+
+def main(argv: list[str]) -> int:
+    """``ui``: run the supervised components over the environment (``make ui``) until Ctrl-C."""
+    if argv != ["ui"]:
+        print("usage: python -m scripts.devstack ui", file=sys.stderr)
+        return 2
+    home = Path(os.environ.get("MLOOPS_HOME", ".mloops"))
+    stack = LocalAirflow({}, home / "logs" / "airflow-ui.log")
+    stack.start()
+    print(f"Airflow UI: {stack.url}  (local: no login, everyone is admin)\n"
+          f"Component logs: {stack.log_path.parent}/{stack.log_path.stem}.<component>.log; Ctrl-C stops.", flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping Airflow ...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
