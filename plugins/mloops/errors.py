@@ -54,3 +54,7 @@ class RegistryError(MloopsError):
 
 class InvalidParamsError(MloopsError):
     """A manually supplied run parameter is invalid."""
+
+
+class ModelIntegrityError(MloopsError):
+    """A model version is not verifiably the one mloops logged (flavor, digest, trusted types): it is not loaded."""
