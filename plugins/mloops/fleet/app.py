@@ -12,7 +12,7 @@ import mimetypes
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import requires_access_dag
@@ -39,7 +39,7 @@ def file_link(root_path: str, settings: Settings, uri: str | None) -> str | None
     open ``file://`` links from an http page)."""
     if not uri:
         return None
-    path = uri.removeprefix("file://")
+    path = unquote(uri.removeprefix("file://"))
     for name, root in (("data", str(settings.data_root_uri)), ("docs", str(settings.docs_root))):
         if path.startswith(root.rstrip("/") + "/"):
             return f"{root_path}/files/{name}/{quote(path[len(root.rstrip('/')) + 1:])}"

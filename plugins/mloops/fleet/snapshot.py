@@ -303,7 +303,15 @@ def _registry_versions(settings: Settings, config: ModelConfig) -> list[dict[str
     from mloops.adapters import mlflow_adapter
 
     client = mlflow_adapter.client(settings)
-    return [_version_row(v) for v in mlflow_adapter.versions(client, config.registered_model_name)]
+    name = config.registered_model_name
+    rows = [_version_row(v) for v in mlflow_adapter.versions(client, name)]
+    # A registry search does not return aliases on every store: ask for the three mloops uses.
+    for alias in Alias:
+        found = mlflow_adapter.version_by_alias(client, name, alias)
+        for row in rows:
+            if found is not None and row["version"] == str(found.version) and alias not in row["aliases"]:
+                row["aliases"] = sorted([*row["aliases"], alias.value])
+    return rows
 
 
 def record(config: ModelConfig, settings: Settings) -> dict[str, Any]:
@@ -321,12 +329,17 @@ def record(config: ModelConfig, settings: Settings) -> dict[str, Any]:
     return row
 
 
-def record_quietly(config: ModelConfig, settings: Settings) -> None:
-    """:func:`record` for stage operators: a snapshot failure is logged, never fails the stage."""
+def record_quietly(model: str) -> None:
+    """:func:`record` for stage operators, after each stage (passed or failed): a snapshot failure is
+    logged and never fails the stage; the next stage (or ``python -m mloops.fleet refresh``) rebuilds it."""
+    from mloops.config import find_model_config
+    from mloops.settings import get_settings
+
     try:
-        record(config, settings)
-    except Exception:  # noqa: BLE001 - the dashboard must not take a pipeline down; the next stage retries
-        log.exception("fleet snapshot of %s not updated", config.name)
+        settings = get_settings()
+        record(find_model_config(model, settings.models_dir), settings)
+    except Exception:  # noqa: BLE001 - the dashboard must not take a pipeline down
+        log.exception("fleet snapshot of %s not updated", model)
 
 
 def refresh(settings: Settings, names: Sequence[str] | None = None) -> list[str]:
