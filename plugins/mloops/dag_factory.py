@@ -101,19 +101,24 @@ def training_params(config: ModelConfig) -> dict[str, Param]:
             None,
             type=["null", "string"],
             enum=[None, "auto", "approval", "none"],
+            # The form labels each choice by values_display, keyed by the JSON text of the value.
+            values_display={"null": f"Config default ({config.promotion.policy})",
+                            "auto": "auto: promote when the tests pass",
+                            "approval": "approval: a person approves",
+                            "none": "none: register only"},
             title="Promotion mode",
             description=f"Override the promotion policy of this run. Empty: the config's ({config.promotion.policy}).",
         ),
         "estimator_overrides": Param(
-            {},
-            type="object",
+            None,
+            type=["null", "object"],
             title="Estimator parameter overrides",
             description=f"Parameters of {config.training.estimator.class_path} replacing the config's, "
             'e.g. {"max_depth": 6}. Checked against the estimator before training.',
         ),
         "reason": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             maxLength=500,
             title="Reason",
             description="Why this run was started by hand; recorded on the MLflow run.",
@@ -272,7 +277,8 @@ def build_registry_ops_dag(model_names: list[str]) -> DAG:
             "version": Param(None, type=["null", "integer"], minimum=1, title="Version",
                              description="The registry version to promote or archive (not used by rollback)."),
             "reason": Param("", type="string", minLength=5, maxLength=1000, title="Reason",
-                            description="Why; recorded on the model version."),
+                            description="Required: every registry change is audited with who, when and why "
+                            "(at least 5 characters); recorded on the model version."),
             "allow_failed_tests": Param(False, type="boolean", title="Allow a version that failed its tests",
                                         description="Audited override."),
             "partition_date": _partition_param(),
