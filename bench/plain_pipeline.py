@@ -9,11 +9,10 @@ version in a JSON file. It reuses what it already has in memory (the holdout sco
 because that is what the simplest fast script would do. Everything it needs from the model config
 comes in a JSON plan written by the benchmark, so this file does not import mloops.
 
-Scoring and drift monitoring run on their own schedules, so their plain versions are separate
-scripts (:func:`score_child`, :func:`drift_child`), each in its own process like the mloops stages:
-load the skops champion, ``predict_proba``, write Parquet; and the pinned drift tests with scipy
+:func:`night_child` is the whole model-night in one process (the fleet-cost baseline): the four
+steps, then scoring the partition with the new model and the pinned drift tests with scipy
 (:mod:`bench.drift_checks`) on the same fixed-seed samples as ``check_drift``, against the training
-reference :func:`fit_champion` recorded the way ``stages.write_reference`` does.
+reference recorded the way ``stages.train.write_reference`` does.
 """
 
 from __future__ import annotations
@@ -133,7 +132,10 @@ def fit_champion(plan: Mapping[str, Any], data: str, target: str, reference: str
     return target
 
 
-def run(plan: Mapping[str, Any], data: str, champion: str, out_dir: Path, probe: Any) -> dict[str, Any]:
+def run(
+    plan: Mapping[str, Any], data: str, champion: str, out_dir: Path, probe: Any, state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The four training steps; ``state`` (if given) receives the frame, train split and model for later steps."""
     import pandas as pd
     import skops.io
 
@@ -203,6 +205,8 @@ def run(plan: Mapping[str, Any], data: str, champion: str, out_dir: Path, probe:
                 "registered_at": time.time(),
             }
             (out_dir / "registry.json").write_text(json.dumps(record, indent=2))
+    if state is not None:
+        state.update(frame=frame, train=train, model=model)
     return {
         "metrics": holdout_metrics,
         "train_metrics": train_metrics,
@@ -213,18 +217,54 @@ def run(plan: Mapping[str, Any], data: str, champion: str, out_dir: Path, probe:
     }
 
 
+def plan_of(config: Any, settings: Any) -> dict[str, Any]:
+    """Everything the plain scripts need from a model config, as JSON (so they never import mloops)."""
+    from mloops import monitoring, quality, training
+
+    spec = config.training.estimator
+    m = config.monitoring
+    return {
+        "numeric": config.numeric_features,
+        "categorical": config.categorical_features,
+        "target": config.target,
+        "id_column": config.id_column,
+        "holdout_fraction": config.training.holdout_fraction,
+        "estimator": spec.class_path,
+        "estimator_params": {**spec.params, "random_state": config.training.random_state},
+        "expectations": quality.model_expectations(config, settings.expectations_dir),
+        "primary_metric": config.evaluation.primary_metric,
+        "thresholds": dict(config.evaluation.thresholds),
+        "champion_tolerance": config.evaluation.champion_tolerance,
+        "slices": [s.model_dump(mode="json") for s in config.evaluation.slices],
+        "smoke_rows": config.evaluation.smoke_rows,
+        "trusted_types": training.trusted_types(spec.class_path),
+        "registered_model": config.registered_model_name,
+        "monitoring": {
+            "sample_size": m.sample_size,
+            "seed": m.seed,
+            "methods": {c: list(monitoring.method_for(config, c)) for c in config.feature_names},
+            "prediction": ["prediction", m.numeric_method, m.prediction_threshold],
+            "drift_share": m.drift_share,
+        },
+    }
+
+
+def _imports() -> None:
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import sklearn.compose  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.impute  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.preprocessing  # noqa: F401
+    import skops.io  # noqa: F401
+
+
 def child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     """Measured entry point: imports first (timed), then the four steps (timed one by one)."""
     with probe.timed("import"):
-        import numpy  # noqa: F401
-        import pandas  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
-        import sklearn.compose  # noqa: F401
-        import sklearn.ensemble  # noqa: F401
-        import sklearn.impute  # noqa: F401
-        import sklearn.metrics  # noqa: F401
-        import sklearn.preprocessing  # noqa: F401
-        import skops.io  # noqa: F401
+        _imports()
     plan = json.loads(Path(params["plan"]).read_text())
     out_dir = Path(params["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -232,75 +272,34 @@ def child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     return run(plan, params["data"], params["champion"], out_dir, probe)
 
 
-def score_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
-    """The plain scoring script: read the partition, load the skops champion, predict_proba, write Parquet."""
+def night_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    """A whole model-night in one process: the training steps, then score, then drift (scipy)."""
     with probe.timed("import"):
-        import numpy  # noqa: F401
+        _imports()
         import pandas as pd
-        import pyarrow.parquet  # noqa: F401
-        import sklearn.compose  # noqa: F401
-        import sklearn.ensemble  # noqa: F401
-        import skops.io
-    plan = json.loads(Path(params["plan"]).read_text())
-    Path(params["predictions"]).parent.mkdir(parents=True, exist_ok=True)
-    probe.mark_base()
-    with probe.timed("score"):
-        with probe.timed("score.read"):
-            frame = pd.read_parquet(params["data"])
-        with probe.timed("score.load_model"):
-            model = skops.io.load(params["champion"], trusted=plan["trusted_types"])
-        with probe.timed("score.predict"):
-            probability = model.predict_proba(features(frame, plan))[:, 1]
-        out = pd.DataFrame(index=frame.index)
-        if plan["id_column"]:
-            out[plan["id_column"]] = frame[plan["id_column"]]
-        out["prediction"] = probability
-        out["predicted_label"] = (probability >= 0.5).astype("int64")
-        out["registered_model"] = plan["registered_model"]
-        out["model_version"] = "1"
-        out["partition"] = params["partition"]
-        with probe.timed("score.write"):
-            out.to_parquet(params["predictions"], index=False)
-    return {"rows": len(out), "mean_prediction": float(probability.mean())}
-
-
-def drift_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
-    """The plain drift script: the partition with its predictions against the champion's reference,
-    both sampled as check_drift samples them, the pinned tests with scipy, a JSON report."""
-    with probe.timed("import"):
-        import numpy  # noqa: F401
-        import pandas as pd
-        import pyarrow.parquet  # noqa: F401
-        import scipy.spatial.distance  # noqa: F401
         import scipy.stats  # noqa: F401
 
         from bench import drift_checks
     plan = json.loads(Path(params["plan"]).read_text())
-    m = plan["monitoring"]
-    column, method, threshold = m["prediction"]
-    probe.mark_base()
+    out_dir = Path(params["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {}
+    result = run(plan, params["data"], params["champion"], out_dir, probe, state)
+    frame, model, m = state["frame"], state["model"], plan["monitoring"]
+    with probe.timed("score"):
+        probability = model.predict_proba(features(frame, plan))[:, 1]
+        scored = pd.DataFrame({plan["id_column"]: frame[plan["id_column"]], "prediction": probability})
+        scored["model_version"] = "2"
+        scored.to_parquet(out_dir / "predictions.parquet", index=False)
     with probe.timed("drift"):
-        with probe.timed("drift.read"):
-            current = pd.read_parquet(params["data"])
-            scored = pd.read_parquet(params["predictions"], columns=[column])
-            current[column] = scored[column].to_numpy()
-            reference = pd.read_parquet(params["reference"])
-        with probe.timed("drift.sample"):
-            reference_sample = drift_checks.sample(reference, m["sample_size"], m["seed"])
-            current_sample = drift_checks.sample(current, m["sample_size"], m["seed"])
-        with probe.timed("drift.tests"):
-            found = drift_checks.column_drift(
-                reference_sample, current_sample, {**m["methods"], column: [method, threshold]}
-            )
-        features_found = [v for c, v in found.items() if c != column]
-        share = sum(bool(v["drifted"]) for v in features_found) / len(features_found)
-        breached = share >= m["drift_share"] or bool(found[column]["drifted"])
-        with probe.timed("drift.write"):
-            report = {"columns": found, "share": share, "breached": breached}
-            (Path(params["out_dir"]) / "drift.json").write_text(json.dumps(report, indent=2))
-    return {
-        "rows": [len(reference_sample), len(current_sample)],
-        "columns": found,
-        "share": share,
-        "breached": breached,
-    }
+        columns = [plan["id_column"], *plan["numeric"], *plan["categorical"], plan["target"]]
+        reference = drift_checks.sample(state["train"][columns], m["sample_size"], m["seed"])
+        reference["prediction"] = model.predict_proba(features(reference, plan))[:, 1]
+        current = frame.assign(prediction=probability)
+        column, method, threshold = m["prediction"]
+        found = drift_checks.column_drift(
+            reference, drift_checks.sample(current, m["sample_size"], m["seed"]),
+            {**m["methods"], column: [method, threshold]},
+        )
+        (out_dir / "drift.json").write_text(json.dumps(found, indent=2, default=str))
+    return {"metrics": result["metrics"], "drifted": sorted(c for c, v in found.items() if v["drifted"])}

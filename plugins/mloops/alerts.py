@@ -26,22 +26,12 @@ from email.message import EmailMessage
 from typing import Any
 
 from mloops import store
+from mloops.contracts import EventKind
 from mloops.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-KINDS = (
-    "batch_quarantined",
-    "batch_missing",
-    "gate_failed",
-    "drift_detected",
-    "retrain_triggered",
-    "model_promoted",
-    "model_rolled_back",
-    "model_archived",
-    "promotion_approved",
-    "promotion_rejected",
-)
+KINDS = tuple(EventKind)
 
 ConnectionGetter = Callable[[str], Any]
 

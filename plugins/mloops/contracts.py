@@ -3,12 +3,16 @@
 MLflow tag keys, verdict statuses, aliases, promotion policies, registry actions, event kinds and
 scenario kinds are plain string enums: they compare equal to their text (``Status.PASSED ==
 "passed"``), serialize to JSON as that text, and a rename happens here or nowhere. Nothing here
-imports anything heavy: DAG files reach this module at parse time.
+imports anything heavy: DAG files reach this module at parse time. The typed results at the end are
+what tasks pass each other through XCom (as plain dicts: :meth:`StageResult.to_xcom`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
+from typing import Any, Self
 
 
 class Status(StrEnum):
@@ -125,3 +129,123 @@ AUDIT_TAG_PREFIX = "mloops.audit."
 
 #: The column of a prediction in predictions partitions, references and drift inputs.
 PREDICTION_COLUMN = "prediction"
+
+
+# ------------------------------------------------------------------------------ results through XCom
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What one task hands the next through XCom: small, JSON-able, references not payloads."""
+
+    def to_xcom(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_xcom(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild from an XCom value; keys the class does not know are ignored (older runs)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+@dataclass(frozen=True)
+class ValidationResult(StageResult):
+    model: str
+    partition: str
+    status: str
+    rows: int = 0
+    fingerprint: str | None = None
+    uri: str | None = None
+    docs_url: str | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: str | None = None
+    also_validated: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingResult(StageResult):
+    model: str
+    partition: str
+    data_fingerprint: str
+    holdout_uri: str
+    rows_train: int
+    rows_holdout: int
+    partitions: list[str]
+    excluded: dict[str, str]
+    run_id: str
+    model_uri: str
+    metrics: dict[str, float | None]
+    reused: bool
+    model_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TestResult(StageResult):
+    __test__ = False  # not a pytest test class
+
+    model: str
+    partition: str
+    passed: bool
+    report_uri: str
+    checks: dict[str, bool]
+    metrics: dict[str, float | None]
+    champion_version: str | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationResult(StageResult):
+    model: str
+    registered_model: str
+    version: str
+    reused: bool
+
+
+@dataclass(frozen=True)
+class PromotionResult(StageResult):
+    model: str
+    action: str
+    reason: str
+    champion: str | None
+    previous: str | None
+    version: str
+
+
+@dataclass(frozen=True)
+class ScoringResult(StageResult):
+    model: str
+    partition: str
+    uri: str
+    rows: int
+    model_version: str
+    mean_prediction: float | None
+
+
+@dataclass(frozen=True)
+class DriftResult(StageResult):
+    model: str
+    champion_version: str
+    window_start: str
+    window_end: str
+    partitions: list[str]
+    skipped: dict[str, str]
+    columns: list[dict[str, Any]]
+    share: float
+    drifted_columns: dict[str, float | None]
+    prediction: dict[str, Any] | None
+    quality: dict[str, float | None]
+    quality_reference: float | None
+    labeled_rows: int
+    breached: bool
+    reasons: list[str]
+    report_uri: str
+    report_json_uri: str
+
+
+@dataclass(frozen=True)
+class RegistryActionResult(StageResult):
+    model: str
+    action: str
+    version: str
+    aliases: dict[str, str]
+    audit: dict[str, Any]
+    from_champion: str | None

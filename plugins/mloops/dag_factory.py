@@ -14,6 +14,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Asset, Param
 
 from mloops.config import ModelConfig, load_model_configs, model_names
+from mloops.contracts import PromotionPolicy, RegistryAction
 from mloops.errors import ModelConfigError
 from mloops.operators import (
     CheckRunParamsOperator,
@@ -27,7 +28,7 @@ from mloops.operators import (
     MLflowTestModelOperator,
     MLflowTrainModelOperator,
 )
-from mloops.operators.fleet import approval_operator_class
+from mloops.operators.approval import approval_operator_class
 from mloops.settings import get_settings
 
 TRAINING_DAG_PREFIX = "mloops_train_"
@@ -100,12 +101,12 @@ def training_params(config: ModelConfig) -> dict[str, Param]:
         "promotion_mode": Param(
             None,
             type=["null", "string"],
-            enum=[None, "auto", "approval", "none"],
+            enum=[None, *(p.value for p in PromotionPolicy)],
             # The form labels each choice by values_display, keyed by the JSON text of the value.
             values_display={"null": f"Config default ({config.promotion.policy})",
-                            "auto": "auto: promote when the tests pass",
-                            "approval": "approval: a person approves",
-                            "none": "none: register only"},
+                            PromotionPolicy.AUTO.value: "auto: promote when the tests pass",
+                            PromotionPolicy.APPROVAL.value: "approval: a person approves",
+                            PromotionPolicy.NONE.value: "none: register only"},
             title="Promotion mode",
             description=f"Override the promotion policy of this run. Empty: the config's ({config.promotion.policy}).",
         ),
@@ -270,7 +271,7 @@ def build_registry_ops_dag(model_names: list[str]) -> DAG:
         tags=["mloops", "operations", "model:*"],
         params={
             "model": Param(names[0], type="string", enum=names, title="Model"),
-            "action": Param("promote", type="string", enum=["promote", "rollback", "archive"], title="Action",
+            "action": Param("promote", type="string", enum=[a.value for a in RegistryAction], title="Action",
                             values_display={"promote": "Promote a version to champion",
                                             "rollback": "Roll champion back to previous",
                                             "archive": "Archive a version"}),

@@ -6,9 +6,31 @@ so a data engineer can act on it without reading a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class MloopsError(Exception):
-    """Base class of all mloops errors."""
+    """Base class of all mloops errors.
+
+    ``result`` is the stage's result at the point of failure (a JSON-able dict, e.g. the failing
+    validation or test report) that the operator publishes to XCom before the task fails, so the
+    failing report stays inspectable; ``None`` when the error has no report of its own.
+    """
+
+    result: dict[str, Any] | None = None
+
+    def __init__(self, message: str, *, result: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = dict(result) if result is not None else None
+
+
+class SkipStage(MloopsError):
+    """An intended "nothing to do": the operator ends the task ``skipped`` with this reason, never ``failed``."""
+
+
+class NoChampionError(SkipStage):
+    """The model has no champion yet: nothing to score or monitor."""
 
 
 class ModelConfigError(MloopsError):
@@ -54,6 +76,10 @@ class RegistryError(MloopsError):
 
 class InvalidParamsError(MloopsError):
     """A manually supplied run parameter is invalid."""
+
+
+class DriftInputError(MloopsError):
+    """The windows cannot be compared (empty window, feature missing from the current data)."""
 
 
 class ModelIntegrityError(MloopsError):

@@ -15,17 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mloops.config import ModelConfig, MonitoringConfig
-from mloops.errors import MloopsError
+from mloops.contracts import PREDICTION_COLUMN as PREDICTION
+from mloops.errors import DriftInputError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-PREDICTION = "prediction"
-
-
-class DriftInputError(MloopsError):
-    """The windows cannot be compared (empty window, feature missing from the current data)."""
-
 
 @dataclass(frozen=True)
 class ColumnDrift:

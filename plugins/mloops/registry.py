@@ -1,8 +1,8 @@
-"""Promotion policy as a pure decision: given a tested candidate and the current champion, what moves.
+"""Promotion policy as pure decisions: given a tested candidate and the current champion, what moves.
 
-Aliases: ``challenger`` is the latest tested version, ``champion`` serves, ``previous`` is the
-champion it replaced (the rollback target). A backfill re-running an old interval never takes the
-champion away from a version trained on a newer interval.
+Aliases (:class:`~mloops.contracts.Alias`): ``challenger`` is the latest tested version, ``champion``
+serves, ``previous`` is the champion it replaced (the rollback target). A backfill re-running an old
+interval never takes the champion away from a version trained on a newer interval.
 """
 
 from __future__ import annotations
@@ -10,12 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-CHALLENGER = "challenger"
-CHAMPION = "champion"
-PREVIOUS = "previous"
-
-INTERVAL_TAG = "mloops.data_interval_start"
-TEST_STATUS_TAG = "mloops.test_status"
+from mloops.contracts import PromotionPolicy, RegistryAction
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ class PromotionDecision:
 
 
 def decide_promotion(policy: str, candidate: Candidate, champion: Candidate | None) -> PromotionDecision:
-    if policy == "none":
+    if policy == PromotionPolicy.NONE:
         return PromotionDecision("keep", "promotion policy is 'none': registered as challenger only",
                                  champion.version if champion else None, None)
     if champion is None:
@@ -53,3 +48,17 @@ def decide_promotion(policy: str, candidate: Candidate, champion: Candidate | No
         )
     return PromotionDecision("promote", f"v{candidate.version} replaces v{champion.version}",
                              candidate.version, champion.version)
+
+
+def refuse_action(
+    action: str, *, name: str, target: str, test_status: str, champion: str | None, allow_failed_tests: bool,
+) -> str | None:
+    """Why a manual registry action on ``target`` is refused, or ``None`` when it may go ahead."""
+    if action in (RegistryAction.PROMOTE, RegistryAction.ROLLBACK) and test_status != "passed" and not allow_failed_tests:
+        return (
+            f"{name} v{target} did not pass its tests (mloops.test_status={test_status!r}); "
+            "set allow_failed_tests to override (the override is audited)"
+        )
+    if action == RegistryAction.ARCHIVE and champion == target:
+        return f"{name} v{target} is the champion; promote or roll back before archiving it"
+    return None

@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mloops import partitions, registry
+from mloops import partitions
+from mloops.contracts import Alias, Status, Tag
 from mloops.config import load_model_configs
-from mloops.contracts import Status
 from mloops.settings import Settings, get_settings
 
 
@@ -35,10 +35,10 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
     versions = mlflow_adapter.versions(client, registered)
     aliases = {
         alias: info.version
-        for alias in (registry.CHAMPION, registry.PREVIOUS, registry.CHALLENGER)
+        for alias in (Alias.CHAMPION, Alias.PREVIOUS, Alias.CHALLENGER)
         if (info := mlflow_adapter.version_by_alias(client, registered, alias)) is not None
     }
-    champion = next((v for v in versions if v.version == aliases.get(registry.CHAMPION)), None)
+    champion = next((v for v in versions if v.version == aliases.get(Alias.CHAMPION)), None)
     verdicts: dict[str, str] = {}
     staged = settings.data_root / "staged" / name
     if staged.is_dir():
@@ -53,8 +53,8 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
         else []
     )
     gates = None
-    if champion is not None and "mloops.tests" in champion.tags:
-        gates = json.loads(champion.tags["mloops.tests"])
+    if champion is not None and Tag.TESTS in champion.tags:
+        gates = json.loads(champion.tags[Tag.TESTS])
     from mloops import store
 
     drift = {}
@@ -76,7 +76,7 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
         "champion_trigger": champion.tags.get("airflow.run_type") if champion else None,
         "versions": [v.version for v in versions],
         "aliases": aliases,
-        "champion_interval": champion.tags.get(registry.INTERVAL_TAG) if champion else None,
+        "champion_interval": champion.tags.get(Tag.DATA_INTERVAL) if champion else None,
         "champion_metrics": {k.removeprefix("metric."): float(v) for k, v in (champion.tags if champion else {}).items()
                              if k.startswith("metric.")},
         "champion_gates": gates,

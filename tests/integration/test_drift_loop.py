@@ -38,22 +38,21 @@ def drifting_churn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home:
 
 
 def _prepare_history(models_dir: Path) -> None:
-    from mloops import stages
     from mloops.config import find_model_config
     from mloops.settings import get_settings
+    from mloops.stages import registry, score, test, train, validate
+    from mloops.stages.layout import RunContext
 
-    settings = get_settings()
-    config = find_model_config("churn", models_dir)
-    day = dt.date(2026, 1, 7)
-    stages.validate_batch(config, day, settings)
-    trained = stages.train_model(config, day, settings)
-    tested = stages.test_model(config, day, settings, trained)
-    registered = stages.register_model(config, day, settings, trained, tested)
-    assert stages.promote_model(config, day, settings, registered)["action"] == "promote"
+    ctx = RunContext(find_model_config("churn", models_dir), dt.date(2026, 1, 7), get_settings())
+    validate.validate_batch(ctx)
+    trained = train.train_model(ctx)
+    tested = test.test_model(ctx, trained)
+    registered = registry.register_model(ctx, trained, tested)
+    assert registry.promote_model(ctx, registered).action == "promote"
     for offset in range(5, 11):
-        partition = dt.date(2026, 1, offset)
-        stages.validate_batch(config, partition, settings)
-        stages.score_batch(config, partition, settings)
+        day = ctx.at(dt.date(2026, 1, offset))
+        validate.validate_batch(day)
+        score.score_batch(day)
 
 
 def test_drift_triggers_retraining_through_the_scheduler(tmp_path: Path, drifting_churn: Path, mloops_home: Path) -> None:

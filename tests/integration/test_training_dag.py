@@ -72,7 +72,7 @@ def test_nightly_runs_promote_and_rerun_is_idempotent(models: Path, mloops_home:
     inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
     assert sorted(inputs) == ["evaluation", "training"]
     from mloops.config import load_model_config
-    from mloops.stages import split_digest
+    from mloops.stages.train import split_digest
 
     config = load_model_config(models / "churn.yaml")
     fingerprint = run.data.tags["mloops.data_fingerprint"]

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mloops import stages, store
+from mloops import store
+from mloops.contracts import TestResult
+from mloops.stages import registry, test, train, validate
+from mloops.stages.layout import RunContext
 from mloops.operators import CheckRunParamsOperator, MLflowRegistryActionOperator
-from mloops.operators.fleet import approval_operator_class
+from mloops.operators.approval import approval_operator_class
 from mloops.settings import get_settings
 from tests.helpers import small_churn, write_models
 from tests.operators.test_operators import FakeRun, FakeTI
@@ -44,15 +47,17 @@ def three_versions(models: Path) -> None:
 
     settings, config = get_settings(), find_model_config("churn", models)
     for day in (dt.date(2026, 1, 2), dt.date(2026, 1, 3)):
-        stages.validate_batch(config, day, settings)
-        trained = stages.train_model(config, day, settings)
-        tested = stages.test_model(config, day, settings, trained)
-        stages.promote_model(config, day, settings, stages.register_model(config, day, settings, trained, tested))
-    day = dt.date(2026, 1, 4)
-    stages.validate_batch(config, day, settings)
-    trained = stages.train_model(config, day, settings, overrides={"max_iter": 2})
-    failed = {"passed": False, "checks": {"threshold:roc_auc": False}, "metrics": {}, "report_uri": "file:///r.json"}
-    stages.register_model(config, day, settings, trained, failed)
+        ctx = RunContext(config, day, settings)
+        validate.validate_batch(ctx)
+        trained = train.train_model(ctx)
+        tested = test.test_model(ctx, trained)
+        registry.promote_model(ctx, registry.register_model(ctx, trained, tested))
+    ctx = RunContext(config, dt.date(2026, 1, 4), settings)
+    validate.validate_batch(ctx)
+    trained = train.train_model(ctx, overrides={"max_iter": 2})
+    failed = TestResult(model="churn", partition=ctx.ds, passed=False, report_uri="file:///r.json",
+                        checks={"threshold:roc_auc": False}, metrics={})
+    registry.register_model(ctx, trained, failed)
 
 
 @pytest.mark.parametrize(

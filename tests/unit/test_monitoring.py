@@ -45,9 +45,9 @@ def _frame(rows: int, seed: int, shift: float = 0.0, month_to_month: float = 0.5
 
 
 def _run(config: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, out: Path) -> monitoring.DriftSummary:
-    from mloops import stages
+    from mloops.stages import drift
 
-    snapshot, unevaluable = stages.compare_samples(config, reference, current, out)
+    snapshot, unevaluable = drift.compare_samples(config, reference, current, out)
     return monitoring.summarize(config, snapshot, unevaluable)
 
 

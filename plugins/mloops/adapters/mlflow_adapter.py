@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloops.contracts import Tag
 from mloops.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,7 +23,34 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-RUN_KEY_TAG = "mloops.run_key"
+@dataclass(frozen=True)
+class RunInfo:
+    """The tracking facts mloops needs about one run (no ``Run.data`` reads outside this module)."""
+
+    run_id: str
+    status: str
+    tags: Mapping[str, str]
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """One input of a training run, logged with ``mlflow.data``: the rows, where they came from, our digest."""
+
+    frame: pd.DataFrame
+    source: str
+    name: str
+    context: str  # "training" or "evaluation"
+    digest: str
+
+
+def _run_info(run: Any) -> RunInfo:
+    return RunInfo(
+        run_id=run.info.run_id,
+        status=run.info.status,
+        tags=dict(run.data.tags or {}),
+        metrics=dict(run.data.metrics or {}),
+    )
 
 
 @dataclass(frozen=True)
@@ -72,12 +100,16 @@ def ensure_experiment(mlflow_client: MlflowClient, settings: Settings, name: str
         return experiment.experiment_id
 
 
-def find_run(mlflow_client: MlflowClient, experiment_id: str, run_key: str, extra: Mapping[str, str]) -> Any | None:
+def find_run(
+    mlflow_client: MlflowClient, experiment_id: str, run_key: str, extra: Mapping[str, str]
+) -> RunInfo | None:
     """The finished run recorded for ``run_key`` whose tags match ``extra`` (used to skip re-training)."""
-    clauses = [f"tags.`{RUN_KEY_TAG}` = '{run_key}'", "attributes.status = 'FINISHED'"]
+    clauses = [f"tags.`{Tag.RUN_KEY}` = '{run_key}'", "attributes.status = 'FINISHED'"]
     clauses += [f"tags.`{k}` = '{v}'" for k, v in extra.items()]
-    runs = mlflow_client.search_runs([experiment_id], " and ".join(clauses), max_results=1, order_by=["start_time DESC"])
-    return runs[0] if runs else None
+    runs = mlflow_client.search_runs(
+        [experiment_id], " and ".join(clauses), max_results=1, order_by=["start_time DESC"]
+    )
+    return _run_info(runs[0]) if runs else None
 
 
 def log_training_run(
@@ -87,7 +119,7 @@ def log_training_run(
     tags: Mapping[str, str],
     params: Mapping[str, Any],
     metrics: Mapping[str, float | None],
-    datasets: Sequence[tuple[pd.DataFrame, str, str, str, str]],
+    datasets: Sequence[DatasetInput],
     model: Any,
     input_example: pd.DataFrame,
     trusted_types: Sequence[str],
@@ -95,8 +127,8 @@ def log_training_run(
 ) -> dict[str, str]:
     """Log one training run and its model; return ``run_id``, ``model_uri`` and ``model_id``.
 
-    ``datasets`` holds ``(frame, source_uri, name, context, digest)`` per input, logged with
-    ``mlflow.data`` so the run shows its exact training and holdout data (digest, schema, source, rows).
+    Each of ``datasets`` is logged with ``mlflow.data`` so the run shows its exact training and
+    holdout data (digest, schema, source, rows).
     """
     import mlflow
     import numpy as np
@@ -108,8 +140,9 @@ def log_training_run(
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
-        for frame, source, name, context, digest in datasets:
-            mlflow.log_input(dataset(frame, source, name, digest, tags.get("mloops.target")), context=context)
+        for item in datasets:
+            logged = dataset(item.frame, item.source, item.name, item.digest, tags.get(Tag.TARGET))
+            mlflow.log_input(logged, context=item.context)
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -164,8 +197,8 @@ def set_run_tags(mlflow_client: MlflowClient, run_id: str, tags: Mapping[str, st
         mlflow_client.set_tag(run_id, key, str(value))
 
 
-def get_run(mlflow_client: MlflowClient, run_id: str) -> Any:
-    return mlflow_client.get_run(run_id)
+def get_run(mlflow_client: MlflowClient, run_id: str) -> RunInfo:
+    return _run_info(mlflow_client.get_run(run_id))
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Thin Airflow operators over :mod:`mloops.stages`; importing them costs no heavy imports."""
 
-from mloops.operators.fleet import MLflowRegistryActionOperator
+from mloops.operators.registry_actions import MLflowRegistryActionOperator
 from mloops.operators.monitoring import DriftRetrainTriggerOperator, EvidentlyDriftCheckOperator
 from mloops.operators.params import CheckRunParamsOperator
 from mloops.operators.quality import GXValidateBatchOperator

@@ -5,29 +5,34 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mloops.config import ModelConfig, find_model_config
+from mloops.config import find_model_config
+from mloops.contracts import EventKind, StageResult, Tag
 from mloops.errors import (
     InvalidParamsError,
     MloopsError,
     ModelGateFailedError,
     PartitionMissingError,
+    SkipStage,
     ValidationFailedError,
 )
-from mloops.settings import Settings, get_settings
+from mloops.settings import get_settings
+
+if TYPE_CHECKING:
+    from mloops.stages.layout import RunContext
 
 #: Data problems a retry cannot fix: fail at once instead of retrying.
 NOT_RETRYABLE = (MloopsError,)
 
 #: Failures that are also events (stored, and sent to the configured notifiers).
-FAILURE_EVENTS: dict[type[MloopsError], str] = {
-    ValidationFailedError: "batch_quarantined",
-    PartitionMissingError: "batch_missing",
-    ModelGateFailedError: "gate_failed",
+FAILURE_EVENTS: dict[type[MloopsError], EventKind] = {
+    ValidationFailedError: EventKind.BATCH_QUARANTINED,
+    PartitionMissingError: EventKind.BATCH_MISSING,
+    ModelGateFailedError: EventKind.GATE_FAILED,
 }
 
 
@@ -82,14 +87,14 @@ def lineage(context: Any) -> dict[str, str]:
         out["airflow.try_number"] = str(getattr(ti, "try_number", ""))
     reason = (context.get("params") or {}).get("reason")
     if reason:
-        out["mloops.reason"] = str(reason)
+        out[Tag.REASON] = str(reason)
     drift = drift_context(context)
     if drift:
-        out["mloops.trigger"] = "drift"
-        out["mloops.drift.window"] = f"{drift.get('window_start')}..{drift.get('window_end')}"
-        out["mloops.drift.columns"] = json.dumps(drift.get("drifted_columns", {}), sort_keys=True)
-        out["mloops.drift.reasons"] = "; ".join(drift.get("reasons", []))[:5000]
-        out["mloops.drift.report"] = str(drift.get("report_uri", ""))
+        out[Tag.TRIGGER] = "drift"
+        out[Tag.DRIFT_WINDOW] = f"{drift.get('window_start')}..{drift.get('window_end')}"
+        out[Tag.DRIFT_COLUMNS] = json.dumps(drift.get("drifted_columns", {}), sort_keys=True)
+        out[Tag.DRIFT_REASONS] = "; ".join(drift.get("reasons", []))[:5000]
+        out[Tag.DRIFT_REPORT] = str(drift.get("report_uri", ""))
     return out
 
 
@@ -127,29 +132,39 @@ class MloopsStageOperator(BaseOperator):
         self.model = model
         self.partition_date = partition_date
 
-    def load(self, context: Any) -> tuple[ModelConfig, dt.date, Settings]:
+    def load(self, context: Any) -> RunContext:
+        """The run context of this task: its model's config, its partition, the settings, its lineage."""
+        from mloops.stages.layout import RunContext
+
         settings = get_settings()
         try:
             config = find_model_config(self.model, settings.models_dir)
             day = partition_date(context, self.partition_date)
         except MloopsError as exc:
             raise AirflowFailException(str(exc)) from exc
-        return config, day, settings
+        return RunContext(config, day, settings, lineage(context))
 
     def emit(self, context: Any, kind: str, message: str, payload: dict[str, Any] | None = None) -> None:
         """Record an event for this task's model and partition (see :mod:`mloops.alerts`)."""
         emit_event(context, self.model, kind, message, payload, self.partition_date)
 
-    def run_stage(self, context: Any, stage: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run a stage; on a data or gate failure publish its result and the event, then fail without retrying."""
+    def run_stage(self, context: Any, stage: Callable[[], StageResult]) -> dict[str, Any]:
+        """Run a stage and return its result as the XCom dict.
+
+        An intended skip (:class:`~mloops.errors.SkipStage`) ends the task ``skipped`` with its
+        reason. On a data or gate failure the stage's result and the event are published, then the
+        task fails without retrying.
+        """
         try:
-            return stage()
+            return stage().to_xcom()
+        except SkipStage as exc:
+            self.log.info("Skipped: %s", exc)
+            raise AirflowSkipException(str(exc)) from exc
         except NOT_RETRYABLE as exc:
-            result = getattr(exc, "result", None)
-            if result is not None:
-                context["ti"].xcom_push(key="failure", value=result)
+            if exc.result is not None:
+                context["ti"].xcom_push(key="failure", value=exc.result)
             kind = next((k for t, k in FAILURE_EVENTS.items() if isinstance(exc, t)), None)
             if kind:
-                self.emit(context, kind, str(exc), result)
+                self.emit(context, kind, str(exc), exc.result)
             self.log.error("%s", exc)
             raise AirflowFailException(str(exc)) from exc

@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+from mloops.contracts import EventKind
 from mloops.operators.base import MloopsStageOperator, run_type
 
 
@@ -23,14 +24,11 @@ class EvidentlyDriftCheckOperator(MloopsStageOperator):
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import stages
+        from mloops.stages import drift
 
-        config, day, settings = self.load(context)
+        ctx = self.load(context)
         run_id = getattr(context.get("dag_run"), "run_id", None)
-        try:
-            result = self.run_stage(context, lambda: stages.check_drift(config, day, settings, run_id=run_id))
-        except stages.NoChampionError as exc:
-            raise AirflowSkipException(str(exc)) from exc
+        result = self.run_stage(context, lambda: drift.check_drift(ctx, run_id=run_id))
         self.log.info(
             "Window %s..%s vs champion v%s: %.0f%% of features drifted %s; policy %s. Report: %s",
             result["window_start"], result["window_end"], result["champion_version"], 100 * result["share"],
@@ -39,7 +37,7 @@ class EvidentlyDriftCheckOperator(MloopsStageOperator):
         )
         if result["breached"]:
             payload = {k: result[k] for k in ("window_start", "window_end", "drifted_columns", "share", "report_uri")}
-            self.emit(context, "drift_detected", "; ".join(result["reasons"]), payload)
+            self.emit(context, EventKind.DRIFT_DETECTED, "; ".join(result["reasons"]), payload)
         return result
 
 
@@ -64,7 +62,8 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from mloops import monitoring, store
 
-        config, _, settings = self.load(context)
+        ctx = self.load(context)
+        config, settings = ctx.config, ctx.settings
         finding = context["ti"].xcom_pull(task_ids=self.check_task_id)
         if not finding or not finding["breached"]:
             raise AirflowSkipException("drift policy not breached: no retraining")
@@ -73,7 +72,7 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
             raise AirflowSkipException("drift found but monitoring.retrain_on_drift is false")
         if run_type(context) == "backfill":
             raise AirflowSkipException("drift found in a backfill run: backfills never trigger retraining")
-        previous = store.read_events(settings.metrics_db_uri, model=config.name, kind="retrain_triggered")
+        previous = store.read_events(settings.metrics_db_uri, model=config.name, kind=EventKind.RETRAIN_TRIGGERED)
         last = max((dt.date.fromisoformat(str(e["partition"])) for e in previous if e["partition"]), default=None)
         if monitoring.cooldown_blocks(last, window_end, config.monitoring.cooldown_hours):
             raise AirflowSkipException(
@@ -94,6 +93,6 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
         }
         for asset in self.outlets:
             context["outlet_events"][asset].extra = extra
-        self.emit(context, "retrain_triggered", "; ".join(finding["reasons"]), extra)
+        self.emit(context, EventKind.RETRAIN_TRIGGERED, "; ".join(finding["reasons"]), extra)
         self.log.info("Retraining of %s requested: %s", config.name, "; ".join(finding["reasons"]))
         return extra

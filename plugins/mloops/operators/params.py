@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from mloops.contracts import PromotionPolicy
 from mloops.operators.base import MloopsStageOperator
 
 
@@ -24,7 +25,7 @@ class CheckRunParamsOperator(MloopsStageOperator):
         from mloops.errors import TrainingError
         from mloops.training import build_pipeline
 
-        config, _, _ = self.load(context)
+        config = self.load(context).config
         params = context.get("params") or {}
         problems = []
         raw_date = params.get("partition_date")
@@ -45,8 +46,8 @@ class CheckRunParamsOperator(MloopsStageOperator):
             except TrainingError as exc:
                 problems.append(f"estimator_overrides: {exc}")
         mode = params.get("promotion_mode")
-        if mode not in (None, "", "auto", "approval", "none"):
-            problems.append(f"promotion_mode: {mode!r} is not one of auto, approval, none")
+        if mode not in (None, "", *PromotionPolicy):
+            problems.append(f"promotion_mode: {mode!r} is not one of {', '.join(PromotionPolicy)}")
         if problems:
             raise AirflowFailException("Invalid run parameters:\n  - " + "\n  - ".join(problems))
         return {"partition_date": raw_date, "estimator_overrides": overrides, "promotion_mode": mode}

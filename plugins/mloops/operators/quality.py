@@ -19,10 +19,11 @@ class GXValidateBatchOperator(MloopsStageOperator):
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import stages
         from mloops.hooks import read_sql
+        from mloops.stages import validate
 
-        config, day, settings = self.load(context)
-        result = self.run_stage(context, lambda: stages.validate_batch(config, day, settings, sql_reader=read_sql))
-        self.log.info("Partition %s of %s passed %s; Data Docs: %s", day, config.name, result["rows"], result["docs_url"])
+        ctx = self.load(context)
+        result = self.run_stage(context, lambda: validate.validate_batch(ctx, sql_reader=read_sql))
+        self.log.info("Partition %s of %s passed (%s rows); Data Docs: %s", ctx.ds, ctx.model, result["rows"],
+                      result["docs_url"])
         return result

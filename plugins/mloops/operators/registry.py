@@ -7,7 +7,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mloops.operators.base import MloopsStageOperator, lineage
+from mloops.contracts import EventKind, PromotionPolicy
+from mloops.operators.base import MloopsStageOperator
 
 
 class MLflowRegisterModelOperator(MloopsStageOperator):
@@ -24,15 +25,14 @@ class MLflowRegisterModelOperator(MloopsStageOperator):
         self.test_task_id = test_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import stages
+        from mloops.contracts import TestResult, TrainingResult
+        from mloops.stages import registry
 
-        config, day, settings = self.load(context)
+        ctx = self.load(context)
         ti = context["ti"]
-        trained = ti.xcom_pull(task_ids=self.train_task_id)
-        tested = ti.xcom_pull(task_ids=self.test_task_id)
-        result = self.run_stage(
-            context, lambda: stages.register_model(config, day, settings, trained, tested, lineage=lineage(context))
-        )
+        trained = TrainingResult.from_xcom(ti.xcom_pull(task_ids=self.train_task_id))
+        tested = TestResult.from_xcom(ti.xcom_pull(task_ids=self.test_task_id))
+        result = self.run_stage(context, lambda: registry.register_model(ctx, trained, tested))
         self.log.info("%s %s v%s as challenger", "Kept" if result["reused"] else "Registered",
                       result["registered_model"], result["version"])
         return result
@@ -55,19 +55,19 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
         self.policy = policy
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import stages
+        from mloops.contracts import RegistrationResult
+        from mloops.stages import registry
 
-        config, day, settings = self.load(context)
-        registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
-        policy = self.policy or None
-        if policy == "approval":
-            policy = "auto"  # reaching this task means a person approved (see approve_promotion)
-        result = self.run_stage(
-            context, lambda: stages.promote_model(config, day, settings, registered, policy=policy, lineage=lineage(context))
-        )
+        ctx = self.load(context)
+        registered = RegistrationResult.from_xcom(context["ti"].xcom_pull(task_ids=self.register_task_id))
+        mode = self.policy or None
+        if mode == PromotionPolicy.APPROVAL:
+            mode = PromotionPolicy.AUTO  # reaching this task means a person approved (see approve_promotion)
+        result = self.run_stage(context, lambda: registry.promote_model(ctx, registered, mode=mode))
         self.log.info("%s", result["reason"])
         if result["action"] == "promote":
-            self.emit(context, "model_promoted", f"{result['reason']} ({config.registered_model_name})", result)
+            self.emit(context, EventKind.MODEL_PROMOTED, f"{result['reason']} ({ctx.config.registered_model_name})",
+                      result)
         if result["action"] == "keep":
             context["ti"].xcom_push(key="decision", value=result)
             raise AirflowSkipException(result["reason"])

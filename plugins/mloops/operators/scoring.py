@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowSkipException
-
 from mloops.operators.base import MloopsStageOperator
 
 
@@ -20,14 +18,11 @@ class MLflowScoreBatchOperator(MloopsStageOperator):
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import stages
+        from mloops.stages import score
 
-        config, day, settings = self.load(context)
-        try:
-            result = self.run_stage(context, lambda: stages.score_batch(config, day, settings))
-        except stages.NoChampionError as exc:
-            raise AirflowSkipException(str(exc)) from exc
+        ctx = self.load(context)
+        result = self.run_stage(context, lambda: score.score_batch(ctx))
         for asset in self.outlets:
             context["outlet_events"][asset].extra = {k: result[k] for k in ("model", "partition", "uri", "rows", "model_version")}
-        self.log.info("Scored %s rows of %s with v%s -> %s", result["rows"], day, result["model_version"], result["uri"])
+        self.log.info("Scored %s rows of %s with v%s -> %s", result["rows"], ctx.ds, result["model_version"], result["uri"])
         return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mloops.operators.base import MloopsStageOperator, lineage
+from mloops.operators.base import MloopsStageOperator
 
 
 class MLflowTrainModelOperator(MloopsStageOperator):
@@ -28,13 +28,11 @@ class MLflowTrainModelOperator(MloopsStageOperator):
         self.estimator_overrides = estimator_overrides
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import stages
+        from mloops.stages import train
 
-        config, day, settings = self.load(context)
+        ctx = self.load(context)
         overrides = self.estimator_overrides or None
-        result = self.run_stage(
-            context, lambda: stages.train_model(config, day, settings, lineage=lineage(context), overrides=overrides)
-        )
+        result = self.run_stage(context, lambda: train.train_model(ctx, overrides=overrides))
         self.log.info("%s run %s (%s): %s", "Reused" if result["reused"] else "Logged", result["run_id"],
                       result["model_uri"], result["metrics"])
         return result
@@ -55,10 +53,11 @@ class MLflowTestModelOperator(MloopsStageOperator):
         self.train_task_id = train_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import stages
+        from mloops.contracts import TrainingResult
+        from mloops.stages import test
 
-        config, day, settings = self.load(context)
-        trained = context["ti"].xcom_pull(task_ids=self.train_task_id)
-        result = self.run_stage(context, lambda: stages.test_model(config, day, settings, trained))
+        ctx = self.load(context)
+        trained = TrainingResult.from_xcom(context["ti"].xcom_pull(task_ids=self.train_task_id))
+        result = self.run_stage(context, lambda: test.test_model(ctx, trained))
         self.log.info("All model gates passed: %s (report %s)", result["checks"], result["report_uri"])
         return result

@@ -1,63 +1,14 @@
-"""Manual fleet operations on the registry: promote, roll back, archive, approve."""
+"""The human approval step before a promotion (policy ``approval``), on Airflow's HITL ApprovalOperator."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
-from mloops.operators.base import MloopsStageOperator, emit_event
-
-EVENT_OF_ACTION = {"promote": "model_promoted", "rollback": "model_rolled_back", "archive": "model_archived"}
-
-
-def actor(context: Any) -> str:
-    """Who started the run (the UI/API user), for audit tags."""
-    dag_run = context.get("dag_run")
-    return str(getattr(dag_run, "triggering_user_name", None) or "unknown")
-
-
-class MLflowRegistryActionOperator(MloopsStageOperator):
-    """Apply one audited registry action to a model (templated parameters come from the trigger form).
-
-    :param model: model config name (templated).
-    :param action: ``promote`` (a given version to champion), ``rollback`` (champion to previous) or
-        ``archive`` (a version; never the champion) (templated).
-    :param version: the version to promote or archive (templated).
-    :param reason: why; recorded on every version touched (templated).
-    :param allow_failed_tests: allow a version whose tests failed; the override is audited (templated).
-    """
-
-    template_fields: Sequence[str] = ("model", "action", "version", "reason", "allow_failed_tests")
-
-    def __init__(self, *, action: str, version: Any = None, reason: str = "", allow_failed_tests: Any = False,
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.action = action
-        self.version = version
-        self.reason = reason
-        self.allow_failed_tests = allow_failed_tests
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import stages
-        from mloops.errors import RegistryError
-
-        config, _, settings = self.load(context)
-        dag_run = context["dag_run"]
-        try:
-            result = stages.registry_action(
-                config, settings, action=str(self.action), version=None if self.version in (None, "") else str(self.version),
-                reason=str(self.reason or ""), actor=actor(context), dag_run=f"{dag_run.dag_id}/{dag_run.run_id}",
-                allow_failed_tests=bool(self.allow_failed_tests),
-            )
-        except RegistryError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        self.emit(context, EVENT_OF_ACTION[result["action"]],
-                  f"{result['action']} {config.registered_model_name} v{result['version']} by {result['audit']['by']}: "
-                  f"{result['audit']['why']}", result)
-        self.log.info("%s", result)
-        return result
+from mloops.contracts import METRIC_TAG_PREFIX, EventKind, PromotionPolicy, Tag
+from mloops.operators.base import emit_event
 
 
 def approval_operator_class() -> type:
@@ -100,19 +51,19 @@ def approval_operator_class() -> type:
 
             settings = get_settings()
             config = find_model_config(self.model, settings.models_dir)
-            policy = self.policy or config.promotion.policy
-            if policy != "approval":
+            policy = str(self.policy or config.promotion.policy)
+            if policy != PromotionPolicy.APPROVAL:
                 raise AirflowSkipException(f"promotion policy is {policy!r}: no approval needed")
             registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
             version = mlflow_adapter.get_version(mlflow_adapter.client(settings), config.registered_model_name,
                                                  registered["version"])
-            metrics = ", ".join(f"{k.removeprefix('metric.')}={v}" for k, v in sorted(version.tags.items())
-                                if k.startswith("metric."))
+            metrics = ", ".join(f"{k.removeprefix(METRIC_TAG_PREFIX)}={v}" for k, v in sorted(version.tags.items())
+                                if k.startswith(METRIC_TAG_PREFIX))
             self.subject = f"Promote {config.registered_model_name} v{version.version} to champion?"
             self.body = (
                 f"**{config.registered_model_name} v{version.version}** passed its tests "
-                f"(data interval {version.tags.get('mloops.data_interval_start')}).\n\n"
-                f"Metrics: {metrics}\n\nTest report: {version.tags.get('mloops.test_report')}\n\n"
+                f"(data interval {version.tags.get(Tag.DATA_INTERVAL)}).\n\n"
+                f"Metrics: {metrics}\n\nTest report: {version.tags.get(Tag.TEST_REPORT)}\n\n"
                 f"Reject (or no answer within {config.promotion.approval_timeout_hours} h) keeps the current champion."
             )
             return super().execute(context)
@@ -152,10 +103,11 @@ def approval_operator_class() -> type:
             }
             mlflow_adapter.set_version_tags(
                 mlflow_adapter.client(settings), config.registered_model_name, registered["version"],
-                {"mloops.approval": json.dumps(record, sort_keys=True)},
+                {Tag.APPROVAL: json.dumps(record, sort_keys=True)},
             )
             emit_event(
-                context, self.model, f"promotion_{decision}",
+                context, self.model,
+                EventKind.PROMOTION_APPROVED if decision == "approved" else EventKind.PROMOTION_REJECTED,
                 f"{config.registered_model_name} v{registered['version']} {decision} by {record['by']}: {record['comment']}",
                 record,
             )

@@ -1,0 +1,166 @@
+"""Stage ``check_drift``: the current window against the champion's training reference (Evidently).
+
+Data drift per feature with the test pinned per column type, prediction drift, and quality on the
+labels that have arrived. Reports (HTML + JSON) are saved per window, the numbers appended to the
+metrics store, and the retrain policy of :mod:`mloops.monitoring` gives the verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from mloops import monitoring, partitions, store, training
+from mloops.contracts import PREDICTION_COLUMN, DriftResult, Status, Tag
+from mloops.errors import DriftInputError
+from mloops.stages.layout import (
+    RunContext,
+    monitoring_dir,
+    predictions_path,
+    read_verdict,
+    status_of,
+    window,
+)
+from mloops.stages.score import champion
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mloops.config import ModelConfig
+    from mloops.partitions import StoragePath
+
+
+def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
+    """Compare the current window (validated partitions with their predictions) with the champion's
+    training reference; save the reports, append the numbers to the metrics store, apply the policy."""
+    from mloops.adapters import mlflow_adapter
+
+    m = ctx.config.monitoring
+    days = window(ctx, m.window_days)
+    start = days[0].partition
+    client, version = champion(ctx)
+    current, used, skipped = current_window(ctx)
+    if current.empty:
+        raise DriftInputError(
+            f"model {ctx.model!r}: no validated and scored partition in the window {start}..{ctx.ds} ({skipped})"
+        )
+    reference_uri = mlflow_adapter.get_run(client, version.run_id or "").tags.get(Tag.REFERENCE_URI)
+    if not reference_uri:
+        raise DriftInputError(f"champion v{version.version} of {ctx.model!r} has no recorded training reference")
+    reference = partitions.read_parquet(partitions.from_uri(reference_uri))
+    reference_sample = monitoring.sample(reference, m.sample_size, m.seed)
+    current_sample = monitoring.sample(current, m.sample_size, m.seed)
+    out_dir = monitoring_dir(ctx, start)
+    snapshot, unevaluable = compare_samples(ctx.config, reference_sample, current_sample, out_dir)
+    labeled = labeled_rows(ctx, current, [d.partition for d in days])
+    quality = live_quality(ctx.config, reference_sample, labeled, out_dir)
+    reference_metric = version.tags.get(f"metric.{ctx.config.evaluation.primary_metric}")
+    summary = monitoring.summarize(
+        ctx.config, snapshot, unevaluable, quality,
+        float(reference_metric) if reference_metric is not None else None, int(len(labeled)),
+    )
+    verdict = monitoring.evaluate_policy(ctx.config, summary)
+    numbers: dict[str, float | None] = {
+        "drift.share": summary.share,
+        "drift.count": float(len(summary.drifted_columns)),
+        "rows.current": float(len(current)),
+        "rows.reference": float(len(reference)),
+        "rows.labeled": float(len(labeled)),
+        "policy.breached": float(verdict.breached),
+        **{f"drift.column.{c.column}": c.score for c in summary.columns},
+        **{f"quality.{k}": v for k, v in quality.items()},
+    }
+    if summary.prediction is not None:
+        numbers["drift.prediction"] = summary.prediction.score
+    store.write_metrics(
+        ctx.settings.metrics_db_uri, model=ctx.model, model_version=version.version, window_start=start,
+        window_end=ctx.partition, metrics=numbers, run_id=run_id,
+    )
+    return DriftResult(
+        model=ctx.model, champion_version=version.version, window_start=start.isoformat(), window_end=ctx.ds,
+        partitions=used, skipped=skipped, **summary.to_dict(), breached=verdict.breached,
+        reasons=list(verdict.reasons), report_uri=partitions.to_uri(out_dir / "drift.html"),
+        report_json_uri=partitions.to_uri(out_dir / "drift.json"),
+    )
+
+
+def current_window(ctx: RunContext) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """The validated, scored partitions of the window, each batch with its served predictions."""
+    import pandas as pd
+
+    frames, used, skipped = [], [], {}
+    for day in window(ctx, ctx.config.monitoring.window_days):
+        verdict = read_verdict(day)
+        scored = predictions_path(day)
+        if not verdict or verdict["status"] != Status.PASSED:
+            skipped[day.ds] = status_of(verdict)
+            continue
+        if not scored.exists():
+            skipped[day.ds] = "not scored"
+            continue
+        data = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
+        predictions = partitions.read_parquet(scored)
+        if len(predictions) != len(data):
+            raise DriftInputError(
+                f"model {ctx.model!r}: predictions of {day.ds} have {len(predictions)} rows, "
+                f"the batch {len(data)}; re-run scoring"
+            )
+        data[PREDICTION_COLUMN] = predictions[PREDICTION_COLUMN].to_numpy()
+        data["_partition"] = day.ds
+        frames.append(data)
+        used.append(day.ds)
+    current = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return current, used, skipped
+
+
+def labeled_rows(ctx: RunContext, current: pd.DataFrame, days: list[dt.date]) -> pd.DataFrame:
+    """The rows of the window whose labels have arrived (partitions older than the label delay)."""
+    delay = ctx.config.monitoring.label_delay_days
+    labeled_days = {d.isoformat() for d in monitoring.labeled_partitions(days, ctx.partition, delay)}
+    return current[current["_partition"].isin(labeled_days) & current[ctx.config.target].notna()]
+
+
+def live_quality(
+    config: ModelConfig, reference: pd.DataFrame, labeled: pd.DataFrame, out_dir: StoragePath
+) -> dict[str, float | None]:
+    """The configured metrics on the labeled rows (with Evidently's quality report), when there are enough."""
+    from mloops.adapters import evidently_adapter
+
+    if len(labeled) < config.monitoring.min_rows:
+        return {}
+    if config.task == "classification":
+        label, probability = (labeled[PREDICTION_COLUMN] >= 0.5).astype("int64"), labeled[PREDICTION_COLUMN]
+    else:
+        label, probability = labeled[PREDICTION_COLUMN], None
+    metrics = training.compute_metrics(config.task, training.target_series(labeled, config), label, probability)
+    evidently_adapter.quality_report(
+        reference=reference.assign(**{config.target: training.target_series(reference, config)}),
+        current=labeled.assign(**{config.target: training.target_series(labeled, config)}),
+        task=config.task, target=config.target, prediction=PREDICTION_COLUMN, out_dir=out_dir,
+    )
+    return metrics
+
+
+def compare_samples(
+    config: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, out_dir: StoragePath
+) -> tuple[dict[str, Any], list[monitoring.ColumnDrift]]:
+    """Run the model's pinned drift tests (features and prediction) on two prepared samples.
+
+    Returns Evidently's snapshot dict (reports saved in ``out_dir``) and the findings for columns that
+    could not be compared; :func:`monitoring.summarize` turns both into a :class:`DriftSummary`.
+    """
+    from mloops.adapters import evidently_adapter
+
+    m = config.monitoring
+    comparable, unevaluable = monitoring.check_inputs(config, reference, current)
+    snapshot = evidently_adapter.drift_report(
+        reference=reference,
+        current=current,
+        numeric=[c for c in config.numeric_features if c in comparable],
+        categorical=[c for c in config.categorical_features if c in comparable],
+        methods={c: monitoring.method_for(config, c) for c in comparable},
+        drift_share=m.drift_share,
+        prediction=(PREDICTION_COLUMN, m.numeric_method, m.prediction_threshold),
+        out_dir=out_dir,
+    )
+    return snapshot, unevaluable

@@ -1,0 +1,148 @@
+"""The run context every stage takes, and the shared mechanics of the partition layout.
+
+A stage works on one model's partition (the data interval's start) with the settings in force;
+:class:`RunContext` carries the three, frozen, in that order. This module owns where each area of
+a partition lives (staged snapshot, verdict, quarantine, run outputs, reports, predictions, drift
+reports) and how verdicts are read and written, so no stage builds a path of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from mloops import partitions
+from mloops.config import ModelConfig
+from mloops.contracts import Status
+from mloops.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mloops.partitions import StoragePath
+
+VERDICT_FILE = "verdict.json"
+STAGED_FILE = "data.parquet"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One model, one partition, the settings in force, and the Airflow run that asked (lineage tags)."""
+
+    config: ModelConfig
+    partition: dt.date
+    settings: Settings
+    lineage: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        return self.config.name
+
+    @property
+    def ds(self) -> str:
+        return self.partition.isoformat()
+
+    def at(self, day: dt.date) -> RunContext:
+        """The same run, looking at another partition (e.g. one of its training window)."""
+        return replace(self, partition=day)
+
+    def where(self) -> str:
+        """How messages name what a stage worked on."""
+        return f"model {self.model!r}, partition {self.ds}"
+
+
+# ---------------------------------------------------------------------------------------------- areas
+
+
+def area_dir(ctx: RunContext, area: str) -> StoragePath:
+    return partitions.partition_dir(ctx.settings.data_root, area, ctx.model, ctx.partition)
+
+
+def staged_dir(ctx: RunContext) -> StoragePath:
+    """``staged/<model>/dt=<ds>/``: the snapshot of a batch that passed, and the verdict of every batch."""
+    return area_dir(ctx, "staged")
+
+
+def staged_root(ctx: RunContext) -> StoragePath:
+    """The folder of every staged partition of the model (the training data's lineage source)."""
+    return staged_dir(ctx).parent
+
+
+def quarantine_dir(ctx: RunContext) -> StoragePath:
+    """``quarantine/<model>/dt=<ds>/``: a copy of a failing batch with its validation result."""
+    return area_dir(ctx, "quarantine")
+
+
+def run_dir(ctx: RunContext) -> StoragePath:
+    """``runs/<model>/dt=<ds>/``: the holdout and the training reference of the interval's run."""
+    return area_dir(ctx, "runs")
+
+
+def reports_dir(ctx: RunContext) -> StoragePath:
+    """``reports/<model>/dt=<ds>/``: the model-test reports."""
+    return area_dir(ctx, "reports")
+
+
+def predictions_path(ctx: RunContext) -> StoragePath:
+    """``predictions/<model>/dt=<ds>/predictions.parquet``."""
+    return area_dir(ctx, "predictions") / "predictions.parquet"
+
+
+def monitoring_dir(ctx: RunContext, window_start: dt.date) -> StoragePath:
+    """``monitoring/<model>/window=<start>_<end>/``: the drift reports of the window ending at the partition."""
+    return ctx.settings.data_root / "monitoring" / ctx.model / f"window={window_start}_{ctx.ds}"
+
+
+def window(ctx: RunContext, days: int) -> list[RunContext]:
+    """The contexts of the ``days`` daily partitions ending at this one, oldest first."""
+    return [ctx.at(day) for day in partitions.window_dates(ctx.partition, days)]
+
+
+# ------------------------------------------------------------------------------------------- verdicts
+
+
+def read_verdict(ctx: RunContext) -> dict[str, Any] | None:
+    """The partition's validation verdict, or ``None`` when it was never validated."""
+    return partitions.read_json(staged_dir(ctx) / VERDICT_FILE)
+
+
+def write_verdict(ctx: RunContext, verdict: Mapping[str, Any]) -> None:
+    partitions.write_json(staged_dir(ctx) / VERDICT_FILE, verdict)
+
+
+def status_of(verdict: Mapping[str, Any] | None) -> str:
+    return str(verdict["status"]) if verdict else Status.NOT_VALIDATED
+
+
+def window_verdicts(ctx: RunContext, days: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The passed verdicts of the window ending at the partition (by date) and the status of the others."""
+    passed: dict[str, dict[str, Any]] = {}
+    excluded: dict[str, str] = {}
+    for day in window(ctx, days):
+        verdict = read_verdict(day)
+        if verdict is not None and verdict["status"] == Status.PASSED:
+            passed[day.ds] = verdict
+        else:
+            excluded[day.ds] = status_of(verdict)
+    return passed, excluded
+
+
+# --------------------------------------------------------------------------------------- fingerprints
+
+
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """A digest of a frame's columns and values (order-sensitive), stable across processes."""
+    import pandas as pd
+
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def payload_digest(payload: Any) -> str:
+    """A digest of a JSON-able value (config parts, overrides)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]

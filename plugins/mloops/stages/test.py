@@ -1,0 +1,111 @@
+"""Stage ``test_model``: every model gate on the interval's holdout, and the report that explains it.
+
+Thresholds on the challenger's metrics, the challenger against the current champion on the same
+holdout, per-slice minimums and a smoke test of the logged model as MLflow serves it. The report
+(JSON + Markdown) is written under ``reports/`` and logged to the MLflow run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mloops import evaluation, partitions, training
+from mloops.contracts import Alias, Tag, TestResult, TrainingResult
+from mloops.errors import ModelGateFailedError
+from mloops.stages.layout import RunContext, reports_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mloops.adapters.mlflow_adapter import VersionInfo
+    from mloops.evaluation import Check
+
+
+def test_model(ctx: RunContext, trained: TrainingResult) -> TestResult:
+    """Run every model gate on the interval's holdout and write the report (JSON + Markdown)."""
+    from mloops.adapters import mlflow_adapter
+
+    client = mlflow_adapter.client(ctx.settings)
+    holdout = partitions.read_parquet(partitions.from_uri(trained.holdout_uri))
+    challenger = mlflow_adapter.load_sklearn_model(trained.model_uri)
+    metrics = training.evaluate(challenger, holdout, ctx.config)
+    champion = mlflow_adapter.version_by_alias(client, ctx.config.registered_model_name, Alias.CHAMPION)
+    champion_metrics, champion_check = compare_with_champion(ctx, trained, holdout, metrics, champion)
+    checks = [
+        *evaluation.threshold_checks(ctx.config, metrics),
+        champion_check,
+        *evaluation.slice_checks(
+            ctx.config, holdout, lambda subset: training.evaluate(challenger, subset, ctx.config)
+        ),
+        smoke_test(ctx, trained, holdout),
+    ]
+    payload = evaluation.report(
+        ctx.config, ctx.ds, checks, metrics,
+        {
+            "run_id": trained.run_id,
+            "model_uri": trained.model_uri,
+            "champion_version": champion.version if champion else None,
+            "champion_metrics": champion_metrics,
+            "holdout_rows": int(len(holdout)),
+        },
+    )
+    json_uri, md_uri = write_reports(ctx, trained, payload)
+    result = TestResult(
+        model=ctx.model,
+        partition=ctx.ds,
+        passed=payload["passed"],
+        report_uri=json_uri,
+        checks={c.name: c.passed for c in checks},
+        metrics=metrics,
+        champion_version=payload["champion_version"],
+    )
+    if not result.passed:
+        raise ModelGateFailedError(evaluation.gate_message(payload, md_uri), result=result.to_xcom())
+    return result
+
+
+test_model.__test__ = False  # type: ignore[attr-defined]  # a stage, not a pytest test
+
+
+def compare_with_champion(
+    ctx: RunContext, trained: TrainingResult, holdout: pd.DataFrame, metrics: dict[str, float | None],
+    champion: VersionInfo | None,
+) -> tuple[dict[str, float | None] | None, Check]:
+    """The champion's metrics on the same holdout, and the check of the challenger against them."""
+    from mloops.adapters import mlflow_adapter
+
+    if champion is None:
+        return None, evaluation.champion_check(ctx.config, metrics, None, None, None)
+    label = f"champion v{champion.version}"
+    if champion.run_id == trained.run_id:
+        return metrics, evaluation.champion_check(ctx.config, metrics, metrics, f"{label} (this run)", None)
+    try:
+        champion_metrics = training.evaluate(mlflow_adapter.load_sklearn_model(champion.uri), holdout, ctx.config)
+    except Exception as exc:  # noqa: BLE001 - an unscorable champion is a reported failure, not a crash
+        error = f"{label} cannot score this holdout: {type(exc).__name__}: {exc}"
+        return None, evaluation.champion_check(ctx.config, metrics, None, label, error)
+    return champion_metrics, evaluation.champion_check(ctx.config, metrics, champion_metrics, label, None)
+
+
+def smoke_test(ctx: RunContext, trained: TrainingResult, holdout: pd.DataFrame) -> Check:
+    """Load the logged model as MLflow serves it (pyfunc) and predict a few holdout rows."""
+    from mloops.adapters import mlflow_adapter
+
+    sample = training.feature_frame(holdout.head(ctx.config.evaluation.smoke_rows), ctx.config)
+    try:
+        predictions = mlflow_adapter.load_pyfunc_model(trained.model_uri).predict(sample)
+    except Exception as exc:  # noqa: BLE001 - the smoke test reports any load or predict failure
+        return evaluation.smoke_check(None, len(sample), f"{type(exc).__name__}: {exc}")
+    return evaluation.smoke_check([float(v) for v in predictions], len(sample), None)
+
+
+def write_reports(ctx: RunContext, trained: TrainingResult, payload: dict[str, Any]) -> tuple[str, str]:
+    """Write the JSON and Markdown reports, log them to the run, tag the run's test status."""
+    from mloops.adapters import mlflow_adapter
+
+    texts = {"model_tests.json": partitions.json_text(payload), "model_tests.md": evaluation.report_markdown(payload)}
+    json_path, md_path = (partitions.write_text(reports_dir(ctx) / name, text) for name, text in texts.items())
+    client = mlflow_adapter.client(ctx.settings)
+    mlflow_adapter.log_texts(client, trained.run_id, texts, artifact_path="model_tests")
+    mlflow_adapter.set_run_tags(client, trained.run_id, {Tag.TEST_STATUS: "passed" if payload["passed"] else "failed"})
+    return partitions.to_uri(json_path), partitions.to_uri(md_path)
