@@ -169,3 +169,57 @@ def test_mlflow_own_pickle_loading_is_switched_off(store, tmp_path: Path) -> Non
     with pytest.raises(MlflowException, match="MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
         mlflow.sklearn.load_model(f"models:/{NAME}@champion")
     assert not (tmp_path / "marker").exists()
+
+
+@pytest.fixture
+def server_store(mloops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An ``mlflow server`` on a free loopback port (proxied artifacts), as the compose stack runs it."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from mloops.adapters import mlflow_adapter
+    from mloops.settings import get_settings
+    from tests.conftest import free_port
+
+    port = free_port()
+    log = (tmp_path / "mlflow-server.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
+         "--serve-artifacts", "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mlflow server did not start: {(tmp_path / 'mlflow-server.log').read_text()[-2000:]}") from None
+                time.sleep(1)
+        monkeypatch.setenv("MARKER", str(tmp_path / "marker"))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        settings = get_settings()
+        client = mlflow_adapter.client(settings)
+        yield client, mlflow_adapter.ensure_experiment(client, settings, "integrity"), tmp_path
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_against_a_tracking_server_pickle_champion_is_refused_and_the_real_one_loads(server_store) -> None:
+    client, experiment_id, tmp_path = server_store
+    model, frame = _fit()
+    good, _ = _log(client, experiment_id, model)
+    assert list(model_integrity.load_verified_model(f"models:/{NAME}@champion", client).predict(frame)) == list(model.predict(frame))
+    bad, _ = _log(client, experiment_id, Payload(), fmt="cloudpickle", digest=False)
+    with pytest.raises(ModelIntegrityError, match=rf"{NAME} version {bad} .*is refused"):
+        model_integrity.load_verified_model(f"models:/{NAME}@champion", client)
+    assert not (tmp_path / "marker").exists()
+    assert good != bad
