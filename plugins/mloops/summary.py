@@ -121,6 +121,15 @@ def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fleet_table(settings: Settings, names: Sequence[str]) -> str:
+    """The fleet table of the dashboard, from the same snapshot (rebuilt here for the models named)."""
+    from mloops.fleet import snapshot, table
+
+    snapshot.refresh(settings, names)
+    return "Fleet (as on the Models page of the Airflow UI):\n" + table.render(
+        [row for row in snapshot.read(settings) if row["model"] in names])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     names = list(argv if argv is not None else sys.argv[1:])
@@ -128,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configs, _ = load_model_configs(settings.models_dir)
         names = sorted(configs)
     print(render([model_summary(n, settings) for n in names], settings))
+    print(fleet_table(settings, names))
     return 0
 
 
