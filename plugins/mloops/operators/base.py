@@ -148,6 +148,16 @@ class MloopsStageOperator(BaseOperator):
         """Record an event for this task's model and partition (see :mod:`mloops.alerts`)."""
         emit_event(context, self.model, kind, message, payload, self.partition_date)
 
+    def refresh_fleet_row(self) -> None:
+        """Bring the model's row of the fleet dashboard's snapshot up to date (never fails the task)."""
+        from mloops.fleet import snapshot
+
+        snapshot.record_quietly(str(self.model))
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        super().post_execute(context, result)
+        self.refresh_fleet_row()
+
     def run_stage(self, context: Any, stage: Callable[[], StageResult]) -> dict[str, Any]:
         """Run a stage and return its result as the XCom dict.
 
@@ -167,4 +177,5 @@ class MloopsStageOperator(BaseOperator):
             if kind:
                 self.emit(context, kind, str(exc), exc.result)
             self.log.error("%s", exc)
+            self.refresh_fleet_row()
             raise AirflowFailException(str(exc)) from exc
