@@ -43,6 +43,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "error::airflow.sdk.exceptions.RemovedInAirflow4Warning")
 
 
+#: Markers that say what a test needs rather than which layer it tests: never enough on their own.
+_NOT_LAYERS = {"services"}
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fail collection for a test that carries none of the layer markers declared in pyproject.toml."""
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
+    layers = {line.split(":", 1)[0].strip() for line in declared} - _NOT_LAYERS
+    unmarked = [item.nodeid for item in items if not layers & {m.name for m in item.iter_markers()}]
+    if unmarked:
+        raise pytest.UsageError(
+            f"{len(unmarked)} test(s) carry none of the layer markers {sorted(layers)}: " + ", ".join(unmarked[:10])
+        )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 

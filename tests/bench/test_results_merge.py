@@ -6,8 +6,12 @@ modes (smoke sizes next to full ones), and the report must say which run measure
 
 from __future__ import annotations
 
+import pytest
+
 from bench.cli import judge, merge_previous
 from bench.report import render
+
+pytestmark = pytest.mark.unit
 
 PREVIOUS = {
     "mode": "full",
