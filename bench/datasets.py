@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench.harness import REPO
+from bench.harness import REPO, examples
 
 CHURN_CONFIG = REPO / "include" / "models" / "churn.yaml"
 EXPECTATIONS_DIR = REPO / "include" / "expectations"
@@ -75,12 +75,10 @@ def wide_frame(
 ) -> tuple[Any, list[str]]:
     """The churn partition of ``day`` plus 22 numeric features derived from it (deterministic), and their names.
 
-    ``scenarios`` (``mloops_examples.generator.Scenario``) act while the churn columns are drawn, so the
+    ``scenarios`` (the generator's ``Scenario``) act while the churn columns are drawn, so the
     derived columns follow a covariate drift of the columns they come from.
     """
-    from mloops_examples.generator import generate_partition
-
-    frame = generate_partition("churn", day, rows=rows, seed=seed, scenarios=scenarios)
+    frame = examples().generate_partition("churn", day, rows=rows, seed=seed, scenarios=scenarios)
     base = {name: frame[name].astype("float64").to_numpy() for name in BASE_NUMERIC}
     rng = np.random.default_rng([seed, day.toordinal()])
     derived: dict[str, np.ndarray] = {}

@@ -22,18 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    Run,
-    Workspace,
-    cpu,
-    cpu_ratio,
-    interleaved,
-    median,
-    memory_ratio,
-    paired_ratio,
-    summary,
-    wall,
-)
+from bench.harness import Run, Workspace, case, cpu, interleaved, wall
 
 REFERENCE_DAY = dt.date(2026, 1, 9)
 CURRENT_DAY = dt.date(2026, 1, 10)
@@ -61,12 +50,12 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     import pandas as pd
 
     from bench import datasets
+    from bench.harness import examples
     from mloops import monitoring
     from mloops.config import load_model_config
-    from mloops_examples.generator import Scenario
 
     rows = params["rows"]
-    drift = Scenario("covariate_drift", CURRENT_DAY, CURRENT_DAY)
+    drift = examples().Scenario("covariate_drift", CURRENT_DAY, CURRENT_DAY)
     config = None
     sizes = {}
     for side, day, scenarios in (
@@ -111,39 +100,16 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     }
 
 
-def _instrument_evidently(probe: Any) -> None:
-    """Time Evidently's report run, its dataset wrapping and the report save inside the real call."""
-    import evidently
-    from evidently.core.report import Report
-
-    from mloops.adapters import evidently_adapter
-
-    def wrap(owner: Any, name: str, section: str, static: bool = False) -> None:
-        original = getattr(owner, name)
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            with probe.timed(section):
-                return original(*args, **kwargs)
-
-        setattr(owner, name, staticmethod(timed) if static else timed)
-
-    wrap(Report, "run", "evidently_run")
-    wrap(evidently.Dataset, "from_pandas", "evidently_dataset", static=True)
-    wrap(evidently_adapter, "_save", "evidently_save")
-
-
 def mloops_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     with probe.timed("import"):
-        import evidently  # noqa: F401
-        import evidently.metrics  # noqa: F401
-        import evidently.presets  # noqa: F401
         import pandas as pd
 
-        from mloops import monitoring, stages
+        from mloops import monitoring
+        from mloops.adapters import evidently_adapter  # noqa: F401 - the library import the task pays
         from mloops.config import load_model_config
+        from mloops.stages.drift import compare_samples
     plan = json.loads(Path(params["plan"]).read_text())
     config = load_model_config(plan["config"])
-    _instrument_evidently(probe)
     size, seed = params["sample_size"], plan["seed"]
     probe.mark_base()
     with probe.timed("read"):
@@ -154,7 +120,7 @@ def mloops_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
             reference_sample = monitoring.sample(reference, size, seed)
             current_sample = monitoring.sample(current, size, seed)
         # The plan's prediction test and drift share are the config's (see the plan builder above).
-        snapshot, unevaluable = stages.compare_samples(config, reference_sample, current_sample, Path(params["out_dir"]))
+        snapshot, unevaluable = compare_samples(config, reference_sample, current_sample, Path(params["out_dir"]))
         found = monitoring.summarize(config, snapshot, unevaluable)
     columns = {c.column: {"score": c.score, "drifted": c.drifted} for c in found.columns}
     if found.prediction is not None:
@@ -257,46 +223,23 @@ def run(ws: Workspace, *, rows: int, sample_sizes: list[int], repeats: list[int]
                 )
             )
         ours, theirs = runs["mloops"], runs["scipy"]
-        check = wall("check")
-        per_side = min(size, rows)
         cases.append(
-            {
-                "name": f"{rows:,} vs {rows:,} rows x {prep['columns']} columns, {_label(size, rows)}",
-                "size": rows,
-                "sample_size": per_side,
-                "metric": "sample both sides + pinned drift tests + report: mloops/Evidently vs scipy (s), "
-                "Parquet read excluded",
-                "subject": summary(ours, check, cpu("check")),
-                "baseline": summary(theirs, check, cpu("check")),
-                "ratio": round(paired_ratio([check(r) for r in ours], [check(r) for r in theirs]), 3),
-                "cpu_ratio": cpu_ratio(ours, theirs, cpu("check")),
-                "extra": {
+            case(
+                f"{rows:,} vs {rows:,} rows x {prep['columns']} columns, {_label(size, rows)}",
+                rows,
+                "sample both sides + pinned drift tests + report: mloops/Evidently vs scipy (s; Parquet read excluded)",
+                ours,
+                theirs,
+                wall("check"),
+                cpu("check"),
+                sample_size=min(size, rows),
+                data_bytes=prep["data_bytes"],
+                extra={
                     "rows_compared": ours[-1].result["rows"],
-                    "parts_mloops_s": {
-                        "read_parquet (not in the ratio)": summary(ours, wall("read"))["time_s"],
-                        "sample": summary(ours, wall("sample"))["time_s"],
-                        "evidently_dataset_from_pandas": summary(ours, wall("evidently_dataset"))["time_s"],
-                        "evidently_report_run": summary(ours, wall("evidently_run"))["time_s"],
-                        "evidently_save_html_json": summary(ours, wall("evidently_save"))["time_s"],
-                    },
-                    "parts_scipy_s": {
-                        "read_parquet (not in the ratio)": summary(theirs, wall("read"))["time_s"],
-                        "sample": summary(theirs, wall("sample"))["time_s"],
-                        "tests_and_json": round(
-                            median(r.time("check") - r.time("sample") for r in theirs), 4
-                        ),
-                    },
-                    "import_s": {
-                        "mloops": summary(ours, wall("import"))["time_s"],
-                        "scipy": summary(theirs, wall("import"))["time_s"],
-                    },
+                    "import_s": {"mloops": ours[-1].time("import"), "scipy": theirs[-1].time("import")},
                     **_agreement(ours[-1], theirs[-1]),
                 },
-                "data_bytes": prep["data_bytes"],
-                "memory_ratio": memory_ratio(ours, prep["data_bytes"]),
-                "baseline_memory_ratio": memory_ratio(theirs, prep["data_bytes"]),
-                "memory_note": "peak RSS over the pre-read RSS (after imports), over both frames' memory_usage(deep=True)",
-            }
+            )
         )
     return {
         "title": "Drift check at 1M rows",

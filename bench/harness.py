@@ -40,6 +40,8 @@ class Run:
     wall_s: float
     peak_rss: int
     report: Mapping[str, Any]
+    #: User + system CPU seconds of the child process (``wait4``), whatever it did.
+    cpu_s: float = 0.0
 
     @property
     def result(self) -> Mapping[str, Any]:
@@ -127,7 +129,8 @@ class Workspace:
             raise CaseFailed(f"{label}: {target} failed ({reason}); log {log_path}:\n{tail}")
         report = json.loads(out_path.read_text())
         peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-        run = Run(label=label, wall_s=wall, peak_rss=peak, report=report)
+        cpu_s = usage.ru_utime + usage.ru_stime
+        run = Run(label=label, wall_s=wall, peak_rss=peak, report=report, cpu_s=cpu_s)
         if self.verbose:
             self.log(f"    {label}: wall {wall:.2f}s, peak RSS {peak / MB:.0f} MB")
         return run
@@ -196,8 +199,41 @@ def cpu_ratio(subject: Sequence[Run], baseline: Sequence[Run], cpu_of: Callable[
     return round(paired_ratio([cpu_of(r) for r in subject], [cpu_of(r) for r in baseline]), 3)
 
 
-def memory_ratio(runs: Sequence[Run], data_bytes: int | None) -> float | None:
-    """Median peak working memory over the in-memory size of the data the case reads."""
-    if not data_bytes:
-        return None
-    return round(median(r.peak_delta for r in runs) / data_bytes, 2)
+def memory_ratio(subject: Sequence[Run], baseline: Sequence[Run]) -> float | None:
+    """Median peak working memory of the subject over the baseline's (same stage, same data)."""
+    base = median(r.peak_delta for r in baseline)
+    return round(median(r.peak_delta for r in subject) / base, 2) if base > 0 else None
+
+
+def examples() -> Any:
+    """The example data generator: ``mloops_examples.generator`` (or its old home ``mloops.data.generator``)."""
+    try:
+        from mloops_examples import generator
+    except ImportError:
+        from mloops.data import generator  # type: ignore[no-redef]
+    return generator
+
+
+def case(
+    name: str,
+    size: int | None,
+    metric: str,
+    subject: Sequence[Run],
+    baseline: Sequence[Run],
+    time_of: Callable[[Run], float],
+    cpu_of: Callable[[Run], float] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One row of a benchmark: both sides' medians, the paired time ratio, CPU ratio and memory ratio."""
+    out = {
+        "name": name,
+        "size": size,
+        "metric": metric,
+        "subject": summary(subject, time_of, cpu_of),
+        "baseline": summary(baseline, time_of, cpu_of),
+        "ratio": round(paired_ratio([time_of(r) for r in subject], [time_of(r) for r in baseline]), 3),
+        "cpu_ratio": cpu_ratio(subject, baseline, cpu_of) if cpu_of else None,
+        "memory_ratio": memory_ratio(subject, baseline),
+    }
+    out.update(extra)
+    return out

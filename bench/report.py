@@ -80,28 +80,18 @@ def _mb(value: Any) -> str:
 
 def _case_rows(cases: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| Case | Subject (s) | Baseline (s) | Ratio | CPU ratio | Peak RSS MB (subj / base) | Working MB (subj / base) "
-        "| Data MB | Mem / data (subj / base) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Case | Subject (s) | Baseline (s) | Ratio | CPU ratio | Working MB (subj / base) | Memory ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for case in cases:
-        if case.get("status"):
-            lines.append(f"| {case['name']} | {case['status']} | | | | | | | {case.get('note', '')} |")
-            continue
         s, b = case["subject"], case["baseline"]
-        data = case.get("data_bytes")
-        mem = (
-            "n/a"
-            if case.get("memory_ratio") is None
-            else f"{case['memory_ratio']:.2f}x / {_ratio(case.get('baseline_memory_ratio'))}"
-        )
-        ratio = (
-            _ratio(case.get("ratio")) if case.get("ratio") is not None else (case.get("ratio_note") or "n/a")
-        )
+        ratio = _ratio(case.get("ratio")) if case.get("ratio") is not None else (case.get("ratio_note") or "n/a")
+        if case.get("excess_s") is not None:
+            ratio += f" (+{case['excess_s']:.2f} s)"
         lines.append(
-            f"| {case['name']} | {_num(s.get('time_s'))} | {_num(b.get('time_s'))} | {ratio} | {_ratio(case.get('cpu_ratio'))} "
-            f"| {_mb(s.get('peak_rss_mb'))} / {_mb(b.get('peak_rss_mb'))} | {_mb(s.get('peak_delta_mb'))} / {_mb(b.get('peak_delta_mb'))} "
-            f"| {_mb(data / 2**20) if data else 'n/a'} | {mem} |"
+            f"| {case['name']} | {_num(s.get('time_s'))} | {_num(b.get('time_s'))} | {ratio} "
+            f"| {_ratio(case.get('cpu_ratio'))} | {_mb(s.get('peak_delta_mb'))} / {_mb(b.get('peak_delta_mb'))} "
+            f"| {_ratio(case.get('memory_ratio'))} |"
         )
     return lines
 
@@ -109,119 +99,39 @@ def _case_rows(cases: list[dict[str, Any]]) -> list[str]:
 def _notes(name: str, result: dict[str, Any]) -> list[str]:
     """The few extra figures worth reading per benchmark (everything else is in results.json)."""
     notes: list[str] = []
-    cases = [c for c in result.get("cases", []) if not c.get("status")]
-    if name == "dag_parse":
-        for case in cases:
-            extra = case.get("extra", {})
-            if "dagbag_stats" in extra and case is max(
-                (c for c in cases if c.get("size")), key=lambda c: c["size"]
-            ):
-                files = ", ".join(f"`{s['file']}` {s['duration_s']:.2f}s" for s in extra["dagbag_stats"])
-                notes.append(f"Per-file parse durations at {case['size']} models (dagbag_stats): {files}.")
-                notes.append(
-                    f"{extra['dags']} DAGs / {extra['tasks']} tasks; tasks per DAG for each model {extra['floor_shape_per_model']}, "
-                    f"model-independent DAGs {extra['floor_shape_fixed'] or 'none'} (the floor builds the same)."
-                )
-            if "modules_added" in extra:
-                notes.append(
-                    f"Import chain adds {extra['modules_added']} modules (packages: {', '.join(extra['packages_added'])}); "
-                    f"heavy modules loaded at parse time: {', '.join(extra['heavy_modules_loaded']) or 'none'}."
-                )
-    if name == "fleet_scale":
-        for case in cases:
-            parts = case["extra"]["parts"]
+    for case in result.get("cases", []):
+        extra = case.get("extra") or {}
+        if name == "dag_parse":
+            files = ", ".join(f"`{s['file']}` {s['duration_s']:.2f}s" for s in extra["dagbag_stats"])
             notes.append(
-                "Parts (subject / floor, ratio): "
-                + "; ".join(
-                    f"{p} {v['subject_s']:.2f}s / {v['baseline_s']:.2f}s ({_ratio(v['ratio'])})"
-                    for p, v in parts.items()
-                )
-                + f". Processor->manager payload: {case['extra']['payload_bytes_subject']:,} B vs "
-                f"{case['extra']['payload_bytes_baseline']:,} B ({_ratio(case['extra']['payload_ratio'])})."
+                f"{case['name']}: {extra['dags']} DAGs / {extra['tasks']} tasks; per file {files}; slowest "
+                f"{extra['slowest_file_s']:.2f}s of the {extra['import_timeout_s']:.0f}s import timeout; heavy "
+                f"modules at parse time: {', '.join(extra['heavy_modules_loaded']) or 'none'}."
             )
-    if name == "validation":
-        for case in cases:
-            extra = case["extra"]
-            parts = extra["gx_parts_s"]
+        elif name == "fleet" and case.get("stage") == "night":
             notes.append(
-                f"GX without the Data Docs action: {extra['gx_without_data_docs_s']:.2f}s "
-                f"({_ratio(extra['ratio_without_data_docs'])} pandas). GX time split: setup and result handling "
-                f"{parts['context_suite_checkpoint_setup_and_result']:.2f}s, validation {parts['validation']:.2f}s, "
-                f"Data Docs {parts['data_docs_action']:.2f}s. Importing GX: {extra['gx_import_s']:.2f}s (not in the ratio)."
+                f"{case['name']}: wall {case['subject']['process_wall_s']:.1f}s vs {case['baseline']['process_wall_s']:.1f}s "
+                f"({_ratio(case.get('wall_ratio'))}); task start-to-end summed {extra['task_wall_s']:.1f}s; CPU per DAG process {extra['per_dag_cpu_s']}; "
+                f"wall per DAG process {extra['per_dag_wall_s']}."
             )
+        elif name == "fleet" and case.get("stage") == "startup":
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in case["subject"]["parts_s"].items())
             notes.append(
-                f"Throughput: GX {extra['rows_per_s_gx']:,} rows/s, pandas {extra['rows_per_s_pandas']:,} rows/s. "
-                f"Verdicts agree on all {extra['expectations']} expectations: {extra['verdicts_agree']}"
-                + (f" (disagreements: {extra['disagreements']})" if extra["disagreements"] else "")
-                + "."
+                f"{case['name']}: {case['subject']['time_s']:.2f}s vs {case['baseline']['time_s']:.2f}s (+{case['excess_s']:.2f}s; "
+                f"parts {parts}); libraries loaded: {', '.join(extra['libraries_loaded']) or 'none'}."
             )
-    if name == "pipeline":
-        setup = result.get("setup", {})
-        if setup:
+        elif "verdicts_agree" in extra:
             notes.append(
-                f"{setup['features']} features, {setup['expectations']} expectations, estimator {setup['estimator']}, "
-                f"window {setup['window_days']} day; warm-up champion trained on {setup['warm_up_rows']:,} rows."
+                f"{case['name']}: verdicts agree: {extra['verdicts_agree']}"
+                + (f" (disagreements: {extra['disagreements']})" if extra.get("disagreements") else "")
+                + f"; imports (not in the ratio) {extra.get('import_s')}."
             )
-        if setup.get("reference_rows") is not None:
-            mon = setup["monitoring"]
+        elif "imports_subject_s" in extra:
             notes.append(
-                f"score and drift (other DAGs than training, not in the whole-pipeline row): the champion is the warm-up "
-                f"model; its recorded training reference has {setup['reference_rows']:,} rows (the plain script's "
-                f"{setup['plain_reference_rows']:,}); check_drift samples each side to monitoring.sample_size = "
-                f"{mon['sample_size']:,} (the plain script the same, same seed); monitoring window {mon['window_days']} "
-                f"days, of which only the day's partition is validated and scored, so the current data is that "
-                f"partition; tests {', '.join(f'{m} >= {t}' for m, t in setup['drift_methods'])}."
-            )
-        for case in cases:
-            if case.get("stage") == "pipeline":
-                extra = case["extra"]
-                notes.append(
-                    f"{case['name']}: library imports {extra['imports_subject_s']:.1f}s across the stage processes vs "
-                    f"{extra['imports_baseline_s']:.1f}s once in the script; holdout roc_auc {_num((extra['metrics_subject'] or {}).get('roc_auc'))} "
-                    f"vs {_num(extra['metrics_baseline'].get('roc_auc'))}."
-                )
-            if case.get("stage") in ("score", "drift") and case.get("extra"):
-                extra = case["extra"]
-                text = (
-                    f"{case['name']}: parts (s) mloops {_parts(extra['parts_subject_s'])}; plain "
-                    f"{_parts(extra['parts_baseline_s'])}; imports {case['subject']['imports_s']:.1f}s vs "
-                    f"{extra['imports_baseline_s']:.1f}s (not in the ratio)."
-                )
-                if case["stage"] == "drift":
-                    rows = extra["rows_compared_mloops"]
-                    text += (
-                        f" Rows compared: current {rows['current']:,} / reference {rows['reference']:,} "
-                        f"(plain {extra['rows_compared_plain']['current']:,} / {extra['rows_compared_plain']['reference']:,}). "
-                        f"Drifted: mloops {extra['drifted_mloops'] or 'none'}, plain {extra['drifted_plain'] or 'none'}; "
-                        f"verdicts agree: {extra['verdicts_agree']} (largest feature score {extra['max_score_mloops']:.4f} "
-                        f"vs {extra['max_score_plain']:.4f})."
-                    )
-                notes.append(text)
-    if name == "drift":
-        setup = result.get("setup", {})
-        if setup:
-            notes.append(
-                f"{setup['rows_per_side']:,} rows per side, {setup['features']} features ({setup['numeric']} numeric, "
-                f"{setup['categorical']} categorical) + the prediction column; tests "
-                f"{', '.join(f'{m} >= {t}' for m, t in setup['methods'])} (prediction {setup['prediction'][1]} >= "
-                f"{setup['prediction'][2]}); current day under churn's covariate_drift scenario; default "
-                f"monitoring.sample_size {setup['default_sample_size']:,}."
-            )
-        for case in cases:
-            extra = case["extra"]
-            notes.append(
-                f"{case['name']} ({case['subject']['repeats']} repeat(s)): mloops parts (s) {_parts(extra['parts_mloops_s'])}; "
-                f"scipy {_parts(extra['parts_scipy_s'])}. Verdicts agree on all {extra['columns_compared']} columns: "
-                f"{extra['verdicts_agree']}"
-                + (f" (disagreements: {extra['disagreements']})" if extra["disagreements"] else "")
-                + f"; largest score difference {extra['max_score_difference']:.2e}; drifted "
-                f"({len(extra['drifted_mloops'])}): {', '.join(extra['drifted_mloops']) or 'none'}."
+                f"{case['name']}: library imports {extra['imports_subject_s']:.1f}s across the stage processes vs "
+                f"{extra['imports_baseline_s']:.1f}s once in the script; roc_auc {extra['roc_auc']}."
             )
     return notes
-
-
-def _parts(parts: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
 
 
 def _provenance(results: dict[str, Any]) -> list[str]:
@@ -280,11 +190,9 @@ def render(results: dict[str, Any]) -> str:
     ]
     for budget in results["budgets"]:
         status = {"met": "**met**", "not met": "**NOT MET**"}.get(budget["status"], budget["status"])
-        lines.append(f"| {budget['text']} | {budget['limit']}x | {_ratio(budget['measured'])} | {status} |")
-    memory = next((b for b in results["budgets"] if b["id"] == "memory_3x"), None)
-    if memory and memory.get("cases"):
-        judged = "; ".join(f"{c['case']} {c['ratio']:.2f}x" for c in memory["cases"])
-        lines += ["", f"Memory budget, judged cases: {judged}."]
+        unit = budget.get("unit", "x")
+        measured = "n/a" if budget["measured"] is None else f"{budget['measured']:.2f}{unit}"
+        lines.append(f"| {budget['text']} | {budget['limit']}{unit} | {measured} | {status} |")
     lines += [
         "",
         "## How to read this",
@@ -294,10 +202,11 @@ def render(results: dict[str, Any]) -> str:
         "so load from other processes on the machine hits both sides. Times are medians, wall clock.",
         "- **CPU ratio**: the same ratio on the process's CPU seconds (all threads), a cross-check when the machine is "
         "loaded (see the load average above).",
-        "- **Peak RSS**: `ru_maxrss` of the child from `os.wait4`. **Working MB**: peak RSS minus the RSS just before "
-        "the measured work, after the case's imports (for the plain training script's steps, a 10 ms RSS sampler; the "
-        "plain scoring and drift scripts run in their own processes). "
-        "**Mem / data**: working MB over the `memory_usage(deep=True)` of the DataFrame the case reads.",
+        "- **Working MB**: peak RSS (`ru_maxrss` from `os.wait4`) minus the RSS just before the measured work, after "
+        "the case's imports (for the plain training script's steps, a 10 ms RSS sampler). **Memory ratio**: the "
+        "subject's working MB over the baseline's for the same stage and data.",
+        "- **Fleet**: model-night figures are CPU seconds (user + system, `wait4`) of whole processes; start-up "
+        "figures are process wall time from spawn to the stage code's first line, against a bare EmptyOperator task.",
         "- Budgets are judged only at the sizes they name; other modes report them as not measured.",
         "",
     ]

@@ -1,11 +1,9 @@
-"""Benchmark 3: validation throughput, ``gx_adapter.validate_dataframe`` against plain pandas.
+"""Validation: ``gx_adapter.validate_dataframe`` (what ``stages.validate`` calls) against plain pandas.
 
-One churn partition (``generate_partition``) is written to Parquet once. Each run reads it in a
-fresh process, then validates it with the suite of :func:`bench.datasets.validation_suite` (churn's
-contract, its suite file, mean/stdev bounds: 50+ expectations): the subject through our real GX path
-(file context, checkpoint, Data Docs), the baseline with :mod:`bench.pandas_checks`. The GX run is
-instrumented to split its time into context/suite setup, the validation proper, and the Data Docs
-action. Both report a verdict per expectation, and the benchmark checks they agree.
+One churn partition is written to Parquet once; each run reads it in a fresh process and validates it
+with :func:`bench.datasets.validation_suite` (churn's contract, its suite file, mean/stdev bounds: 50+
+expectations): the subject through the real GX path (file context, checkpoint, Data Docs), the baseline
+with :mod:`bench.pandas_checks`. Both report a verdict per expectation, and the case checks they agree.
 """
 
 from __future__ import annotations
@@ -15,70 +13,34 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    Run,
-    Workspace,
-    cpu,
-    cpu_ratio,
-    interleaved,
-    memory_ratio,
-    paired_ratio,
-    summary,
-    wall,
-)
+from bench.harness import Run, Workspace, case, cpu, interleaved, wall
 
 DAY = dt.date(2026, 1, 10)
 
 
 def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
-    """Write the partition and the suite; report the data's in-memory size as read back."""
     import pandas as pd
 
     from bench import datasets
+    from bench.harness import examples
     from mloops.config import load_model_config
-    from mloops_examples.generator import generate_partition, write_partition
 
     config = load_model_config(datasets.CHURN_CONFIG)
-    frame = generate_partition("churn", DAY, rows=params["rows"], seed=config.source.seed)
-    write_partition(frame, params["data"])
+    generator = examples()
+    frame = generator.generate_partition("churn", DAY, rows=params["rows"], seed=config.source.seed)
+    generator.write_partition(frame, params["data"])
     specs = datasets.validation_suite(config)
     Path(params["suite"]).write_text(json.dumps(specs, default=str))
     read_back = pd.read_parquet(params["data"])
-    return {
-        "rows": len(read_back),
-        "columns": len(read_back.columns),
-        "data_bytes": int(read_back.memory_usage(deep=True).sum()),
-        "expectations": len(specs),
-    }
-
-
-def _instrument_gx(probe: Any) -> None:
-    """Time the checkpoint's validation and its actions (the Data Docs update) inside the real call."""
-    from great_expectations.checkpoint.checkpoint import Checkpoint
-
-    for method, section in (
-        ("_run_validation_definitions", "gx_validation"),
-        ("_run_actions", "gx_data_docs"),
-    ):
-        original = getattr(Checkpoint, method)
-
-        def timed(
-            self: Any, *args: Any, __original: Any = original, __section: str = section, **kwargs: Any
-        ) -> Any:
-            with probe.timed(__section):
-                return __original(self, *args, **kwargs)
-
-        setattr(Checkpoint, method, timed)
+    return {"data_bytes": int(read_back.memory_usage(deep=True).sum()), "expectations": len(specs)}
 
 
 def gx_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     with probe.timed("import"):
-        import great_expectations  # noqa: F401
         import pandas as pd
 
         from mloops.adapters.gx_adapter import validate_dataframe
     specs = json.loads(Path(params["suite"]).read_text())
-    _instrument_gx(probe)
     probe.mark_base()
     frame = pd.read_parquet(params["data"])
     with probe.timed("validate"):
@@ -89,12 +51,7 @@ def gx_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
         f"{e['expectation_type']}({(e.get('kwargs') or {}).get('column') or ''})": bool(e["success"])
         for e in outcome.result["expectations"]
     }
-    return {
-        "evaluated": outcome.evaluated,
-        "failed": outcome.failed,
-        "verdicts": verdicts,
-        "docs_url": outcome.docs_url,
-    }
+    return {"verdicts": verdicts}
 
 
 def pandas_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
@@ -107,17 +64,7 @@ def pandas_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     frame = pd.read_parquet(params["data"])
     with probe.timed("validate"):
         results = run_checks(frame, specs)
-    verdicts = {f"{r['type']}({r['column'] or ''})": bool(r["success"]) for r in results}
-    return {"evaluated": len(results), "failed": sum(not v for v in verdicts.values()), "verdicts": verdicts}
-
-
-def _without_data_docs(run: Run) -> float:
-    return run.time("validate") - run.time("gx_data_docs")
-
-
-def _setup_and_result(run: Run) -> float:
-    """Context, datasource, suite, validation definition and checkpoint upserts, and result handling."""
-    return run.time("validate") - run.time("gx_validation") - run.time("gx_data_docs")
+    return {"verdicts": {f"{r['type']}({r['column'] or ''})": bool(r["success"]) for r in results}}
 
 
 def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
@@ -134,57 +81,30 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
     for repeat, variant in interleaved(repeats, ["pandas", "gx"]):
         params = {"data": str(data), "suite": str(suite), "project_dir": str(folder / f"gx-project-{repeat}")}
         runs[variant].append(
-            ws.run(
-                f"bench.validation:{variant}_child",
-                params,
-                env=env,
-                label=f"validation {variant} {rows} rows #{repeat}",
-            )
+            ws.run(f"bench.validation:{variant}_child", params, env=env, label=f"validation {variant} #{repeat}")
         )
-    gx, pandas = runs["gx"], runs["pandas"]
-    disagreements = sorted(
-        key
-        for key, verdict in gx[-1].result["verdicts"].items()
-        if pandas[-1].result["verdicts"].get(key) is not verdict
-    )
-    missing = sorted(set(pandas[-1].result["verdicts"]) ^ set(gx[-1].result["verdicts"]))
-    validate = wall("validate")
-    case = {
-        "name": f"{rows:,} rows x {prep['expectations']} expectations",
-        "size": rows,
-        "metric": "validate_dataframe (incl. Data Docs) vs the same checks in pandas (s)",
-        "subject": summary(gx, validate, cpu("validate")),
-        "baseline": summary(pandas, validate, cpu("validate")),
-        "ratio": round(paired_ratio([validate(r) for r in gx], [validate(r) for r in pandas]), 3),
-        "cpu_ratio": cpu_ratio(gx, pandas, cpu("validate")),
-        "extra": {
-            "gx_without_data_docs_s": summary(gx, _without_data_docs)["time_s"],
-            "ratio_without_data_docs": round(
-                paired_ratio([_without_data_docs(r) for r in gx], [validate(r) for r in pandas]), 3
-            ),
-            "gx_parts_s": {
-                "context_suite_checkpoint_setup_and_result": summary(gx, _setup_and_result)["time_s"],
-                "validation": summary(gx, wall("gx_validation"))["time_s"],
-                "data_docs_action": summary(gx, wall("gx_data_docs"))["time_s"],
-            },
-            "gx_import_s": summary(gx, wall("import"))["time_s"],
-            "rows_per_s_gx": round(rows / max(summary(gx, validate)["time_s"], 1e-9)),
-            "rows_per_s_pandas": round(rows / max(summary(pandas, validate)["time_s"], 1e-9)),
-            "expectations": prep["expectations"],
-            "evaluated_gx": gx[-1].result["evaluated"],
-            "failed_gx": gx[-1].result["failed"],
-            "failed_pandas": pandas[-1].result["failed"],
-            "verdicts_agree": not disagreements and not missing,
-            "disagreements": disagreements + [f"only one side: {k}" for k in missing],
-        },
-        "data_bytes": prep["data_bytes"],
-        "memory_ratio": memory_ratio(gx, prep["data_bytes"]),
-        "baseline_memory_ratio": memory_ratio(pandas, prep["data_bytes"]),
-        "memory_note": "peak RSS over the pre-read RSS (after imports), over the partition's memory_usage(deep=True)",
-    }
+    ours, theirs = runs["gx"][-1].result["verdicts"], runs["pandas"][-1].result["verdicts"]
+    disagreements = sorted(k for k in set(ours) | set(theirs) if ours.get(k) is not theirs.get(k))
     return {
-        "title": "Validation throughput",
+        "title": "Validation",
         "subject": "mloops.adapters.gx_adapter.validate_dataframe (GX file context, checkpoint, Data Docs)",
         "baseline": "the same expectations as vectorised pandas (bench/pandas_checks.py)",
-        "cases": [case],
+        "cases": [
+            case(
+                f"{rows:,} rows x {prep['expectations']} expectations",
+                rows,
+                "validate_dataframe incl. Data Docs vs the same checks in pandas (s; Parquet read excluded)",
+                runs["gx"],
+                runs["pandas"],
+                wall("validate"),
+                cpu("validate"),
+                extra={
+                    "expectations": prep["expectations"],
+                    "verdicts_agree": not disagreements,
+                    "disagreements": disagreements,
+                    "import_s": {"gx": runs["gx"][-1].time("import"), "pandas": runs["pandas"][-1].time("import")},
+                },
+                data_bytes=prep["data_bytes"],
+            )
+        ],
     }
