@@ -58,6 +58,7 @@ class EventKind(StrEnum):
     MODEL_ARCHIVED = "model_archived"
     PROMOTION_APPROVED = "promotion_approved"
     PROMOTION_REJECTED = "promotion_rejected"
+    MODEL_REFUSED = "model_refused"
 
 
 #: The event a registry action records.

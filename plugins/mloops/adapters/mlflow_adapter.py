@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloops.adapters import model_integrity
 from mloops.contracts import Tag
 from mloops.settings import Settings
 
@@ -72,6 +73,7 @@ class VersionInfo:
 def client(settings: Settings) -> MlflowClient:
     """A client bound to the configured store (also sets the process-wide tracking URI)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    model_integrity.disable_pickle_loading()
     import mlflow
     from mlflow import MlflowClient
 
@@ -158,6 +160,8 @@ def log_training_run(
         )
         for path in artifacts:
             mlflow.log_artifact(str(path))
+        # Read back from the store: what a later load is checked against (model_integrity).
+        model_integrity.record_digest(mlflow.MlflowClient(), run.info.run_id, info.model_uri)
     return {"run_id": run.info.run_id, "model_uri": info.model_uri, "model_id": info.model_id}
 
 
@@ -211,19 +215,16 @@ def _quiet_skops() -> Iterator[None]:
 
 
 def load_sklearn_model(uri: str) -> Any:
-    import mlflow
-
+    """The model at ``uri`` after :mod:`~mloops.adapters.model_integrity` checked it is the one mloops
+    logged (skops file, recorded digest, mloops' own trusted types); MLflow's loaders are never used."""
     with _quiet_skops():
-        return mlflow.sklearn.load_model(uri)
+        return model_integrity.load_verified_model(uri)
 
 
 def load_pyfunc_model(uri: str) -> Any:
-    """Load a model logged by this environment moments ago (the smoke test): MLflow's check of the
-    installed packages against the model's requirements cannot differ here and costs a second."""
-    import mlflow
-
-    with _quiet_skops():
-        return mlflow.pyfunc.load_model(uri, suppress_warnings=True)
+    """The smoke test's load of a just-logged model: the same verified path as scoring (the sklearn
+    flavor's pyfunc is the estimator's own ``predict``), so the smoke test proves the scoring load."""
+    return load_sklearn_model(uri)
 
 
 def _version_info(mv: ModelVersion) -> VersionInfo:

@@ -16,6 +16,7 @@ from mloops.errors import (
     InvalidParamsError,
     MloopsError,
     ModelGateFailedError,
+    ModelIntegrityError,
     PartitionMissingError,
     SkipStage,
     ValidationFailedError,
@@ -33,6 +34,7 @@ FAILURE_EVENTS: dict[type[MloopsError], EventKind] = {
     ValidationFailedError: EventKind.BATCH_QUARANTINED,
     PartitionMissingError: EventKind.BATCH_MISSING,
     ModelGateFailedError: EventKind.GATE_FAILED,
+    ModelIntegrityError: EventKind.MODEL_REFUSED,
 }
 
 
