@@ -98,7 +98,7 @@ def test_airflow_state_ranks_filters_and_draws() -> None:
     assert [r["model"] for r in view.filter_rows(joined, "x", None, "attention")] == ["a", "c"]
     assert [r["model"] for r in view.filter_rows(joined, None, "t", None)] == ["a"]
     svg = view.sparkline([0.1, None, 0.5], label="drift share", threshold=0.3, flags=[False, False, True])
-    assert 'data-points="2"' in svg and svg.count("<circle") == 1 and "threshold" in svg
+    assert 'data-points="2"' in svg and svg.count('class="breach"') == 1 and "threshold" in svg
     assert "empty" in view.sparkline([None], label="x")
 
 

@@ -83,9 +83,10 @@ def sparkline(values: Sequence[float | None], *, label: str, threshold: float | 
         parts.append(f'<line class="threshold" x1="0" x2="{width}" y1="{y(threshold)}" y2="{y(threshold)}" '
                      'stroke="#999" stroke-dasharray="3,2"/>')
     parts.append(f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{line}"/>')
-    for i, v in points:
-        if flags and i < len(flags) and flags[i]:
-            parts.append(f'<circle class="breach" cx="{round(i * step, 1)}" cy="{y(v)}" r="2.5" fill="#d1242f"/>')
+    for i, v in points:  # a dot per window, so a single window still shows
+        breach = bool(flags and i < len(flags) and flags[i])
+        parts.append(f'<circle class="{"breach" if breach else "point"}" cx="{round(i * step, 1)}" cy="{y(v)}" '
+                     f'r="{2.5 if breach else 1.5}" fill="{"#d1242f" if breach else "#1f6feb"}"/>')
     parts.append("</svg>")
     return "".join(parts)
 
