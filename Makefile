@@ -57,9 +57,9 @@ mlflow-ui: venv
 
 backfill: airflow-init
 	@test -n "$(MODEL)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill MODEL=<model> FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]"; exit 2; }
-	$(BIN)/airflow dags unpause mloops_train_$(MODEL)
-	$(BIN)/airflow backfill create --dag-id mloops_train_$(MODEL) --from-date $(FROM) --to-date $(TO) \
-	  --max-active-runs 1 --reprocess-behavior $(or $(REPROCESS),none)
+	$(BIN)/airflow dags unpause mloops_train_$(MODEL) > /dev/null
+	$(BIN)/python scripts/backfill.py --dag-id mloops_train_$(MODEL) --from-date $(FROM) --to-date $(TO) \
+	  --max-active-runs 1 --reprocess $(or $(REPROCESS),none)
 
 # System packages the suite uses: docker-compose validates docker-compose.yml (no engine needed),
 # Chromium and its driver run the browser tests. Installed once (Debian/apt, as root), quietly.
