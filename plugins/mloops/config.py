@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -375,18 +376,85 @@ def load_model_config(path: str | Path) -> ModelConfig:
         raise ModelConfigError(shown, problems) from None
 
 
-def load_model_configs(directory: str | Path) -> tuple[dict[str, ModelConfig], list[ModelConfigError]]:
-    """Load every ``*.yaml``/``*.yml`` in ``directory``; return the valid configs and the errors."""
+def load_model_configs(
+    directory: str | Path, index_dir: str | Path | None = None
+) -> tuple[dict[str, ModelConfig], list[ModelConfigError]]:
+    """Load every ``*.yaml``/``*.yml`` in ``directory``; return the valid configs and the errors.
+
+    With ``index_dir``, valid configs come from a compiled index (``config_index.json`` there) while
+    their file is unchanged (same path, ``mtime_ns`` and size), so each DAG file of a parse does not
+    re-read every YAML file; a changed, new or invalid file is read and validated as without it.
+    """
     configs: dict[str, ModelConfig] = {}
     errors: list[ModelConfigError] = []
+    index = _ConfigIndex(Path(index_dir)) if index_dir is not None else None
     for path in _config_files(Path(directory)):
-        try:
-            config = load_model_config(path)
-        except ModelConfigError as exc:
-            errors.append(exc)
-            continue
+        config = index.get(path) if index else None
+        if config is None:
+            try:
+                config = load_model_config(path)
+            except ModelConfigError as exc:
+                errors.append(exc)
+                continue
+            if index:
+                index.put(path, config)
         configs[config.name] = config
+    if index:
+        index.save()
     return configs, errors
+
+
+class _ConfigIndex:
+    """Validated configs as JSON keyed by each YAML file's ``(mtime_ns, size)``; no pickle.
+
+    A hit skips only the YAML parse: the JSON is validated again (so validators that read the
+    settings, e.g. the data-root confinement, still run). An entry is only written when its JSON
+    validates back to an equal config, and the index is dropped when this module changes (its own
+    key is part of the file).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "config_index.json"
+        self.code = _file_key(Path(__file__))
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.changed = False
+        try:
+            data = json.loads(self.path.read_text())
+            if data.get("code") == self.code:
+                self.entries = data["entries"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+
+    def get(self, path: Path) -> ModelConfig | None:
+        entry = self.entries.get(str(path))
+        if not entry or entry.get("key") != _file_key(path):
+            return None
+        try:
+            return ModelConfig.model_validate({**json.loads(entry["config"]), "source_file": str(path)})
+        except (ValidationError, ValueError):
+            return None  # e.g. the settings changed: read the file and report its own errors
+
+    def put(self, path: Path, config: ModelConfig) -> None:
+        text = config.model_dump_json()
+        if ModelConfig.model_validate({**json.loads(text), "source_file": str(path)}) == config:
+            self.entries[str(path)] = {"key": _file_key(path), "config": text}
+            self.changed = True
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps({"code": self.code, "entries": self.entries}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only home only loses the speed-up
+
+
+def _file_key(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_mtime_ns, stat.st_size]
 
 
 def model_names(directory: str | Path) -> list[str]:

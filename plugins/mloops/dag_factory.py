@@ -307,7 +307,7 @@ def build_dags(kind: str, models_dir: str | Path | None = None) -> dict[str, DAG
     if kind == "operations":  # needs the model names only: no need to parse every config on each parse
         dag = build_registry_ops_dag(model_names(directory))
         return {dag.dag_id: dag}
-    configs, errors = load_model_configs(directory)
+    configs, errors = load_model_configs(directory, index_dir=get_settings().home / "cache")
     dags = {}
     for config in configs.values():
         if kind in BUILDERS:
