@@ -265,6 +265,14 @@ def build_row(
 # ------------------------------------------------------------------------------------------- I/O
 
 
+def validation_page(settings: Settings, config: ModelConfig, partition: str) -> str | None:
+    """The Data Docs page of one partition's own validation (GX names its run ``<model>-<date>``), not
+    the site index the validation result points at."""
+    site = settings.docs_root / config.name / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations"
+    pages = sorted(site.glob(f"*/{config.name}-{partition}/*/*.html"))
+    return pages[-1].as_uri() if pages else None
+
+
 def _read_verdicts(settings: Settings, config: ModelConfig) -> list[dict[str, Any]]:
     from mloops import partitions
 
@@ -277,6 +285,8 @@ def _read_verdicts(settings: Settings, config: ModelConfig) -> list[dict[str, An
         if verdict:
             quarantine = settings.data_root / "quarantine" / config.name / folder.name
             verdict["resolved"] = (quarantine / "resolved.json").exists() if verdict.get("quarantine") else False
+            if verdict.get("docs_url"):
+                verdict["docs_url"] = validation_page(settings, config, verdict["partition"]) or verdict["docs_url"]
             found.append(verdict)
     return found
 
