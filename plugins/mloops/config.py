@@ -113,6 +113,13 @@ class GeneratorSource(_Frozen):
 Source = Annotated[FilesSource | SqlSource | GeneratorSource, Field(discriminator="kind")]
 
 
+def category_text(value: Any) -> str:
+    """The text of a categorical value as the contract compares it: ``3``, ``3.0`` and ``"3"`` are all ``"3"``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 class Feature(_Frozen):
     """A model input column; its type drives both preprocessing and the data contract."""
 
@@ -122,6 +129,15 @@ class Feature(_Frozen):
     max: float | None = None
     allowed_values: tuple[str, ...] | None = None
     max_null_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("allowed_values", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        """Codes may be written as numbers (``[1, 2, 3]``) or text (``["1", "2", "3"]``): both mean the same."""
+        if isinstance(value, list | tuple):
+            return tuple(category_text(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                         for v in value)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Feature:

@@ -11,10 +11,13 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mloops.config import ModelConfig
+from mloops.config import ModelConfig, category_text
 from mloops.errors import ModelConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Numeric features must arrive with a numeric dtype; a string column there is a schema change.
 #: Categorical features are not type-checked: they are cast to strings and checked by value set.
@@ -64,8 +67,7 @@ def contract_expectations(config: ModelConfig) -> list[dict[str, Any]]:
     if q.max_rows is not None:
         row_count["max_value"] = q.max_rows
     specs.append({"type": "expect_table_row_count_to_be_between", "kwargs": row_count})
-    required = [*(c for c in (config.id_column,) if c), *config.feature_names, config.target]
-    for column in required:
+    for column in required_columns(config):
         specs.append({"type": "expect_column_to_exist", "kwargs": {"column": column}})
     for feature in config.features:
         if feature.type == "numeric":
@@ -183,3 +185,100 @@ def failure_message(model: str, partition: str, outcome: ValidationOutcome, quar
     if outcome.docs_url:
         lines.append(f"Data Docs: {outcome.docs_url}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------- before GX: schema and declared types
+
+#: Expectations on a column that is missing say the same thing again (or fail inside GX): one message instead.
+_RENAME_CUTOFF = 0.6
+
+
+def required_columns(config: ModelConfig) -> list[str]:
+    return [*(c for c in (config.id_column,) if c), *config.feature_names, config.target]
+
+
+def schema_failures(frame: pd.DataFrame, config: ModelConfig) -> list[Failure]:
+    """One failure per missing column, naming the columns that appeared instead and a likely rename."""
+    import difflib
+
+    known = set(required_columns(config))
+    missing = [c for c in required_columns(config) if c not in frame.columns]
+    appeared = [str(c) for c in frame.columns if c not in known]
+    failures = []
+    for column in missing:
+        observed = "column absent"
+        if appeared:
+            observed += f"; columns not in the contract: {appeared}"
+        rename = _likely_rename(frame, config, column, difflib.get_close_matches(column, appeared, 3, _RENAME_CUTOFF))
+        if rename:
+            observed += f"; {rename!r} looks like a rename of {column!r} (similar name, values fit its declaration)"
+        failures.append(Failure("expect_column_to_exist", column, observed, "column present"))
+    return failures
+
+
+def _likely_rename(frame: pd.DataFrame, config: ModelConfig, column: str, candidates: list[str]) -> str | None:
+    import pandas as pd
+
+    feature = next((f for f in config.features if f.name == column), None)
+    for candidate in candidates:
+        values = frame[candidate]
+        if feature is None or feature.type == "numeric":
+            fits = pd.api.types.is_numeric_dtype(values) or feature is None
+        else:
+            allowed = set(feature.allowed_values or ())
+            seen = {category_text(v) for v in values.dropna().unique()[:1000]}
+            fits = not allowed or len(seen & allowed) >= max(1, len(seen) // 2)
+        if fits:
+            return candidate
+    return None
+
+
+def conform(frame: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, list[Failure]]:
+    """Apply the declared feature types before validation.
+
+    A categorical is compared as text whatever type the file gave it (CSV reads codes ``1..5`` as
+    integers); a numeric column delivered as text is parsed, and text that is not a number is
+    reported with examples (those cells become missing in the validated copy, never in the source).
+    """
+    import pandas as pd
+
+    out = frame.copy(deep=False)
+    failures = []
+    for feature in config.features:
+        if feature.name not in out.columns:
+            continue
+        column = out[feature.name]
+        if feature.type == "categorical" and not pd.api.types.is_string_dtype(column):
+            out[feature.name] = column.map(lambda v: v if isinstance(v, str) or pd.isna(v) else category_text(v))
+        elif feature.type == "numeric" and not pd.api.types.is_numeric_dtype(column):
+            parsed = pd.to_numeric(column, errors="coerce")
+            text = column[column.notna() & parsed.isna()]
+            if len(text):
+                examples = [str(v) for v in text.unique()[:5]]
+                failures.append(Failure(
+                    "expect_column_values_to_be_in_type_list", feature.name,
+                    f"text in a numeric column: {len(text)} of {len(column)} rows, e.g. {examples}",
+                    "numbers (declared type: numeric)",
+                ))
+            out[feature.name] = parsed
+    return out, failures
+
+
+def without_columns(expectations: list[dict[str, Any]], columns: Iterable[str]) -> list[dict[str, Any]]:
+    """The expectations that do not read any of ``columns`` (their failure is already explained)."""
+    skip = set(columns)
+    return [e for e in expectations if e.get("kwargs", {}).get("column") not in skip]
+
+
+def with_failures(outcome: ValidationOutcome, failures: list[Failure]) -> ValidationOutcome:
+    """The GX outcome plus the failures found before GX ran (schema, declared types)."""
+    if not failures:
+        return outcome
+    return ValidationOutcome(
+        success=False,
+        evaluated=outcome.evaluated + len(failures),
+        failed=outcome.failed + len(failures),
+        failures=tuple(sorted([*failures, *outcome.failures], key=lambda f: (f.column or "", f.expectation))),
+        docs_url=outcome.docs_url,
+        result=outcome.result,
+    )

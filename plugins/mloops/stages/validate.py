@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mloops import partitions, quality
 from mloops.contracts import Status, ValidationResult
 from mloops.data.sources import Extracted, SqlReader, extract_partition
-from mloops.errors import PartitionMissingError, ValidationFailedError
+from mloops.errors import PartitionMissingError, UnreadablePartitionError, ValidationFailedError
 from mloops.stages.layout import (
     STAGED_FILE,
     RunContext,
@@ -28,6 +28,8 @@ from mloops.stages.layout import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mloops.quality import ValidationOutcome
 
 
@@ -73,11 +75,18 @@ def validate_partition(
         extracted = extract_partition(ctx.config, ctx.partition, ctx.settings.data_root, sql_reader)
     except PartitionMissingError as exc:
         return _record_missing(ctx, str(exc))
-    frame = extracted.frame
+    except UnreadablePartitionError as exc:
+        return _quarantine_unreadable(ctx, exc)
+    # Declared types first, then the schema: a missing column is one failure (with what appeared
+    # instead), and the expectations reading it are left out so GX never errors on it.
+    frame, type_failures = quality.conform(extracted.frame, ctx.config)
+    schema_failures = quality.schema_failures(frame, ctx.config)
     outcome = gx_adapter.validate_dataframe(
-        frame, model=ctx.model, partition=ctx.partition, expectations=expectations,
+        frame, model=ctx.model, partition=ctx.partition,
+        expectations=quality.without_columns(expectations, [f.column for f in schema_failures if f.column]),
         project_dir=ctx.settings.docs_root / ctx.model,
     )
+    outcome = quality.with_failures(outcome, [*schema_failures, *type_failures])
     verdict: dict[str, Any] = {
         "partition": ctx.ds,
         "rows": int(len(frame)),
@@ -86,7 +95,7 @@ def validate_partition(
         **outcome.to_dict(),
     }
     if outcome.success:
-        verdict.update(_stage(ctx, extracted))
+        verdict.update(_stage(ctx, frame))
     else:
         verdict.update(_quarantine(ctx, extracted, outcome))
     write_verdict(ctx, verdict)
@@ -95,15 +104,16 @@ def validate_partition(
 
 def _record_missing(ctx: RunContext, message: str) -> dict[str, Any]:
     verdict = {"partition": ctx.ds, "status": Status.MISSING, "message": message}
-    write_verdict(ctx, verdict)
     (staged_dir(ctx) / STAGED_FILE).unlink(missing_ok=True)
+    write_verdict(ctx, verdict)
     return verdict
 
 
-def _stage(ctx: RunContext, extracted: Extracted) -> dict[str, Any]:
-    """Snapshot a passing batch; a quarantine left by an earlier delivery of the date is marked resolved."""
+def _stage(ctx: RunContext, frame: pd.DataFrame) -> dict[str, Any]:
+    """Snapshot a passing batch (as validated: declared types applied); an earlier quarantine of the
+    date is marked resolved."""
     target = staged_dir(ctx) / STAGED_FILE
-    partitions.write_parquet(extracted.frame, target)
+    partitions.write_parquet(frame, target)
     quarantine = quarantine_dir(ctx)
     if quarantine.exists():
         partitions.write_json(quarantine / "resolved.json", {"resolved_by": "a later validation that passed"})
@@ -112,20 +122,42 @@ def _stage(ctx: RunContext, extracted: Extracted) -> dict[str, Any]:
 
 def _quarantine(ctx: RunContext, extracted: Extracted, outcome: ValidationOutcome) -> dict[str, Any]:
     """Copy the failing batch (its source files, byte for byte) and its validation result to quarantine."""
+    report = quality.failure_message(ctx.model, ctx.ds, outcome, None) + f"\nSource: {extracted.source_uri}\n"
+    message = quality.failure_message(ctx.model, ctx.ds, outcome, str(quarantine_dir(ctx)))
+    return _to_quarantine(ctx, extracted.source_files, extracted.frame, outcome.result, report, message)
+
+
+def _quarantine_unreadable(ctx: RunContext, exc: UnreadablePartitionError) -> dict[str, Any]:
+    """A file that cannot be parsed is quarantined like an invalid batch: its bytes, the error, a verdict."""
     quarantine = quarantine_dir(ctx)
-    message = quality.failure_message(ctx.model, ctx.ds, outcome, str(quarantine))
-    (staged_dir(ctx) / STAGED_FILE).unlink(missing_ok=True)
+    message = (
+        f"{exc}; the file was quarantined at {quarantine} and the partition is excluded from training and "
+        f"scoring (re-deliver it, then re-validate {ctx.ds})"
+    )
+    verdict: dict[str, Any] = {"partition": ctx.ds, "rows": 0, "source_uri": partitions.to_uri(exc.path), "success": False}
+    verdict.update(_to_quarantine(ctx, (exc.path,), None, {"success": False, "read_error": str(exc)}, f"{exc}\n", message))
+    write_verdict(ctx, verdict)
+    return verdict
+
+
+def _to_quarantine(
+    ctx: RunContext, files: tuple[Any, ...], frame: Any, result: dict[str, Any], report: str, message: str
+) -> dict[str, Any]:
+    """Copy first, then remove the staged snapshot; the caller writes the verdict last.
+
+    A fault at any step (a full disk) leaves a consistent state: before the copy completes nothing
+    changed (the old verdict still matches its snapshot); a retry redoes every step.
+    """
+    quarantine = quarantine_dir(ctx)
     with tempfile.TemporaryDirectory(prefix=f"mloops-quarantine-{ctx.model}-") as folder:
         incoming = Path(folder)
-        if extracted.source_files:
-            for path in extracted.source_files:
+        if files:
+            for path in files:
                 partitions.download(path, incoming / path.name)
         else:
-            extracted.frame.to_parquet(incoming / "data.parquet", index=False)
-        partitions.write_json(incoming / "validation_result.json", outcome.result)
-        partitions.write_text(
-            incoming / "failures.txt",
-            quality.failure_message(ctx.model, ctx.ds, outcome, None) + f"\nSource: {extracted.source_uri}\n",
-        )
+            frame.to_parquet(incoming / "data.parquet", index=False)
+        partitions.write_json(incoming / "validation_result.json", result)
+        partitions.write_text(incoming / "failures.txt", report)
         partitions.replace_dir(incoming, quarantine)
+    (staged_dir(ctx) / STAGED_FILE).unlink(missing_ok=True)
     return {"status": Status.QUARANTINED, "quarantine": str(quarantine), "message": message}
