@@ -50,6 +50,18 @@ class DataSourceError(MloopsError):
     """A partition exists but cannot be read (corrupt file, failing query)."""
 
 
+class UnreadablePartitionError(DataSourceError):
+    """A delivered partition file cannot be parsed; ``path`` is the file, quarantined like an invalid batch."""
+
+    def __init__(self, message: str, *, path: Any) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StateFileError(MloopsError):
+    """A state file mloops wrote (a verdict) is corrupt: the message names it and how to rebuild it."""
+
+
 class StorageError(MloopsError):
     """The data root (a folder or object storage through an Airflow connection) cannot be used."""
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from mloops.config import FilesSource, GeneratorSource, ModelConfig, ScenarioConfig, SqlSource
 from mloops.data.confinement import is_under, source_roots
-from mloops.errors import DataSourceError, PartitionMissingError
+from mloops.errors import DataSourceError, PartitionMissingError, UnreadablePartitionError
 from mloops.partitions import (
     StoragePath,
     from_uri,
@@ -93,9 +93,12 @@ def _read_file(path: StoragePath, fmt: str, model: str, day: dt.date) -> pd.Data
     try:
         return read_parquet(path) if fmt == "parquet" else read_csv(path)
     except pd.errors.EmptyDataError:
-        raise DataSourceError(f"model {model!r}: partition {day} at {path} is an empty file (no header row)") from None
+        raise UnreadablePartitionError(
+            f"model {model!r}: partition {day} at {path} is an empty file (no header row)", path=path
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any reader error means the partition is unreadable
-        raise DataSourceError(f"model {model!r}: partition {day} at {path} cannot be read: {exc}") from exc
+        detail = str(exc)[:500]
+        raise UnreadablePartitionError(f"model {model!r}: partition {day} at {path} cannot be read: {detail}", path=path) from exc
 
 
 def land_generated_partition(config: ModelConfig, day: dt.date, data_root: StoragePath) -> StoragePath | None:

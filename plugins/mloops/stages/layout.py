@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from mloops import partitions
 from mloops.config import ModelConfig
-from mloops.contracts import Status
+from mloops.contracts import Status, Use
+from mloops.errors import StateFileError
 from mloops.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,12 +32,14 @@ STAGED_FILE = "data.parquet"
 
 @dataclass(frozen=True)
 class RunContext:
-    """One model, one partition, the settings in force, and the Airflow run that asked (lineage tags)."""
+    """One model, one partition, the settings in force, the Airflow run that asked (lineage tags), and
+    whose batches it works on: training's (the labeled contract) or scoring's (no target required)."""
 
     config: ModelConfig
     partition: dt.date
     settings: Settings
     lineage: Mapping[str, str] = field(default_factory=dict)
+    use: Use = Use.TRAINING
 
     @property
     def model(self) -> str:
@@ -49,6 +52,10 @@ class RunContext:
     def at(self, day: dt.date) -> RunContext:
         """The same run, looking at another partition (e.g. one of its training window)."""
         return replace(self, partition=day)
+
+    def for_use(self, use: Use) -> RunContext:
+        """The same run, on the batches validated for ``use``."""
+        return replace(self, use=use)
 
     def where(self) -> str:
         """How messages name what a stage worked on."""
@@ -63,8 +70,9 @@ def area_dir(ctx: RunContext, area: str) -> StoragePath:
 
 
 def staged_dir(ctx: RunContext) -> StoragePath:
-    """``staged/<model>/dt=<ds>/``: the snapshot of a batch that passed, and the verdict of every batch."""
-    return area_dir(ctx, "staged")
+    """``staged/<model>/dt=<ds>/``: the snapshot of a batch that passed, and the verdict of every batch
+    (``staged-scoring/`` for batches validated for scoring)."""
+    return area_dir(ctx, "staged" if ctx.use == Use.TRAINING else "staged-scoring")
 
 
 def staged_root(ctx: RunContext) -> StoragePath:
@@ -73,8 +81,9 @@ def staged_root(ctx: RunContext) -> StoragePath:
 
 
 def quarantine_dir(ctx: RunContext) -> StoragePath:
-    """``quarantine/<model>/dt=<ds>/``: a copy of a failing batch with its validation result."""
-    return area_dir(ctx, "quarantine")
+    """``quarantine/<model>/dt=<ds>/``: a copy of a failing batch with its validation result
+    (``quarantine-scoring/`` for scoring)."""
+    return area_dir(ctx, "quarantine" if ctx.use == Use.TRAINING else "quarantine-scoring")
 
 
 def run_dir(ctx: RunContext) -> StoragePath:
@@ -106,8 +115,24 @@ def window(ctx: RunContext, days: int) -> list[RunContext]:
 
 
 def read_verdict(ctx: RunContext) -> dict[str, Any] | None:
-    """The partition's validation verdict, or ``None`` when it was never validated."""
-    return partitions.read_json(staged_dir(ctx) / VERDICT_FILE)
+    """The partition's validation verdict, or ``None`` when it was never validated.
+
+    A corrupt verdict raises :class:`StateFileError` naming the file and the way out (re-validating
+    the date rewrites it; the current date's own verdict is never read before it is rewritten).
+    """
+    path = staged_dir(ctx) / VERDICT_FILE
+    try:
+        verdict = partitions.read_json(path)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        verdict, problem = {}, f"{type(exc).__name__}: {str(exc)[:200]}"
+    else:
+        if verdict is None or (isinstance(verdict, dict) and "status" in verdict):
+            return verdict
+        problem = "not a verdict (no 'status' field)"
+    raise StateFileError(
+        f"model {ctx.model!r}: verdict file {path} of partition {ctx.ds} is corrupt ({problem}); re-validate that "
+        f"date (trigger mloops_train_{ctx.model} with partition_date={ctx.ds}, or delete the file)"
+    )
 
 
 def write_verdict(ctx: RunContext, verdict: Mapping[str, Any]) -> None:
