@@ -49,7 +49,9 @@ def active_backfill(dag_id: str) -> dict[str, Any] | None:
 
     with create_session() as session:
         backfill = session.scalar(
-            select(Backfill).where(Backfill.dag_id == dag_id, Backfill.completed_at.is_(None)).order_by(Backfill.id)
+            select(Backfill)
+            .where(Backfill.dag_id == dag_id, Backfill.completed_at.is_(None))
+            .order_by(Backfill.id)
         )
         if backfill is None:
             return None
@@ -79,7 +81,9 @@ def _remove_orphan(dag_id: str, after_id: int) -> list[int]:
 
     removed = []
     with create_session() as session:
-        for backfill in session.scalars(select(Backfill).where(Backfill.dag_id == dag_id, Backfill.id > after_id)):
+        for backfill in session.scalars(
+            select(Backfill).where(Backfill.dag_id == dag_id, Backfill.id > after_id)
+        ):
             if session.scalar(select(func.count()).where(DagRun.backfill_id == backfill.id)):
                 continue
             session.execute(delete(BackfillDagRun).where(BackfillDagRun.backfill_id == backfill.id))
@@ -126,10 +130,16 @@ def create(args: argparse.Namespace) -> int:
         except Exception as exc:
             removed = _remove_orphan(args.dag_id, before)
             if removed:
-                print(f"backfill {', '.join(map(str, removed))} was half created and has been removed", file=sys.stderr)
+                print(
+                    f"backfill {', '.join(map(str, removed))} was half created and has been removed",
+                    file=sys.stderr,
+                )
             if not _is_lock_error(exc) or attempt == LOCK_ATTEMPTS:
                 raise
-            print(f"the metadata DB is busy ({exc.__class__.__name__}); retrying ({attempt}/{LOCK_ATTEMPTS})", file=sys.stderr)
+            print(
+                f"the metadata DB is busy ({exc.__class__.__name__}); retrying ({attempt}/{LOCK_ATTEMPTS})",
+                file=sys.stderr,
+            )
             time.sleep(2 * attempt)
     raise AssertionError("unreachable")
 
@@ -160,7 +170,9 @@ def describe(backfill_id: int) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # our report, not Airflow's info lines
+    os.environ.setdefault(
+        "AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"
+    )  # our report, not Airflow's info lines
     from airflow.exceptions import AirflowException
     from airflow.models.backfill import NoBackfillRunsToCreate
 
@@ -168,24 +180,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if running:
         print(
             f"refused: backfill {running['id']} of {args.dag_id} is still running "
-            f"({running['from']} .. {running['to']}, reprocess {running['reprocess']}, created {running['created']} "
-            f"by {running['user']}; {running['finished']} of {running['runs']} runs finished). Airflow allows one "
-            "running backfill per DAG: wait for it to finish, or cancel it in the UI (Dag page > Backfills).",
+            f"({running['from']} .. {running['to']}, reprocess {running['reprocess']}, "
+            f"created {running['created']} by {running['user']}; "
+            f"{running['finished']} of {running['runs']} runs finished). Airflow allows one running backfill "
+            "per DAG: wait for it to finish, or cancel it in the UI (Dag page > Backfills).",
             file=sys.stderr,
         )
         return 1
     try:
         backfill_id = create(args)
-    except (AirflowException, NoBackfillRunsToCreate) as exc:  # DagNotFound, InvalidBackfill..., AlreadyRunning
+    except (
+        AirflowException,
+        NoBackfillRunsToCreate,
+    ) as exc:  # DagNotFound, InvalidBackfill..., AlreadyRunning
         print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - reported with the guarantee the user needs
-        print(f"failed: {type(exc).__name__}: {exc}\nnothing of this backfill was left behind", file=sys.stderr)
+        print(
+            f"failed: {type(exc).__name__}: {exc}\nnothing of this backfill was left behind", file=sys.stderr
+        )
         return 3
     lines = describe(backfill_id)
     created = sum(1 for line in lines if "not created" not in line)
-    print(f"created backfill {backfill_id} of {args.dag_id} ({args.from_date} .. {args.to_date}, reprocess "
-          f"{args.reprocess}, {args.max_active_runs} run(s) at a time): {created} run(s)")
+    print(
+        f"created backfill {backfill_id} of {args.dag_id} ({args.from_date} .. {args.to_date}, reprocess "
+        f"{args.reprocess}, {args.max_active_runs} run(s) at a time): {created} run(s)"
+    )
     print("\n".join(lines))
     return 0
 

@@ -58,7 +58,11 @@ class LocalAirflow:
     def __init__(self, env: Mapping[str, str], log_path: Path, *, max_restarts: int = 5) -> None:
         bin_dir = str(Path(sys.executable).parent)
         merged = {**os.environ, **env}
-        self.env = {**merged, **local_api_env(merged), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.env = {
+            **merged,
+            **local_api_env(merged),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         self.airflow = str(Path(bin_dir) / "airflow")
         self.log_path = log_path
         self.max_restarts = max_restarts
@@ -81,7 +85,9 @@ class LocalAirflow:
                 break
             time.sleep(2 + 2 * attempt)
         if check and done.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            )
         return done.stdout
 
     def json(self, *args: str) -> list[dict[str, Any]]:
@@ -132,12 +138,16 @@ class LocalAirflow:
                 tail = self.component_tail(name, 15)
                 if self.restarts[name] >= self.max_restarts:
                     self.given_up[name] = f"exited with code {code} after {self.restarts[name]} restarts"
-                    self.report(f"{name.upper()} DIED (exit code {code}) and is not restarted again "
-                                f"({self.restarts[name]} restarts); log: {self.component_log(name)}\n{tail}")
+                    self.report(
+                        f"{name.upper()} DIED (exit code {code}) and is not restarted again "
+                        f"({self.restarts[name]} restarts); log: {self.component_log(name)}\n{tail}"
+                    )
                     continue
                 self.restarts[name] += 1
-                self.report(f"{name.upper()} DIED (exit code {code}); restarting it "
-                            f"({self.restarts[name]} of {self.max_restarts}); log: {self.component_log(name)}\n{tail}")
+                self.report(
+                    f"{name.upper()} DIED (exit code {code}); restarting it "
+                    f"({self.restarts[name]} of {self.max_restarts}); log: {self.component_log(name)}\n{tail}"
+                )
                 self._spawn(name)
 
     def check(self) -> None:
@@ -175,7 +185,10 @@ class LocalAirflow:
 
     def log_tail(self, lines: int = 60) -> str:
         per = max(lines // len(COMPONENTS), 5)
-        parts = [f"--- {name} ({self.component_log(name)})\n{self.component_tail(name, per)}" for name in COMPONENTS]
+        parts = [
+            f"--- {name} ({self.component_log(name)})\n{self.component_tail(name, per)}"
+            for name in COMPONENTS
+        ]
         try:
             supervisor = self.log_path.read_text(errors="replace").strip()
         except FileNotFoundError:
@@ -183,7 +196,8 @@ class LocalAirflow:
         return "\n".join(([f"--- supervisor\n{supervisor[-4000:]}"] if supervisor else []) + parts)
 
     def wait_for_api(self, timeout: float) -> None:
-        """Wait until the api-server answers (task processes report to its execution API)."""
+        """Wait until the api-server answers, the execution API included (task processes report to it;
+        its first request builds it, which took 35 s under load when the first task paid for it)."""
         import urllib.error
         import urllib.request
 
@@ -191,11 +205,16 @@ class LocalAirflow:
         while True:
             self.check()
             try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5):
+                # the URL is our own http://127.0.0.1:<port>, never a user-given scheme
+                with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5):  # noqa: S310
+                    pass
+                with urllib.request.urlopen(f"{self.url}/execution/health", timeout=120):  # noqa: S310
                     return
-            except (urllib.error.URLError, OSError):
+            except (urllib.error.URLError, OSError) as exc:
                 if time.time() > deadline:
-                    raise TimeoutError(f"api-server not answering on {self.url} after {timeout:.0f}s\n{self.log_tail()}")
+                    raise TimeoutError(
+                        f"api-server not answering on {self.url} after {timeout:.0f}s\n{self.log_tail()}"
+                    ) from exc
                 time.sleep(2)
 
     def wait_for_dags(self, dag_ids: Iterable[str], timeout: float) -> None:
@@ -207,12 +226,18 @@ class LocalAirflow:
                 return
             time.sleep(3)
         errors = self.cli("dags", "list-import-errors", check=False)
-        raise TimeoutError(f"DAGs {sorted(wanted)} not parsed within {timeout:.0f}s. Import errors:\n{errors}")
+        raise TimeoutError(
+            f"DAGs {sorted(wanted)} not parsed within {timeout:.0f}s. Import errors:\n{errors}"
+        )
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return sorted(self.json("dags", "list-runs", dag_id), key=lambda r: r.get("logical_date") or r["run_after"])
+        return sorted(
+            self.json("dags", "list-runs", dag_id), key=lambda r: r.get("logical_date") or r["run_after"]
+        )
 
-    def wait_for_runs(self, dag_id: str, *, count: int, timeout: float, poll: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for_runs(
+        self, dag_id: str, *, count: int, timeout: float, poll: float = 5.0
+    ) -> list[dict[str, Any]]:
         """Wait until ``dag_id`` has at least ``count`` runs and none is queued or running."""
         deadline = time.time() + timeout
         while True:
@@ -222,15 +247,29 @@ class LocalAirflow:
                 return runs
             if time.time() > deadline:
                 states = [(r["run_id"], r["state"]) for r in runs]
-                raise TimeoutError(f"{dag_id}: runs not finished after {timeout:.0f}s: {states}\n{self.log_tail()}")
+                raise TimeoutError(
+                    f"{dag_id}: runs not finished after {timeout:.0f}s: {states}\n{self.log_tail()}"
+                )
             time.sleep(poll)
 
     def backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str = "completed") -> int:
         """Unpause, create a one-at-a-time backfill; return how many runs the DAG then has (all are
         created up front, queued)."""
         self.cli("dags", "unpause", dag_id)
-        args = ("backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", to_date,
-                "--max-active-runs", "1", "--reprocess-behavior", reprocess)
+        args = (
+            "backfill",
+            "create",
+            "--dag-id",
+            dag_id,
+            "--from-date",
+            from_date,
+            "--to-date",
+            to_date,
+            "--max-active-runs",
+            "1",
+            "--reprocess-behavior",
+            reprocess,
+        )
         deadline = time.time() + 120
         while True:  # the scheduler marks the previous backfill of this DAG complete a little after its runs
             try:
@@ -264,8 +303,11 @@ def main(argv: list[str]) -> int:
     home = Path(os.environ.get("MLOOPS_HOME", ".mloops"))
     stack = LocalAirflow({}, home / "logs" / "airflow-ui.log")
     stack.start()
-    print(f"Airflow UI: {stack.url}  (local: no login, everyone is admin)\n"
-          f"Component logs: {stack.log_path.parent}/{stack.log_path.stem}.<component>.log; Ctrl-C stops.", flush=True)
+    print(
+        f"Airflow UI: {stack.url}  (local: no login, everyone is admin)\n"
+        f"Component logs: {stack.log_path.parent}/{stack.log_path.stem}.<component>.log; Ctrl-C stops.",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(1)

@@ -37,7 +37,9 @@ def partition_path(template: str, day: dt.date, **fields: Any) -> str:
         return template.format(**fields, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d"))
     except KeyError as exc:
         known = ", ".join(sorted({"ds", "ds_nodash", *fields}))
-        raise ValueError(f"path template {template!r} uses unknown field {exc.args[0]!r}; known: {known}") from None
+        raise ValueError(
+            f"path template {template!r} uses unknown field {exc.args[0]!r}; known: {known}"
+        ) from None
     except (IndexError, ValueError) as exc:
         raise ValueError(f"path template {template!r} is invalid: {exc}") from None
 
@@ -80,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Write daily partitions of an example dataset.")
     parser.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
     parser.add_argument("--start", required=True, type=dt.date.fromisoformat, help="first day, YYYY-MM-DD")
-    parser.add_argument("--end", type=dt.date.fromisoformat, help="last day (inclusive), YYYY-MM-DD; default: --start")
+    parser.add_argument(
+        "--end", type=dt.date.fromisoformat, help="last day (inclusive), YYYY-MM-DD; default: --start"
+    )
     parser.add_argument("--rows", type=int, default=2000, help="rows per day before scenarios (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

@@ -286,7 +286,7 @@ HOUSE_HEATING = ("gas", "electric", "heat_pump")
 
 
 def _house_features(rng: np.random.Generator, n: int, d: _Drift) -> dict[str, np.ndarray]:
-    """Neighbourhood drives distance, size, age and lot; size drives rooms; age drives condition and heating."""
+    """Neighbourhood drives distance, size, age and lot; size drives rooms; age drives condition, heating."""
     hood = d.cat("neighborhood", rng, n)
     distance = d.num(
         "distance_to_center_km",
@@ -738,9 +738,7 @@ FORMATS = (".parquet", ".csv")
 def _format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(
-            f"cannot tell the file format of {str(path)!r}: use a {' or '.join(FORMATS)} suffix"
-        )
+        raise ValueError(f"cannot tell the file format of {str(path)!r}: use a {' or '.join(FORMATS)} suffix")
     return suffix
 
 

@@ -27,13 +27,28 @@ SCHEMAS = {
     "churn": {
         "id_column": "customer_id",
         "target": "churned",
-        "numeric": ["tenure_months", "monthly_charges", "total_charges", "support_calls", "age", "num_products"],
+        "numeric": [
+            "tenure_months",
+            "monthly_charges",
+            "total_charges",
+            "support_calls",
+            "age",
+            "num_products",
+        ],
         "categorical": ["contract_type", "payment_method", "region", "has_partner"],
     },
     "house_prices": {
         "id_column": "house_id",
         "target": "price",
-        "numeric": ["sqft", "bedrooms", "bathrooms", "year_built", "lot_size", "distance_to_center_km", "garage_spaces"],
+        "numeric": [
+            "sqft",
+            "bedrooms",
+            "bathrooms",
+            "year_built",
+            "lot_size",
+            "distance_to_center_km",
+            "garage_spaces",
+        ],
         "categorical": ["neighborhood", "condition", "heating"],
     },
 }
@@ -301,7 +316,9 @@ def test_a_config_scenario_reaches_the_generator_as_its_kind() -> None:
         {
             "kind": "generator",
             "dataset": "churn",
-            "scenarios": [{"kind": "null_burst", "start": DAY, "end": DAY, "params": {"column": "age", "fraction": 0.5}}],
+            "scenarios": [
+                {"kind": "null_burst", "start": DAY, "end": DAY, "params": {"column": "age", "fraction": 0.5}}
+            ],
         }
     )
     [scenario] = to_generator_scenarios(source.scenarios)
@@ -310,7 +327,11 @@ def test_a_config_scenario_reaches_the_generator_as_its_kind() -> None:
     assert frame["age"].isna().mean() >= 0.5
     with pytest.raises(ValueError, match="Input should be 'covariate_drift'"):
         GeneratorSource.model_validate(
-            {"kind": "generator", "dataset": "churn", "scenarios": [{"kind": "drift", "start": DAY, "end": DAY}]}
+            {
+                "kind": "generator",
+                "dataset": "churn",
+                "scenarios": [{"kind": "drift", "start": DAY, "end": DAY}],
+            }
         )
 
 
@@ -365,11 +386,12 @@ def test_cli_writes_partitions(tmp_path: Path, capsys: pytest.CaptureFixture[str
     out = str(tmp_path / "raw" / "{dataset}" / "dt={ds}" / "part.parquet")
     code = cli.main(
         [
-            "--dataset", "churn", "--start", "2026-01-01", "--end", "2026-01-04", "--rows", "120", "--seed", "7",
-            "--out", out,
+            "--dataset", "churn", "--start", "2026-01-01", "--end", "2026-01-04",
+            "--rows", "120", "--seed", "7", "--out", out,
             "--scenario", "missing_partition:2026-01-02:2026-01-02",
             "--scenario", "duplicate_rows:2026-01-03:2026-01-03:fraction=0.5",
-            "--scenario", "covariate_drift:2026-01-04:2026-01-04:columns=age+tenure_months,shift=2,categorical_column=none",
+            "--scenario",
+            "covariate_drift:2026-01-04:2026-01-04:columns=age+tenure_months,shift=2,categorical_column=none",
         ]
     )  # fmt: skip
     assert code == 0

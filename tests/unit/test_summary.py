@@ -14,14 +14,30 @@ pytestmark = pytest.mark.unit
     [
         # the first night's window reaches six days before the data starts
         (
-            {"2025-12-26": "missing", "2025-12-27": "missing", "2026-01-01": "passed", "2026-01-02": "missing",
-             "2026-01-03": "quarantined", "2026-01-04": "passed"},
-            {"2026-01-01": "passed", "2026-01-02": "missing", "2026-01-03": "quarantined", "2026-01-04": "passed"},
+            {
+                "2025-12-26": "missing",
+                "2025-12-27": "missing",
+                "2026-01-01": "passed",
+                "2026-01-02": "missing",
+                "2026-01-03": "quarantined",
+                "2026-01-04": "passed",
+            },
+            {
+                "2026-01-01": "passed",
+                "2026-01-02": "missing",
+                "2026-01-03": "quarantined",
+                "2026-01-04": "passed",
+            },
         ),
         # read in folder order is not date order
-        ({"2026-01-02": "passed", "2025-12-31": "missing", "2026-01-01": "quarantined"},
-         {"2026-01-01": "quarantined", "2026-01-02": "passed"}),
-        ({"2026-01-01": "passed", "2026-01-05": "missing"}, {"2026-01-01": "passed", "2026-01-05": "missing"}),
+        (
+            {"2026-01-02": "passed", "2025-12-31": "missing", "2026-01-01": "quarantined"},
+            {"2026-01-01": "quarantined", "2026-01-02": "passed"},
+        ),
+        (
+            {"2026-01-01": "passed", "2026-01-05": "missing"},
+            {"2026-01-01": "passed", "2026-01-05": "missing"},
+        ),
         ({"2026-01-01": "missing", "2026-01-02": "missing"}, {}),
         ({}, {}),
     ],
