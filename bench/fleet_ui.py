@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -28,8 +29,15 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _free_port() -> int:
@@ -40,43 +48,100 @@ def _free_port() -> int:
 
 def _synthetic_inputs(model: str, days: int, start: dt.date) -> dict[str, Any]:
     dates = [start + dt.timedelta(days=i) for i in range(days)]
-    verdicts = [{"partition": d.isoformat(), "status": "quarantined" if i % 29 == 7 else "passed", "rows": 1500,
-                 "docs_url": f"file:///docs/{model}/validations/{d}.html",
-                 "failures": [{"column": "monthly_charges", "expectation": "expect_column_values_to_not_be_null",
-                               "observed": "60% null", "expected": "<= 5%"}] if i % 29 == 7 else []}
-                for i, d in enumerate(dates)]
+    verdicts = [
+        {
+            "partition": d.isoformat(),
+            "status": "quarantined" if i % 29 == 7 else "passed",
+            "rows": 1500,
+            "docs_url": f"file:///docs/{model}/validations/{d}.html",
+            "failures": [
+                {
+                    "column": "monthly_charges",
+                    "expectation": "expect_column_values_to_not_be_null",
+                    "observed": "60% null",
+                    "expected": "<= 5%",
+                }
+            ]
+            if i % 29 == 7
+            else [],
+        }
+        for i, d in enumerate(dates)
+    ]
     metrics = []
     for i, d in enumerate(dates):
-        for name, value in (("drift.share", (i % 10) / 10), ("drift.prediction", (i % 7) / 20),
-                            ("policy.breached", float(i % 10 >= 3)), ("quality.roc_auc", 0.8 - (i % 5) / 100)):
-            metrics.append({"model_version": str(1 + i // 15), "window_start": d - dt.timedelta(days=2),
-                            "window_end": d, "metric": name, "value": value})
-    versions = [{"version": str(v), "run_id": f"run{v}", "aliases": ["champion"] if v == days // 15 else [],
-                 "interval": dates[min(v * 15, days - 1)].isoformat(), "test_status": "passed",
-                 "tests": {"threshold:roc_auc": True}, "test_report": None, "metrics": {"roc_auc": 0.8},
-                 "promoted_by": {"run_type": "scheduled"}} for v in range(1, days // 15 + 1)]
-    events = [{"kind": "model_promoted", "created_at": f"{dates[min(v * 15, days - 1)]} 02:30:00",
-               "payload": {"champion": str(v), "reason": "better"}, "message": "promoted", "dag_id": f"mloops_train_{model}",
-               "run_id": f"scheduled__{v}", "partition": dates[min(v * 15, days - 1)]} for v in range(1, days // 15 + 1)]
-    return {"versions": versions, "verdicts": verdicts, "metrics": metrics, "events": events,
-            "scored": [d.isoformat() for d in dates]}
+        for name, value in (
+            ("drift.share", (i % 10) / 10),
+            ("drift.prediction", (i % 7) / 20),
+            ("policy.breached", float(i % 10 >= 3)),
+            ("quality.roc_auc", 0.8 - (i % 5) / 100),
+        ):
+            metrics.append(
+                {
+                    "model_version": str(1 + i // 15),
+                    "window_start": d - dt.timedelta(days=2),
+                    "window_end": d,
+                    "metric": name,
+                    "value": value,
+                }
+            )
+    versions = [
+        {
+            "version": str(v),
+            "run_id": f"run{v}",
+            "aliases": ["champion"] if v == days // 15 else [],
+            "interval": dates[min(v * 15, days - 1)].isoformat(),
+            "test_status": "passed",
+            "tests": {"threshold:roc_auc": True},
+            "test_report": None,
+            "metrics": {"roc_auc": 0.8},
+            "promoted_by": {"run_type": "scheduled"},
+        }
+        for v in range(1, days // 15 + 1)
+    ]
+    events = [
+        {
+            "kind": "model_promoted",
+            "created_at": f"{dates[min(v * 15, days - 1)]} 02:30:00",
+            "payload": {"champion": str(v), "reason": "better"},
+            "message": "promoted",
+            "dag_id": f"mloops_train_{model}",
+            "run_id": f"scheduled__{v}",
+            "partition": dates[min(v * 15, days - 1)],
+        }
+        for v in range(1, days // 15 + 1)
+    ]
+    return {
+        "versions": versions,
+        "verdicts": verdicts,
+        "metrics": metrics,
+        "events": events,
+        "scored": [d.isoformat() for d in dates],
+    }
 
 
 def _workspace(root: Path, models: int, days: int) -> dict[str, str]:
+    if str(REPO / "plugins") not in sys.path:
+        sys.path.insert(0, str(REPO / "plugins"))
     from mloops.config import load_model_config
 
     base = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
     base["schedule"]["end_date"] = "2026-01-31"
     folder = root / "models"
     folder.mkdir(parents=True)
-    env = {"MLOOPS_HOME": str(root / "mloops"), "MLOOPS_MODELS_DIR": str(folder),
-           "AIRFLOW_HOME": str(root / "airflow"),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{root / 'airflow' / 'airflow.db'}",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-           "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(max(1000, models * 3 + 10)),
-           "AIRFLOW__API_AUTH__JWT_SECRET": "bench-fleet-ui", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "PYTHONPATH": f"{REPO / 'plugins'}{os.pathsep}{REPO}"}
+    env = {
+        "MLOOPS_HOME": str(root / "mloops"),
+        "MLOOPS_MODELS_DIR": str(folder),
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{root / 'airflow' / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(max(1000, models * 3 + 10)),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "bench-fleet-ui",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PYTHONPATH": f"{REPO / 'plugins'}{os.pathsep}{REPO}",
+    }
     os.environ.update(env)
     from mloops import store
     from mloops.fleet import snapshot
@@ -110,13 +175,19 @@ def _browser_times(url: str, token: str, repeats: int) -> dict[str, float]:
 
     out: dict[str, list[float]] = {"fleet_page_s": [], "dags_listing_s": []}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=os.environ.get("MLOOPS_CHROMIUM", "/usr/bin/chromium"),
-                                     args=CHROMIUM_FLAGS, headless=True)
+        browser = pw.chromium.launch(
+            executable_path=os.environ.get("MLOOPS_CHROMIUM", "/usr/bin/chromium"),
+            args=CHROMIUM_FLAGS,
+            headless=True,
+        )
         context = browser.new_context()
         context.add_cookies([{"name": "_token", "value": token, "url": url}])
         page = context.new_page()
         for _ in range(repeats):
-            for key, path in (("fleet_page_s", "/mloops/fleet/"), ("dags_listing_s", "/api/v2/dags?limit=1000")):
+            for key, path in (
+                ("fleet_page_s", "/mloops/fleet/"),
+                ("dags_listing_s", "/api/v2/dags?limit=1000"),
+            ):
                 start = time.perf_counter()
                 page.goto(f"{url}{path}", wait_until="load")
                 out[key].append(time.perf_counter() - start)
@@ -138,25 +209,41 @@ def measure(models: int = 300, days: int = 90, repeats: int = 15) -> dict[str, A
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         log = (root / "api.log").open("w")
-        server = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                                  env={**env, "AIRFLOW__API__BASE_URL": url}, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env={**env, "AIRFLOW__API__BASE_URL": url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             token = _token(url, server)
-            dags_n = json.loads(urllib.request.urlopen(urllib.request.Request(
-                f"{url}/api/v2/dags?limit=1", headers={"Authorization": f"Bearer {token}"}), timeout=60).read())["total_entries"]
+            dags_n = json.loads(
+                urllib.request.urlopen(
+                    urllib.request.Request(
+                        f"{url}/api/v2/dags?limit=1", headers={"Authorization": f"Bearer {token}"}
+                    ),
+                    timeout=60,
+                ).read()
+            )["total_entries"]
             _timed_get(f"{url}/mloops/fleet/api/fleet", token, 2)  # warm the lazy app and caches
             _timed_get(f"{url}/api/v2/dags?limit=1000", token, 2)
             fleet_s, fleet_bytes = _timed_get(f"{url}/mloops/fleet/api/fleet", token, repeats)
             dags_s, dags_bytes = _timed_get(f"{url}/api/v2/dags?limit=1000", token, repeats)
             browser = _browser_times(url, token, max(3, repeats // 3))
         finally:
-            server.terminate()
+            os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
             log.close()
     return {
-        "models": models, "days": days, "dags": dags_n, "setup_s": round(setup_s, 1),
-        "snapshot_endpoint_median_s": round(fleet_s, 4), "snapshot_endpoint_bytes": fleet_bytes,
-        "dags_listing_median_s": round(dags_s, 4), "dags_listing_bytes": dags_bytes,
+        "models": models,
+        "days": days,
+        "dags": dags_n,
+        "setup_s": round(setup_s, 1),
+        "snapshot_endpoint_median_s": round(fleet_s, 4),
+        "snapshot_endpoint_bytes": fleet_bytes,
+        "dags_listing_median_s": round(dags_s, 4),
+        "dags_listing_bytes": dags_bytes,
         "snapshot_vs_dags_ratio": round(fleet_s / dags_s, 2),
         "page_in_chromium_median_s": round(browser["fleet_page_s"], 3),
         "dags_listing_in_chromium_median_s": round(browser["dags_listing_s"], 3),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,8 +25,15 @@ from tests.conftest import free_port
 from tests.helpers import dag_test, small_churn, write_models
 
 CHROMIUM = os.environ.get("MLOOPS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 USER, PASSWORD = "ops", "fleet-ui-test-password"
 ENV_KEYS = ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI")
 
@@ -33,11 +41,15 @@ ENV_KEYS = ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI")
 def require_chromium() -> None:
     """No browser is a failure (CI installs it: ``make test-deps``), never a quiet skip."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium chromium-driver (make test-deps)")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: apt-get install -y chromium chromium-driver (make test-deps)"
+        )
     try:
         import playwright  # noqa: F401
     except ImportError:
-        pytest.fail("the playwright package is missing: pip install -r requirements-dev.txt -c constraints.txt")
+        pytest.fail(
+            "the playwright package is missing: pip install -r requirements-dev.txt -c constraints.txt"
+        )
 
 
 @dataclass(frozen=True)
@@ -52,8 +64,16 @@ def fleet_stores(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path) -> 
     drift check follow. ``house_prices`` is configured and never ran (no champion)."""
     root = tmp_path_factory.mktemp("fleet")
     home = root / "mloops"
-    churn = small_churn(scenarios=[{"kind": "null_burst", "start": "2026-01-03", "end": "2026-01-03",
-                                    "params": {"column": "monthly_charges", "fraction": 0.6}}])
+    churn = small_churn(
+        scenarios=[
+            {
+                "kind": "null_burst",
+                "start": "2026-01-03",
+                "end": "2026-01-03",
+                "params": {"column": "monthly_charges", "fraction": 0.6},
+            }
+        ]
+    )
     churn["monitoring"].update({"window_days": 2, "min_rows": 50, "label_delay_days": 0})
     from tests.helpers import example_config
 
@@ -61,10 +81,18 @@ def fleet_stores(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path) -> 
     houses["owner"] = "pricing"
     models = write_models(root / "models", churn=churn, house_prices=houses)
     saved = {k: os.environ.get(k) for k in ENV_KEYS}
-    os.environ.update({"MLOOPS_HOME": str(home), "MLOOPS_MODELS_DIR": str(models),
-                       "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"})
+    os.environ.update(
+        {
+            "MLOOPS_HOME": str(home),
+            "MLOOPS_MODELS_DIR": str(models),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        }
+    )
     try:
-        states = {day: dag_test("mloops_train_churn", day)[1] for day in ("2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04")}
+        states = {
+            day: dag_test("mloops_train_churn", day)[1]
+            for day in ("2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04")
+        }
         assert states["2026-01-01"]["promote_model"] == "success", states
         assert states["2026-01-03"]["validate_batch"] == "failed", states
         for day in ("2026-01-02", "2026-01-04"):
@@ -116,8 +144,13 @@ def api_server(fleet_stores: Fleet, tmp_path_factory: pytest.TempPathFactory) ->
     # every generated DAG in the database, as the DAG processor would leave them (the trigger-form tests)
     subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True)
     with log.open("w") as out:
-        process = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -131,11 +164,11 @@ def api_server(fleet_stores: Fleet, tmp_path_factory: pytest.TempPathFactory) ->
                 time.sleep(1)
         yield ApiServer(url, log)
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)  # the server and any worker it forked
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="package")
@@ -169,4 +202,3 @@ def page(browser: object, api_server: ApiServer) -> Iterator[object]:
         yield page
     finally:
         context.close()
-

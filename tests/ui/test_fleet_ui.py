@@ -6,10 +6,12 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.ui.conftest import ApiServer
+if TYPE_CHECKING:
+    from tests.ui.conftest import ApiServer
 
 pytestmark = pytest.mark.ui
 
@@ -18,7 +20,9 @@ FLEET = "/mloops/fleet"
 
 def _status(url: str, headers: dict[str, str] | None = None) -> int:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=30
+        ) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -35,7 +39,10 @@ def _screenshot(page, name: str) -> None:
 def test_requests_without_an_airflow_token_are_refused(api_server: ApiServer) -> None:
     for path in ("/", "/api/fleet", "/models/churn", "/api/models/churn"):
         assert _status(f"{api_server.url}{FLEET}{path}") in (401, 403), path
-        assert _status(f"{api_server.url}{FLEET}{path}", {"Authorization": "Bearer not-a-token"}) in (401, 403), path
+        assert _status(f"{api_server.url}{FLEET}{path}", {"Authorization": "Bearer not-a-token"}) in (
+            401,
+            403,
+        ), path
 
 
 def test_models_menu_entry_and_fleet_page(page, api_server: ApiServer) -> None:
@@ -68,7 +75,9 @@ def test_models_menu_entry_and_fleet_page(page, api_server: ApiServer) -> None:
 
     data = page.request.get(f"{api_server.url}{FLEET}/api/fleet").json()
     assert data["counts"] == {"attention": 1, "no champion": 1, "ok": 0}
-    assert data["models"][0]["model"] == "churn" and data["models"][0]["recent_bad"][0]["date"] == "2026-01-03"
+    assert (
+        data["models"][0]["model"] == "churn" and data["models"][0]["recent_bad"][0]["date"] == "2026-01-03"
+    )
     assert data["models"][0]["runs"]["train"]["state"] == "success"
 
 
@@ -99,8 +108,13 @@ def test_model_page_timeline_versions_batches_and_links(page, api_server: ApiSer
     mlflow_run = page.locator("a.mlflow-run").first.get_attribute("href")
     assert "/#/runs/" in mlflow_run
     airflow_run = page.locator("#runs a.airflow-run").first.get_attribute("href")
-    assert page.request.get(f"{api_server.url}/api/v2/dags/{airflow_run.split('/')[2]}/dagRuns/"
-                            f"{airflow_run.split('/runs/')[1]}").status == 200
+    assert (
+        page.request.get(
+            f"{api_server.url}/api/v2/dags/{airflow_run.split('/')[2]}/dagRuns/"
+            f"{airflow_run.split('/runs/')[1]}"
+        ).status
+        == 200
+    )
     detail = page.request.get(f"{api_server.url}{FLEET}/api/models/churn").json()
     assert detail["timeline"][-1]["until"] is None
     assert any(p["status"] == "quarantined" for p in detail["partitions"])

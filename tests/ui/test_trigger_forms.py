@@ -7,14 +7,21 @@ would then show as the newest runs.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.ui.conftest import ApiServer
+if TYPE_CHECKING:
+    from tests.ui.conftest import ApiServer
 
 pytestmark = pytest.mark.ui
 
-WITH_DEFAULTS = ("mloops_train_churn", "mloops_score_churn", "mloops_monitor_churn", "mloops_train_house_prices")
+WITH_DEFAULTS = (
+    "mloops_train_churn",
+    "mloops_score_churn",
+    "mloops_monitor_churn",
+    "mloops_train_house_prices",
+)
 
 
 def _open_form(page, url: str, dag_id: str):
@@ -51,7 +58,9 @@ def _trigger_and_wait(page, url: str, dag_id: str, dialog) -> dict:
 
 
 @pytest.mark.parametrize("dag_id", WITH_DEFAULTS)
-def test_form_opens_clean_and_triggers_a_valid_run_with_its_defaults(page, api_server: ApiServer, dag_id: str) -> None:
+def test_form_opens_clean_and_triggers_a_valid_run_with_its_defaults(
+    page, api_server: ApiServer, dag_id: str
+) -> None:
     dialog = _open_form(page, api_server.url, dag_id)
     assert _error_markers(dialog) == 0
     assert dialog.locator("[data-part='required-indicator']").count() == 0
@@ -74,7 +83,8 @@ def test_registry_ops_form_says_why_reason_is_required(page, api_server: ApiServ
     assert "Promote a version to champion" in text
     assert not dialog.get_by_role("button", name="Trigger", exact=True).last.is_enabled()
     dialog.locator("input[id=reason], input[name=reason], textarea[name=reason], #element_reason").first.fill(
-        "roll back after a bad release")
+        "roll back after a bad release"
+    )
     time.sleep(1)
     assert _error_markers(dialog) == 0
     run = _trigger_and_wait(page, api_server.url, "mloops_registry_ops", dialog)

@@ -19,77 +19,177 @@ def churn():
 
 
 def _version(v: str, interval: str, aliases=(), status="passed", run_type="scheduled"):
-    return {"version": v, "run_id": f"r{v}", "aliases": list(aliases), "interval": interval, "test_status": status,
-            "tests": {"threshold:roc_auc": status == "passed"}, "metrics": {"roc_auc": 0.8},
-            "promoted_by": {"run_type": run_type}, "promotion_reason": "challenger beats champion"}
+    return {
+        "version": v,
+        "run_id": f"r{v}",
+        "aliases": list(aliases),
+        "interval": interval,
+        "test_status": status,
+        "tests": {"threshold:roc_auc": status == "passed"},
+        "metrics": {"roc_auc": 0.8},
+        "promoted_by": {"run_type": run_type},
+        "promotion_reason": "challenger beats champion",
+    }
 
 
 def _event(kind, at, payload, partition=None, dag="mloops_train_churn", message="m"):
-    return {"kind": kind, "created_at": at, "payload": payload, "partition": partition, "message": message,
-            "dag_id": dag, "run_id": "run"}
+    return {
+        "kind": kind,
+        "created_at": at,
+        "payload": payload,
+        "partition": partition,
+        "message": message,
+        "dag_id": dag,
+        "run_id": "run",
+    }
 
 
 def test_champion_timeline_periods_actors_and_reasons() -> None:
     versions = [_version("1", "2026-01-01"), _version("2", "2026-01-02", run_type="asset_triggered")]
     events = [
-        _event("model_promoted", "2026-01-02 02:00", {"champion": "1", "action": "promote", "reason": "first champion"}),
-        _event("model_promoted", "2026-01-03 02:00", {"champion": "2", "action": "promote", "reason": "better"}),
-        _event("model_rolled_back", "2026-01-04 09:00", {"version": "1", "audit": {"by": "alice", "why": "bad predictions",
-                                                                                     "dag_run": "mloops_registry_ops/x"}},
-               dag="mloops_registry_ops"),
+        _event(
+            "model_promoted",
+            "2026-01-02 02:00",
+            {"champion": "1", "action": "promote", "reason": "first champion"},
+        ),
+        _event(
+            "model_promoted", "2026-01-03 02:00", {"champion": "2", "action": "promote", "reason": "better"}
+        ),
+        _event(
+            "model_rolled_back",
+            "2026-01-04 09:00",
+            {
+                "version": "1",
+                "audit": {"by": "alice", "why": "bad predictions", "dag_run": "mloops_registry_ops/x"},
+            },
+            dag="mloops_registry_ops",
+        ),
         _event("drift_detected", "2026-01-04 10:00", {}),
     ]
     timeline = snapshot.champion_timeline(versions, events)
-    assert [(t["version"], t["action"]) for t in timeline] == [("1", "promote"), ("2", "promote"), ("1", "rollback")]
+    assert [(t["version"], t["action"]) for t in timeline] == [
+        ("1", "promote"),
+        ("2", "promote"),
+        ("1", "rollback"),
+    ]
     assert timeline[0]["until"] == "2026-01-03 02:00" and timeline[-1]["until"] is None
     assert timeline[1]["by"] == "asset_triggered run"
-    assert (timeline[2]["by"], timeline[2]["why"], timeline[2]["dag_run"]) == ("alice", "bad predictions", "mloops_registry_ops/x")
+    assert (timeline[2]["by"], timeline[2]["why"], timeline[2]["dag_run"]) == (
+        "alice",
+        "bad predictions",
+        "mloops_registry_ops/x",
+    )
 
 
 def test_quarantined_batch_and_breached_drift_need_attention(churn) -> None:
     verdicts = [{"partition": f"2026-01-0{d}", "status": "passed", "rows": 100} for d in (1, 2, 4)]
-    verdicts.append({"partition": "2026-01-03", "status": "quarantined", "quarantine": "/q",
-                     "failures": [{"column": "monthly_charges", "expectation": "expect_column_values_to_not_be_null",
-                                   "observed": "60%", "expected": "<= 5%"}]})
-    metrics = [{"model_version": "1", "window_start": dt.date(2026, 1, 2), "window_end": dt.date(2026, 1, 4),
-                "metric": m, "value": v} for m, v in (("drift.share", 0.5), ("policy.breached", 1.0), ("quality.roc_auc", 0.6))]
-    row = snapshot.build_row(churn, versions=[_version("1", "2026-01-02", aliases=["champion"])], verdicts=verdicts,
-                             metrics=metrics, events=[], scored=["2026-01-04"])
+    verdicts.append(
+        {
+            "partition": "2026-01-03",
+            "status": "quarantined",
+            "quarantine": "/q",
+            "failures": [
+                {
+                    "column": "monthly_charges",
+                    "expectation": "expect_column_values_to_not_be_null",
+                    "observed": "60%",
+                    "expected": "<= 5%",
+                }
+            ],
+        }
+    )
+    metrics = [
+        {
+            "model_version": "1",
+            "window_start": dt.date(2026, 1, 2),
+            "window_end": dt.date(2026, 1, 4),
+            "metric": m,
+            "value": v,
+        }
+        for m, v in (("drift.share", 0.5), ("policy.breached", 1.0), ("quality.roc_auc", 0.6))
+    ]
+    row = snapshot.build_row(
+        churn,
+        versions=[_version("1", "2026-01-02", aliases=["champion"])],
+        verdicts=verdicts,
+        metrics=metrics,
+        events=[],
+        scored=["2026-01-04"],
+    )
     summary = row["summary"]
     assert row["status"] == "attention"
     assert [b["date"] for b in summary["recent_bad"]] == ["2026-01-03"]
     assert any("drift policy breached" in r for r in summary["reasons"])
     assert any("live roc_auc 0.600 < champion 0.800" in r for r in summary["reasons"])
-    assert "monthly_charges: expect_column_values_to_not_be_null observed 60%" in row["detail"]["partitions"][2]["reason"]
-    assert summary["drift"][-1] == {"window_end": "2026-01-04", "share": 0.5, "prediction": None, "breached": True}
+    assert (
+        "monthly_charges: expect_column_values_to_not_be_null observed 60%"
+        in row["detail"]["partitions"][2]["reason"]
+    )
+    assert summary["drift"][-1] == {
+        "window_end": "2026-01-04",
+        "share": 0.5,
+        "prediction": None,
+        "breached": True,
+    }
 
 
 def test_healthy_late_and_untrained_models(churn) -> None:
     passed = [{"partition": "2026-01-04", "status": "passed"}]
-    ok = snapshot.build_row(churn, versions=[_version("1", "2026-01-03", aliases=["champion"])], verdicts=passed,
-                            metrics=[], events=[], scored=["2026-01-04"])
+    ok = snapshot.build_row(
+        churn,
+        versions=[_version("1", "2026-01-03", aliases=["champion"])],
+        verdicts=passed,
+        metrics=[],
+        events=[],
+        scored=["2026-01-04"],
+    )
     assert (ok["status"], ok["summary"]["reasons"]) == ("ok", [])
-    late = snapshot.build_row(churn, versions=[_version("1", "2026-01-03", aliases=["champion"])], verdicts=passed,
-                              metrics=[], events=[], scored=["2026-01-01"])
+    late = snapshot.build_row(
+        churn,
+        versions=[_version("1", "2026-01-03", aliases=["champion"])],
+        verdicts=passed,
+        metrics=[],
+        events=[],
+        scored=["2026-01-01"],
+    )
     assert late["summary"]["scoring_late"] and late["status"] == "attention"
     untrained = snapshot.build_row(churn, versions=[], verdicts=[], metrics=[], events=[], scored=[])
     assert untrained["status"] == "no champion"
 
 
 def test_gate_failure_after_the_last_version_is_the_last_training(churn) -> None:
-    events = [_event("gate_failed", "2026-01-05 02:10", {}, partition=dt.date(2026, 1, 5),
-                     message="threshold:roc_auc 0.61 < 0.70")]
-    row = snapshot.build_row(churn, versions=[_version("1", "2026-01-03", aliases=["champion"])], verdicts=[],
-                             metrics=[], events=events, scored=[])
+    events = [
+        _event(
+            "gate_failed",
+            "2026-01-05 02:10",
+            {},
+            partition=dt.date(2026, 1, 5),
+            message="threshold:roc_auc 0.61 < 0.70",
+        )
+    ]
+    row = snapshot.build_row(
+        churn,
+        versions=[_version("1", "2026-01-03", aliases=["champion"])],
+        verdicts=[],
+        metrics=[],
+        events=events,
+        scored=[],
+    )
     training = row["summary"]["last_training"]
-    assert (training["state"], training["partition"], training["gate"]) == ("failed", "2026-01-05", "gate_failed")
+    assert (training["state"], training["partition"], training["gate"]) == (
+        "failed",
+        "2026-01-05",
+        "gate_failed",
+    )
     assert "0.61 < 0.70" in training["message"]
 
 
 def test_airflow_state_ranks_filters_and_draws() -> None:
-    rows = [{"model": "a", "status": "ok", "reasons": [], "owner": "x", "tags": ["t"]},
-            {"model": "b", "status": "no champion", "reasons": [], "owner": "y", "tags": []},
-            {"model": "c", "status": "ok", "reasons": [], "owner": "x", "tags": []}]
+    rows = [
+        {"model": "a", "status": "ok", "reasons": [], "owner": "x", "tags": ["t"]},
+        {"model": "b", "status": "no champion", "reasons": [], "owner": "y", "tags": []},
+        {"model": "c", "status": "ok", "reasons": [], "owner": "x", "tags": []},
+    ]
     runs = {"mloops_train_c": {"run_id": "r", "state": "failed"}}
     approvals = {"a": [{"since": "2026-01-05T10:00:00", "assignees": ["alice"]}]}
     joined = view.join_airflow(rows, runs, approvals)
@@ -103,10 +203,22 @@ def test_airflow_state_ranks_filters_and_draws() -> None:
 
 
 def test_text_table_lists_attention_first(churn) -> None:
-    bad = snapshot.build_row(churn, versions=[], verdicts=[{"partition": "2026-01-03", "status": "missing",
-                                                            "message": "no file"}], metrics=[], events=[], scored=[])
-    good = snapshot.build_row(churn, versions=[_version("1", "2026-01-03", aliases=["champion"])], verdicts=[],
-                              metrics=[], events=[], scored=[])
+    bad = snapshot.build_row(
+        churn,
+        versions=[],
+        verdicts=[{"partition": "2026-01-03", "status": "missing", "message": "no file"}],
+        metrics=[],
+        events=[],
+        scored=[],
+    )
+    good = snapshot.build_row(
+        churn,
+        versions=[_version("1", "2026-01-03", aliases=["champion"])],
+        verdicts=[],
+        metrics=[],
+        events=[],
+        scored=[],
+    )
     text = table.render([{**good["summary"], "model": "good"}, {**bad["summary"], "model": "bad"}])
     lines = text.splitlines()
     assert lines[0].startswith("model") and lines[1].startswith("bad") and "2026-01-03 missing" in lines[1]

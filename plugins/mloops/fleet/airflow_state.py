@@ -29,8 +29,12 @@ def latest_runs(session: Any, dag_prefix: str = "mloops_") -> dict[str, dict[str
         newest, sa.and_(DagRun.dag_id == newest.c.dag_id, DagRun.run_after == newest.c.run_after)
     )
     return {
-        row.dag_id: {"run_id": row.run_id, "state": str(row.state), "run_after": row.run_after.isoformat(),
-                     "run_type": str(getattr(row.run_type, "value", row.run_type))}
+        row.dag_id: {
+            "run_id": row.run_id,
+            "state": str(row.state),
+            "run_after": row.run_after.isoformat(),
+            "run_type": str(getattr(row.run_type, "value", row.run_type)),
+        }
         for row in session.execute(query)
     }
 
@@ -44,8 +48,13 @@ def runs_of(session: Any, dag_ids: list[str], limit: int = 20) -> list[dict[str,
         .limit(limit)
     )
     return [
-        {"dag_id": r.dag_id, "run_id": r.run_id, "state": str(r.state), "run_after": r.run_after.isoformat(),
-         "run_type": str(getattr(r.run_type, "value", r.run_type))}
+        {
+            "dag_id": r.dag_id,
+            "run_id": r.run_id,
+            "state": str(r.state),
+            "run_after": r.run_after.isoformat(),
+            "run_type": str(getattr(r.run_type, "value", r.run_type)),
+        }
         for r in session.execute(query)
     ]
 
@@ -53,8 +62,14 @@ def runs_of(session: Any, dag_ids: list[str], limit: int = 20) -> list[dict[str,
 def pending_approvals(session: Any) -> dict[str, list[dict[str, Any]]]:
     """``{model: [{dag_id, run_id, task_id, subject, since, assignees}]}`` of unanswered approvals."""
     query = (
-        sa.select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, HITLDetail.subject,
-                  HITLDetail.created_at, HITLDetail.assignees)
+        sa.select(
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.task_id,
+            HITLDetail.subject,
+            HITLDetail.created_at,
+            HITLDetail.assignees,
+        )
         .join(TaskInstance, TaskInstance.id == HITLDetail.ti_id)
         .where(HITLDetail.responded_at.is_(None), TaskInstance.dag_id.like("mloops_train_%"))
         .order_by(HITLDetail.created_at)
@@ -64,7 +79,13 @@ def pending_approvals(session: Any) -> dict[str, list[dict[str, Any]]]:
         model = row.dag_id.removeprefix("mloops_train_")
         who = [a.get("name") or a.get("id") for a in (row.assignees or [])] or ["any user with access"]
         found.setdefault(model, []).append(
-            {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "subject": row.subject,
-             "since": row.created_at.isoformat(), "assignees": who}
+            {
+                "dag_id": row.dag_id,
+                "run_id": row.run_id,
+                "task_id": row.task_id,
+                "subject": row.subject,
+                "since": row.created_at.isoformat(),
+                "assignees": who,
+            }
         )
     return found

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.common.db.common import SessionDep  # noqa: TC002 - FastAPI reads it at run time
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -42,23 +42,28 @@ def file_link(root_path: str, settings: Settings, uri: str | None) -> str | None
     path = unquote(uri.removeprefix("file://"))
     for name, root in (("data", str(settings.data_root_uri)), ("docs", str(settings.docs_root))):
         if path.startswith(root.rstrip("/") + "/"):
-            return f"{root_path}/files/{name}/{quote(path[len(root.rstrip('/')) + 1:])}"
+            return f"{root_path}/files/{name}/{quote(path[len(root.rstrip('/')) + 1 :])}"
     return None
 
 
 def _fleet(session: Any, settings: Settings) -> list[dict[str, Any]]:
-    return view.join_airflow(snapshot.read(settings), airflow_state.latest_runs(session),
-                             airflow_state.pending_approvals(session))
+    return view.join_airflow(
+        snapshot.read(settings), airflow_state.latest_runs(session), airflow_state.pending_approvals(session)
+    )
 
 
 def _model(session: Any, settings: Settings, model: str) -> dict[str, Any]:
     found = snapshot.read_model(settings, model)
     if found is None:
         raise HTTPException(404, f"no snapshot of model {model!r}: unknown model, or no stage has run yet")
-    joined = view.join_airflow([found], airflow_state.latest_runs(session, f"mloops_%_{model}"),
-                               airflow_state.pending_approvals(session))[0]
+    joined = view.join_airflow(
+        [found],
+        airflow_state.latest_runs(session, f"mloops_%_{model}"),
+        airflow_state.pending_approvals(session),
+    )[0]
     joined["airflow_runs"] = airflow_state.runs_of(
-        session, [f"{p}{model}" for p in airflow_state.PREFIXES] + ["mloops_registry_ops"], limit=30)
+        session, [f"{p}{model}" for p in airflow_state.PREFIXES] + ["mloops_registry_ops"], limit=30
+    )
     return joined
 
 
@@ -66,7 +71,9 @@ def create_app() -> FastAPI:
     app = FastAPI(title="mloops fleet", dependencies=[Depends(requires_access_dag("GET"))])
 
     @app.get("/api/fleet")
-    def fleet_json(session: SessionDep, owner: str | None = None, tag: str | None = None, status: str | None = None) -> dict:
+    def fleet_json(
+        session: SessionDep, owner: str | None = None, tag: str | None = None, status: str | None = None
+    ) -> dict:
         rows = _fleet(session, get_settings())
         return {"counts": view.status_counts(rows), "models": view.filter_rows(rows, owner, tag, status)}
 
@@ -75,13 +82,22 @@ def create_app() -> FastAPI:
         return _model(session, get_settings(), model)
 
     @app.get("/", response_class=HTMLResponse)
-    def fleet_page(request: Request, session: SessionDep, owner: str | None = None, tag: str | None = None,
-                   status: str | None = None) -> HTMLResponse:
+    def fleet_page(
+        request: Request,
+        session: SessionDep,
+        owner: str | None = None,
+        tag: str | None = None,
+        status: str | None = None,
+    ) -> HTMLResponse:
         rows = _fleet(session, get_settings())
         shown = view.filter_rows(rows, owner, tag, status)
         page = TEMPLATES.get_template("fleet.html").render(
-            base=request.scope.get("root_path", ""), rows=shown, total=len(rows), counts=view.status_counts(rows),
-            choices=view.choices(rows), chosen={"owner": owner, "tag": tag, "status": status},
+            base=request.scope.get("root_path", ""),
+            rows=shown,
+            total=len(rows),
+            counts=view.status_counts(rows),
+            choices=view.choices(rows),
+            chosen={"owner": owner, "tag": tag, "status": status},
             charts={r["model"]: view.fleet_charts(r) for r in shown},
         )
         return HTMLResponse(page)
@@ -94,14 +110,29 @@ def create_app() -> FastAPI:
         drift = row["drift"]
         flags = [bool(d.get("breached")) for d in drift]
         charts = {
-            "share": view.sparkline([d.get("share") for d in drift], label="drift share", flags=flags, width=600, height=80),
-            "prediction": view.sparkline([d.get("prediction") for d in drift], label="prediction drift", flags=flags,
-                                         width=600, height=80),
-            "quality": view.sparkline([d.get("quality") for d in drift], label=f"live {row['primary_metric']}",
-                                      threshold=row.get("champion_metric"), width=600, height=80),
+            "share": view.sparkline(
+                [d.get("share") for d in drift], label="drift share", flags=flags, width=600, height=80
+            ),
+            "prediction": view.sparkline(
+                [d.get("prediction") for d in drift],
+                label="prediction drift",
+                flags=flags,
+                width=600,
+                height=80,
+            ),
+            "quality": view.sparkline(
+                [d.get("quality") for d in drift],
+                label=f"live {row['primary_metric']}",
+                threshold=row.get("champion_metric"),
+                width=600,
+                height=80,
+            ),
         }
         page = TEMPLATES.get_template("model.html").render(
-            base=base, m=row, charts=charts, mlflow=mlflow_ui(),
+            base=base,
+            m=row,
+            charts=charts,
+            mlflow=mlflow_ui(),
             link=lambda uri: file_link(base, settings, uri),
         )
         return HTMLResponse(page)

@@ -67,13 +67,25 @@ def _version_row(info: Any) -> dict[str, Any]:
         "test_status": tags.get(Tag.TEST_STATUS),
         "tests": tests,
         "test_report": tags.get(Tag.TEST_REPORT),
-        "metrics": {k.removeprefix(METRIC_TAG_PREFIX): float(v) for k, v in tags.items() if k.startswith(METRIC_TAG_PREFIX)},
+        "metrics": {
+            k.removeprefix(METRIC_TAG_PREFIX): float(v)
+            for k, v in tags.items()
+            if k.startswith(METRIC_TAG_PREFIX)
+        },
         "archived": tags.get(Tag.ARCHIVED) == "true",
         "promoted_from": tags.get(Tag.PROMOTED_FROM),
         "promotion_reason": tags.get(Tag.PROMOTION_REASON),
-        "promoted_by": {k.removeprefix(PROMOTED_BY_TAG_PREFIX): v for k, v in tags.items() if k.startswith(PROMOTED_BY_TAG_PREFIX)},
+        "promoted_by": {
+            k.removeprefix(PROMOTED_BY_TAG_PREFIX): v
+            for k, v in tags.items()
+            if k.startswith(PROMOTED_BY_TAG_PREFIX)
+        },
         "audit": sorted(
-            (json.loads(v) | {"key": k.removeprefix(AUDIT_TAG_PREFIX)} for k, v in tags.items() if k.startswith(AUDIT_TAG_PREFIX)),
+            (
+                json.loads(v) | {"key": k.removeprefix(AUDIT_TAG_PREFIX)}
+                for k, v in tags.items()
+                if k.startswith(AUDIT_TAG_PREFIX)
+            ),
             key=lambda a: str(a.get("at", "")),
         ),
         "trigger": tags.get(Tag.TRIGGER),
@@ -81,7 +93,9 @@ def _version_row(info: Any) -> dict[str, Any]:
     }
 
 
-def champion_timeline(versions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def champion_timeline(
+    versions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """Which version was champion from when to when, who or what made it so and why.
 
     The events table holds every promotion and rollback with its time (the automatic promotions of
@@ -103,15 +117,24 @@ def champion_timeline(versions: Sequence[Mapping[str, Any]], events: Sequence[Ma
         audit = payload.get("audit") or {}
         tags = by_version.get(version, {})
         trigger = (tags.get("promoted_by") or {}).get("run_type") if not audit else None
-        changes.append({
-            "version": version,
-            "since": str(event["created_at"]),
-            "until": None,
-            "action": "rollback" if event["kind"] == EventKind.MODEL_ROLLED_BACK else str(payload.get("action") or "promote"),
-            "by": audit.get("by") or (f"{trigger} run" if trigger else "training DAG"),
-            "why": audit.get("why") or payload.get("reason") or tags.get("promotion_reason") or event.get("message"),
-            "dag_run": audit.get("dag_run") or "/".join(filter(None, (event.get("dag_id"), event.get("run_id")))) or None,
-        })
+        changes.append(
+            {
+                "version": version,
+                "since": str(event["created_at"]),
+                "until": None,
+                "action": "rollback"
+                if event["kind"] == EventKind.MODEL_ROLLED_BACK
+                else str(payload.get("action") or "promote"),
+                "by": audit.get("by") or (f"{trigger} run" if trigger else "training DAG"),
+                "why": audit.get("why")
+                or payload.get("reason")
+                or tags.get("promotion_reason")
+                or event.get("message"),
+                "dag_run": audit.get("dag_run")
+                or "/".join(filter(None, (event.get("dag_id"), event.get("run_id"))))
+                or None,
+            }
+        )
     changes.sort(key=lambda c: c["since"])
     for current, following in zip(changes, changes[1:], strict=False):
         current["until"] = following["since"]
@@ -129,18 +152,22 @@ def _partition_rows(verdicts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     rows = []
     for verdict in sorted(verdicts, key=lambda v: v["partition"]):
         failures = verdict.get("failures") or []
-        reason = verdict.get("message") if verdict.get("status") == Status.MISSING else "; ".join(
-            _failure_text(f) for f in failures[:5]
+        reason = (
+            verdict.get("message")
+            if verdict.get("status") == Status.MISSING
+            else "; ".join(_failure_text(f) for f in failures[:5])
         )
-        rows.append({
-            "date": verdict["partition"],
-            "status": verdict.get("status"),
-            "rows": verdict.get("rows"),
-            "docs_url": verdict.get("docs_url"),
-            "quarantine": verdict.get("quarantine"),
-            "reason": reason or None,
-            "resolved": bool(verdict.get("resolved")),
-        })
+        rows.append(
+            {
+                "date": verdict["partition"],
+                "status": verdict.get("status"),
+                "rows": verdict.get("rows"),
+                "docs_url": verdict.get("docs_url"),
+                "quarantine": verdict.get("quarantine"),
+                "reason": reason or None,
+                "resolved": bool(verdict.get("resolved")),
+            }
+        )
     return rows[-HISTORY_DAYS:]
 
 
@@ -149,7 +176,9 @@ def drift_history(metrics: Sequence[Mapping[str, Any]], primary_metric: str) -> 
     windows: dict[tuple[str, str], dict[str, Any]] = {}
     for row in metrics:
         key = (_day(row["window_start"]) or "", _day(row["window_end"]) or "")
-        entry = windows.setdefault(key, {"window_start": key[0], "window_end": key[1], "version": row["model_version"]})
+        entry = windows.setdefault(
+            key, {"window_start": key[0], "window_end": key[1], "version": row["model_version"]}
+        )
         name = row["metric"]
         if name == "drift.share":
             entry["share"] = row["value"]
@@ -164,20 +193,38 @@ def drift_history(metrics: Sequence[Mapping[str, Any]], primary_metric: str) -> 
     return [windows[k] for k in sorted(windows, key=lambda k: k[1])][-HISTORY_DAYS:]
 
 
-def _last_training(versions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+def _last_training(
+    versions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+) -> dict[str, Any] | None:
     """The newest training outcome the stores know: a registered version, or a failed gate/batch after it."""
     latest = max(versions, key=lambda v: (v.get("interval") or "", int(v["version"])), default=None)
     outcome = None
     if latest is not None:
-        outcome = {"partition": latest.get("interval"), "state": "passed" if latest.get("test_status") == "passed" else "failed",
-                   "version": latest["version"], "gate": None,
-                   "failed_checks": sorted(k for k, ok in latest["tests"].items() if not ok)}
-    failures = [e for e in events if e["kind"] in (EventKind.GATE_FAILED, EventKind.BATCH_QUARANTINED, EventKind.BATCH_MISSING)
-                and str(e.get("dag_id") or "").startswith("mloops_train_")]
+        outcome = {
+            "partition": latest.get("interval"),
+            "state": "passed" if latest.get("test_status") == "passed" else "failed",
+            "version": latest["version"],
+            "gate": None,
+            "failed_checks": sorted(k for k, ok in latest["tests"].items() if not ok),
+        }
+    failures = [
+        e
+        for e in events
+        if e["kind"] in (EventKind.GATE_FAILED, EventKind.BATCH_QUARANTINED, EventKind.BATCH_MISSING)
+        and str(e.get("dag_id") or "").startswith("mloops_train_")
+    ]
     failure = failures[-1] if failures else None
-    if failure is not None and (outcome is None or (_day(failure["partition"]) or "") >= (outcome["partition"] or "")):
-        outcome = {"partition": _day(failure["partition"]), "state": "failed", "version": None,
-                   "gate": failure["kind"], "message": failure["message"], "dag_run": f"{failure['dag_id']}/{failure['run_id']}"}
+    if failure is not None and (
+        outcome is None or (_day(failure["partition"]) or "") >= (outcome["partition"] or "")
+    ):
+        outcome = {
+            "partition": _day(failure["partition"]),
+            "state": "failed",
+            "version": None,
+            "gate": failure["kind"],
+            "message": failure["message"],
+            "dag_run": f"{failure['dag_id']}/{failure['run_id']}",
+        }
     return outcome
 
 
@@ -186,15 +233,25 @@ def _attention(summary: Mapping[str, Any], config: ModelConfig) -> list[str]:
     reasons = []
     training = summary.get("last_training") or {}
     if training.get("state") == "failed":
-        reasons.append(f"training of {training.get('partition')} failed"
-                       + (f": {training['gate']}" if training.get("gate") else f" checks {training.get('failed_checks')}"))
+        reasons.append(
+            f"training of {training.get('partition')} failed"
+            + (
+                f": {training['gate']}"
+                if training.get("gate")
+                else f" checks {training.get('failed_checks')}"
+            )
+        )
     if summary["recent_bad"]:
         reasons.append(", ".join(f"{b['date']} {b['status']}" for b in summary["recent_bad"]))
     last = (summary.get("drift") or [{}])[-1]
     if last.get("breached"):
         reasons.append(f"drift policy breached in the window ending {last.get('window_end')}")
     quality, reference = summary.get("live_quality"), summary.get("champion_metric")
-    if quality is not None and reference is not None and quality < reference - config.monitoring.max_quality_drop:
+    if (
+        quality is not None
+        and reference is not None
+        and quality < reference - config.monitoring.max_quality_drop
+    ):
         reasons.append(f"live {config.evaluation.primary_metric} {quality:.3f} < champion {reference:.3f}")
     if summary.get("scoring_late"):
         reasons.append(f"scoring late: last scored {summary.get('last_scored') or 'never'}")
@@ -221,7 +278,11 @@ def build_row(
     if newest:
         end = dt.date.fromisoformat(newest)
         recent_days = {(end - dt.timedelta(days=i)).isoformat() for i in range(RECENT_INTERVALS)}
-    recent_bad = [p for p in partitions if p["date"] in recent_days and p["status"] in (Status.QUARANTINED, Status.MISSING)]
+    recent_bad = [
+        p
+        for p in partitions
+        if p["date"] in recent_days and p["status"] in (Status.QUARANTINED, Status.MISSING)
+    ]
     drift = drift_history(metrics, primary)
     last_scored = max(scored, default=None)
     quality = next((d["quality"] for d in reversed(drift) if d.get("quality") is not None), None)
@@ -233,19 +294,34 @@ def build_row(
         "tags": list(config.tags),
         "primary_metric": primary,
         "policy": str(config.promotion.policy),
-        "champion": None if champion is None else {
-            "version": champion["version"], "interval": champion.get("interval"),
-            "since": timeline[-1]["since"] if timeline and timeline[-1]["version"] == champion["version"] else None,
+        "champion": None
+        if champion is None
+        else {
+            "version": champion["version"],
+            "interval": champion.get("interval"),
+            "since": timeline[-1]["since"]
+            if timeline and timeline[-1]["version"] == champion["version"]
+            else None,
             "run_id": champion.get("run_id"),
         },
         "champion_metric": (champion or {}).get("metrics", {}).get(primary),
         "live_quality": quality,
         "last_training": _last_training(versions, events),
         "recent_bad": recent_bad,
-        "drift": [{k: d.get(k) for k in ("window_end", "share", "prediction", "breached")} for d in drift[-SPARK_WINDOWS:]],
+        "drift": [
+            {k: d.get(k) for k in ("window_end", "share", "prediction", "breached")}
+            for d in drift[-SPARK_WINDOWS:]
+        ],
         "last_scored": last_scored,
-        "scoring_late": bool(champion and newest and (last_scored or "") < (dt.date.fromisoformat(newest) - dt.timedelta(days=1)).isoformat()),
-        "last_events": [{"kind": e["kind"], "at": str(e["created_at"]), "message": e["message"][:300]} for e in events[-3:]][::-1],
+        "scoring_late": bool(
+            champion
+            and newest
+            and (last_scored or "") < (dt.date.fromisoformat(newest) - dt.timedelta(days=1)).isoformat()
+        ),
+        "last_events": [
+            {"kind": e["kind"], "at": str(e["created_at"]), "message": e["message"][:300]}
+            for e in events[-3:]
+        ][::-1],
     }
     reasons = _attention(summary, config)
     summary["reasons"] = reasons
@@ -257,7 +333,10 @@ def build_row(
         "partitions": partitions,
         "drift": drift,
         "reports": {d["window_end"]: (reports or {}).get(d["window_end"]) for d in drift},
-        "events": [{**e, "created_at": str(e["created_at"]), "partition": _day(e.get("partition"))} for e in events[-EVENTS_KEPT:]][::-1],
+        "events": [
+            {**e, "created_at": str(e["created_at"]), "partition": _day(e.get("partition"))}
+            for e in events[-EVENTS_KEPT:]
+        ][::-1],
     }
     return {"status": status, "summary": summary, "detail": detail}
 
@@ -268,7 +347,9 @@ def build_row(
 def validation_page(settings: Settings, config: ModelConfig, partition: str) -> str | None:
     """The Data Docs page of one partition's own validation (GX names its run ``<model>-<date>``), not
     the site index the validation result points at."""
-    site = settings.docs_root / config.name / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations"
+    site = (
+        settings.docs_root / config.name / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations"
+    )
     pages = sorted(site.glob(f"*/{config.name}-{partition}/*/*.html"))
     return pages[-1].as_uri() if pages else None
 
@@ -284,9 +365,13 @@ def _read_verdicts(settings: Settings, config: ModelConfig) -> list[dict[str, An
         verdict = partitions.read_json(folder / "verdict.json")
         if verdict:
             quarantine = settings.data_root / "quarantine" / config.name / folder.name
-            verdict["resolved"] = (quarantine / "resolved.json").exists() if verdict.get("quarantine") else False
+            verdict["resolved"] = (
+                (quarantine / "resolved.json").exists() if verdict.get("quarantine") else False
+            )
             if verdict.get("docs_url"):
-                verdict["docs_url"] = validation_page(settings, config, verdict["partition"]) or verdict["docs_url"]
+                verdict["docs_url"] = (
+                    validation_page(settings, config, verdict["partition"]) or verdict["docs_url"]
+                )
             found.append(verdict)
     return found
 
@@ -305,8 +390,11 @@ def _drift_reports(settings: Settings, config: ModelConfig) -> dict[str, str]:
     folder = settings.data_root / "monitoring" / config.name
     if not folder.is_dir():
         return {}
-    return {p.name.rsplit("_", 1)[-1]: partitions.to_uri(p / "drift.html")
-            for p in folder.iterdir() if p.name.startswith("window=")}
+    return {
+        p.name.rsplit("_", 1)[-1]: partitions.to_uri(p / "drift.html")
+        for p in folder.iterdir()
+        if p.name.startswith("window=")
+    }
 
 
 def _registry_versions(settings: Settings, config: ModelConfig) -> list[dict[str, Any]]:
@@ -335,7 +423,9 @@ def record(config: ModelConfig, settings: Settings) -> dict[str, Any]:
         scored=_scored_dates(settings, config),
         reports=_drift_reports(settings, config),
     )
-    store.write_fleet_row(settings.metrics_db_uri, model=config.name, owner=config.owner, tags=list(config.tags), **row)
+    store.write_fleet_row(
+        settings.metrics_db_uri, model=config.name, owner=config.owner, tags=list(config.tags), **row
+    )
     return row
 
 
@@ -367,10 +457,12 @@ def refresh(settings: Settings, names: Sequence[str] | None = None) -> list[str]
 
 def read(settings: Settings) -> list[dict[str, Any]]:
     """The fleet: every model's summary, one query."""
-    return [row["summary"] | {"updated_at": str(row["updated_at"])} for row in store.read_fleet(settings.metrics_db_uri)]
+    return [
+        row["summary"] | {"updated_at": str(row["updated_at"])}
+        for row in store.read_fleet(settings.metrics_db_uri)
+    ]
 
 
 def read_model(settings: Settings, model: str) -> dict[str, Any] | None:
     row = store.read_fleet_detail(settings.metrics_db_uri, model)
     return None if row is None else {**row["summary"], **row["detail"], "updated_at": str(row["updated_at"])}
-

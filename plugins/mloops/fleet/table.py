@@ -7,7 +7,16 @@ from typing import Any
 
 from mloops.fleet import view
 
-COLUMNS = ("model", "status", "champion", "last training", "bad batches (7)", "drift share", "live quality", "scored")
+COLUMNS = (
+    "model",
+    "status",
+    "champion",
+    "last training",
+    "bad batches (7)",
+    "drift share",
+    "live quality",
+    "scored",
+)
 
 
 def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
@@ -21,8 +30,12 @@ def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
         f"v{champion['version']} ({champion.get('interval')})" if champion else "none",
         f"{training.get('state')} {training.get('partition')}" if training else "never",
         ", ".join(f"{b['date']} {b['status']}" for b in row.get("recent_bad") or []) or "none",
-        "n/a" if drift.get("share") is None else f"{drift['share']:.0%}" + (" BREACHED" if drift.get("breached") else ""),
-        "n/a" if quality is None else f"{quality:.3f}" + ("" if reference is None else f" vs {reference:.3f}"),
+        "n/a"
+        if drift.get("share") is None
+        else f"{drift['share']:.0%}" + (" BREACHED" if drift.get("breached") else ""),
+        "n/a"
+        if quality is None
+        else f"{quality:.3f}" + ("" if reference is None else f" vs {reference:.3f}"),
         (row.get("last_scored") or "never") + (" LATE" if row.get("scoring_late") else ""),
     )
 

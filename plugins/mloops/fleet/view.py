@@ -25,7 +25,11 @@ def join_airflow(
         row["approvals"] = list(approvals.get(name, []))
         reasons = list(row.get("reasons") or [])
         for kind, run in row["runs"].items():
-            if run and run["state"] in FAILED_STATES and not any(r.startswith(f"{kind} run") for r in reasons):
+            if (
+                run
+                and run["state"] in FAILED_STATES
+                and not any(r.startswith(f"{kind} run") for r in reasons)
+            ):
                 reasons.append(f"{kind} run {run['run_id']} {run['state']}")
         if row["approvals"]:
             first = row["approvals"][0]
@@ -40,17 +44,25 @@ def join_airflow(
 def rank(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Needs-attention first (more reasons first), then no champion, then healthy; by name within."""
     order = {status: i for i, status in enumerate(Attention.ORDER)}
-    return sorted((dict(r) for r in rows),
-                  key=lambda r: (order.get(r["status"], 0), -len(r.get("reasons") or []), r["model"]))
+    return sorted(
+        (dict(r) for r in rows),
+        key=lambda r: (order.get(r["status"], 0), -len(r.get("reasons") or []), r["model"]),
+    )
 
 
-def matches(row: Mapping[str, Any], owner: str | None = None, tag: str | None = None, status: str | None = None) -> bool:
-    return ((not owner or row.get("owner") == owner)
-            and (not tag or tag in (row.get("tags") or []))
-            and (not status or row.get("status") == status))
+def matches(
+    row: Mapping[str, Any], owner: str | None = None, tag: str | None = None, status: str | None = None
+) -> bool:
+    return (
+        (not owner or row.get("owner") == owner)
+        and (not tag or tag in (row.get("tags") or []))
+        and (not status or row.get("status") == status)
+    )
 
 
-def filter_rows(rows: Sequence[Mapping[str, Any]], owner: str | None, tag: str | None, status: str | None) -> list[dict[str, Any]]:
+def filter_rows(
+    rows: Sequence[Mapping[str, Any]], owner: str | None, tag: str | None, status: str | None
+) -> list[dict[str, Any]]:
     return [dict(r) for r in rows if matches(r, owner, tag, status)]
 
 
@@ -63,8 +75,15 @@ def choices(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     }
 
 
-def sparkline(values: Sequence[float | None], *, label: str, threshold: float | None = None,
-              flags: Sequence[bool] | None = None, width: int = 120, height: int = 28) -> str:
+def sparkline(
+    values: Sequence[float | None],
+    *,
+    label: str,
+    threshold: float | None = None,
+    flags: Sequence[bool] | None = None,
+    width: int = 120,
+    height: int = 28,
+) -> str:
     """An inline SVG polyline of the values (None leaves a gap); flagged points drawn red."""
     points = [(i, v) for i, v in enumerate(values) if v is not None]
     title = html.escape(f"{label}: " + ", ".join("n/a" if v is None else f"{v:.3g}" for v in values))
@@ -77,16 +96,22 @@ def sparkline(values: Sequence[float | None], *, label: str, threshold: float | 
         return round(height - 2 - (height - 4) * (v / top if top else 0), 1)
 
     line = " ".join(f"{round(i * step, 1)},{y(v)}" for i, v in points)
-    parts = [f'<svg class="spark" role="img" data-label="{html.escape(label)}" data-points="{len(points)}" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}"><title>{title}</title>']
+    parts = [
+        f'<svg class="spark" role="img" data-label="{html.escape(label)}" data-points="{len(points)}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}"><title>{title}</title>'
+    ]
     if threshold is not None:
-        parts.append(f'<line class="threshold" x1="0" x2="{width}" y1="{y(threshold)}" y2="{y(threshold)}" '
-                     'stroke="#999" stroke-dasharray="3,2"/>')
+        parts.append(
+            f'<line class="threshold" x1="0" x2="{width}" y1="{y(threshold)}" y2="{y(threshold)}" '
+            'stroke="#999" stroke-dasharray="3,2"/>'
+        )
     parts.append(f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{line}"/>')
     for i, v in points:  # a dot per window, so a single window still shows
         breach = bool(flags and i < len(flags) and flags[i])
-        parts.append(f'<circle class="{"breach" if breach else "point"}" cx="{round(i * step, 1)}" cy="{y(v)}" '
-                     f'r="{2.5 if breach else 1.5}" fill="{"#d1242f" if breach else "#1f6feb"}"/>')
+        parts.append(
+            f'<circle class="{"breach" if breach else "point"}" cx="{round(i * step, 1)}" cy="{y(v)}" '
+            f'r="{2.5 if breach else 1.5}" fill="{"#d1242f" if breach else "#1f6feb"}"/>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -95,7 +120,9 @@ def fleet_charts(row: Mapping[str, Any], drift_share_policy: float | None = None
     drift = row.get("drift") or []
     flags = [bool(d.get("breached")) for d in drift]
     return {
-        "share": sparkline([d.get("share") for d in drift], label="drift share", threshold=drift_share_policy, flags=flags),
+        "share": sparkline(
+            [d.get("share") for d in drift], label="drift share", threshold=drift_share_policy, flags=flags
+        ),
         "prediction": sparkline([d.get("prediction") for d in drift], label="prediction drift", flags=flags),
     }
 
