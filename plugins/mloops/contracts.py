@@ -24,6 +24,14 @@ class Status(StrEnum):
     NOT_VALIDATED = "not validated"
 
 
+class Use(StrEnum):
+    """What a batch is validated for. The training contract requires the target; the scoring contract
+    does not (scoring data arrives unlabeled), and each use keeps its own verdicts and snapshots."""
+
+    TRAINING = "training"
+    SCORING = "scoring"
+
+
 class Alias(StrEnum):
     """Registry aliases: ``challenger`` is the latest tested version, ``champion`` serves,
     ``previous`` is the champion it replaced (the rollback target)."""

@@ -217,7 +217,7 @@ def build_scoring_dag(config: ModelConfig) -> DAG:
         ),
         **_nightly_dag_args(config, "scoring", config.schedule.scoring_cron),
     ) as dag:
-        validate = GXValidateBatchOperator(task_id="validate_batch", model=config.name, retries=0)
+        validate = GXValidateBatchOperator(task_id="validate_batch", model=config.name, use="scoring", retries=0)
         score = MLflowScoreBatchOperator(task_id="score_batch", model=config.name, outlets=[predictions_asset(config.name)])
         validate >> score
     return dag

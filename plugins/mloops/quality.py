@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloops.config import ModelConfig, category_text
+from mloops.contracts import Use
 from mloops.errors import ModelConfigError
 
 if TYPE_CHECKING:
@@ -59,15 +60,18 @@ class ValidationOutcome:
         }
 
 
-def contract_expectations(config: ModelConfig) -> list[dict[str, Any]]:
-    """Expectations implied by the config: schema, types, nulls, ranges, sets, keys, size."""
+def contract_expectations(config: ModelConfig, use: str = Use.TRAINING) -> list[dict[str, Any]]:
+    """Expectations implied by the config: schema, types, nulls, ranges, sets, keys, size.
+
+    The scoring contract leaves the target out: a scoring batch is unlabeled (a target column that
+    is present is ignored, never required)."""
     q = config.quality
     specs: list[dict[str, Any]] = []
     row_count: dict[str, Any] = {"min_value": q.min_rows}
     if q.max_rows is not None:
         row_count["max_value"] = q.max_rows
     specs.append({"type": "expect_table_row_count_to_be_between", "kwargs": row_count})
-    for column in required_columns(config):
+    for column in required_columns(config, use):
         specs.append({"type": "expect_column_to_exist", "kwargs": {"column": column}})
     for feature in config.features:
         if feature.type == "numeric":
@@ -98,13 +102,21 @@ def contract_expectations(config: ModelConfig) -> list[dict[str, Any]]:
                     "kwargs": {"column": feature.name, "value_set": list(feature.allowed_values)},
                 }
             )
-    specs.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": config.target}})
+    if use == Use.TRAINING:
+        specs += _target_expectations(config)
+    if config.id_column:
+        specs.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": config.id_column}})
+    return specs
+
+
+def _target_expectations(config: ModelConfig) -> list[dict[str, Any]]:
+    specs: list[dict[str, Any]] = [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": config.target}}
+    ]
     if config.task == "classification":
         specs.append(
             {"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": config.target, "value_set": [0, 1]}}
         )
-    if config.id_column:
-        specs.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": config.id_column}})
     return specs
 
 
@@ -127,8 +139,11 @@ def suite_file_expectations(config: ModelConfig, directory: Path) -> list[dict[s
     return [{"type": e["type"], "kwargs": dict(e.get("kwargs", {}))} for e in expectations]
 
 
-def model_expectations(config: ModelConfig, expectations_dir: Path) -> list[dict[str, Any]]:
-    return contract_expectations(config) + suite_file_expectations(config, expectations_dir)
+def model_expectations(config: ModelConfig, expectations_dir: Path, use: str = Use.TRAINING) -> list[dict[str, Any]]:
+    extra = suite_file_expectations(config, expectations_dir)
+    if use != Use.TRAINING:
+        extra = [e for e in extra if e["kwargs"].get("column") != config.target]
+    return contract_expectations(config, use) + extra
 
 
 def _expected_text(expectation: str, kwargs: Mapping[str, Any]) -> str:
@@ -193,16 +208,17 @@ def failure_message(model: str, partition: str, outcome: ValidationOutcome, quar
 _RENAME_CUTOFF = 0.6
 
 
-def required_columns(config: ModelConfig) -> list[str]:
-    return [*(c for c in (config.id_column,) if c), *config.feature_names, config.target]
+def required_columns(config: ModelConfig, use: str = Use.TRAINING) -> list[str]:
+    target = [config.target] if use == Use.TRAINING else []
+    return [*(c for c in (config.id_column,) if c), *config.feature_names, *target]
 
 
-def schema_failures(frame: pd.DataFrame, config: ModelConfig) -> list[Failure]:
+def schema_failures(frame: pd.DataFrame, config: ModelConfig, use: str = Use.TRAINING) -> list[Failure]:
     """One failure per missing column, naming the columns that appeared instead and a likely rename."""
     import difflib
 
-    known = set(required_columns(config))
-    missing = [c for c in required_columns(config) if c not in frame.columns]
+    known = {*required_columns(config), config.target}
+    missing = [c for c in required_columns(config, use) if c not in frame.columns]
     appeared = [str(c) for c in frame.columns if c not in known]
     failures = []
     for column in missing:

@@ -39,6 +39,7 @@ def drifting_churn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home:
 
 def _prepare_history(models_dir: Path) -> None:
     from mloops.config import find_model_config
+    from mloops.contracts import Use
     from mloops.settings import get_settings
     from mloops.stages import registry, score, test, train, validate
     from mloops.stages.layout import RunContext
@@ -50,7 +51,7 @@ def _prepare_history(models_dir: Path) -> None:
     registered = registry.register_model(ctx, trained, tested)
     assert registry.promote_model(ctx, registered).action == "promote"
     for offset in range(5, 11):
-        day = ctx.at(dt.date(2026, 1, offset))
+        day = ctx.at(dt.date(2026, 1, offset)).for_use(Use.SCORING)
         validate.validate_batch(day)
         score.score_batch(day)
 

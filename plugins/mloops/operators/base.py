@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mloops.config import find_model_config
-from mloops.contracts import EventKind, StageResult, Tag
+from mloops.contracts import EventKind, StageResult, Tag, Use
 from mloops.errors import (
     InvalidParamsError,
     MloopsError,
@@ -128,6 +128,8 @@ class MloopsStageOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("model", "partition_date")
     ui_color = "#e8f0fe"
+    #: Whose batches the stage works on (verdicts and snapshots are kept per use).
+    use: Use = Use.TRAINING
 
     def __init__(self, *, model: str, partition_date: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -144,7 +146,7 @@ class MloopsStageOperator(BaseOperator):
             day = partition_date(context, self.partition_date)
         except MloopsError as exc:
             raise AirflowFailException(str(exc)) from exc
-        return RunContext(config, day, settings, lineage(context))
+        return RunContext(config, day, settings, lineage(context), self.use)
 
     def emit(self, context: Any, kind: str, message: str, payload: dict[str, Any] | None = None) -> None:
         """Record an event for this task's model and partition (see :mod:`mloops.alerts`)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mloops.contracts import EventKind
+from mloops.contracts import EventKind, Use
 from mloops.operators.base import MloopsStageOperator, run_type
 
 
@@ -22,6 +22,8 @@ class EvidentlyDriftCheckOperator(MloopsStageOperator):
     :param model: model config name (templated).
     :param partition_date: last partition of the current window (templated); default: interval start.
     """
+
+    use = Use.SCORING
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mloops.stages import drift

@@ -16,7 +16,15 @@ class GXValidateBatchOperator(MloopsStageOperator):
 
     :param model: model config name (templated).
     :param partition_date: ISO date of the partition (templated); default: data interval start.
+    :param use: ``training`` (the labeled contract; also validates the window's unvalidated
+        partitions) or ``scoring`` (no target required; this partition only).
     """
+
+    def __init__(self, *, use: str = "training", **kwargs: Any) -> None:
+        from mloops.contracts import Use
+
+        super().__init__(**kwargs)
+        self.use = Use(use)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mloops.hooks import read_sql

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mloops.contracts import Use
 from mloops.operators.base import MloopsStageOperator
 
 
@@ -16,6 +17,8 @@ class MLflowScoreBatchOperator(MloopsStageOperator):
     :param model: model config name (templated).
     :param partition_date: ISO date of the partition (templated); default: data interval start.
     """
+
+    use = Use.SCORING
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mloops.stages import score

@@ -115,6 +115,8 @@ def current_window(ctx: RunContext) -> tuple[pd.DataFrame, list[str], dict[str, 
 
 def labeled_rows(ctx: RunContext, current: pd.DataFrame, days: list[dt.date]) -> pd.DataFrame:
     """The rows of the window whose labels have arrived (partitions older than the label delay)."""
+    if ctx.config.target not in current.columns:  # unlabeled scoring batches: no label has arrived
+        return current.iloc[0:0]
     delay = ctx.config.monitoring.label_delay_days
     labeled_days = {d.isoformat() for d in monitoring.labeled_partitions(days, ctx.partition, delay)}
     return current[current["_partition"].isin(labeled_days) & current[ctx.config.target].notna()]

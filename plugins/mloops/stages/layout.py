@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloops import partitions
 from mloops.config import ModelConfig
-from mloops.contracts import Status
+from mloops.contracts import Status, Use
 from mloops.errors import StateFileError
 from mloops.settings import Settings
 
@@ -32,12 +32,14 @@ STAGED_FILE = "data.parquet"
 
 @dataclass(frozen=True)
 class RunContext:
-    """One model, one partition, the settings in force, and the Airflow run that asked (lineage tags)."""
+    """One model, one partition, the settings in force, the Airflow run that asked (lineage tags), and
+    whose batches it works on: training's (the labeled contract) or scoring's (no target required)."""
 
     config: ModelConfig
     partition: dt.date
     settings: Settings
     lineage: Mapping[str, str] = field(default_factory=dict)
+    use: Use = Use.TRAINING
 
     @property
     def model(self) -> str:
@@ -50,6 +52,10 @@ class RunContext:
     def at(self, day: dt.date) -> RunContext:
         """The same run, looking at another partition (e.g. one of its training window)."""
         return replace(self, partition=day)
+
+    def for_use(self, use: Use) -> RunContext:
+        """The same run, on the batches validated for ``use``."""
+        return replace(self, use=use)
 
     def where(self) -> str:
         """How messages name what a stage worked on."""
@@ -64,8 +70,9 @@ def area_dir(ctx: RunContext, area: str) -> StoragePath:
 
 
 def staged_dir(ctx: RunContext) -> StoragePath:
-    """``staged/<model>/dt=<ds>/``: the snapshot of a batch that passed, and the verdict of every batch."""
-    return area_dir(ctx, "staged")
+    """``staged/<model>/dt=<ds>/``: the snapshot of a batch that passed, and the verdict of every batch
+    (``staged-scoring/`` for batches validated for scoring)."""
+    return area_dir(ctx, "staged" if ctx.use == Use.TRAINING else "staged-scoring")
 
 
 def staged_root(ctx: RunContext) -> StoragePath:
@@ -74,8 +81,9 @@ def staged_root(ctx: RunContext) -> StoragePath:
 
 
 def quarantine_dir(ctx: RunContext) -> StoragePath:
-    """``quarantine/<model>/dt=<ds>/``: a copy of a failing batch with its validation result."""
-    return area_dir(ctx, "quarantine")
+    """``quarantine/<model>/dt=<ds>/``: a copy of a failing batch with its validation result
+    (``quarantine-scoring/`` for scoring)."""
+    return area_dir(ctx, "quarantine" if ctx.use == Use.TRAINING else "quarantine-scoring")
 
 
 def run_dir(ctx: RunContext) -> StoragePath:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloops import partitions, quality
-from mloops.contracts import Status, ValidationResult
+from mloops.contracts import Status, Use, ValidationResult
 from mloops.data.sources import Extracted, SqlReader, extract_partition
 from mloops.errors import PartitionMissingError, UnreadablePartitionError, ValidationFailedError
 from mloops.stages.layout import (
@@ -39,9 +39,10 @@ def validate_batch(ctx: RunContext, *, sql_reader: SqlReader | None = None) -> V
     A failing batch is copied (with its validation result) to the quarantine area and its staged
     snapshot removed, so training can never read it; the source data is left untouched.
     """
-    expectations = quality.model_expectations(ctx.config, ctx.settings.expectations_dir)
+    expectations = quality.model_expectations(ctx.config, ctx.settings.expectations_dir, ctx.use)
     checked: dict[str, dict[str, Any]] = {}
-    for day in window(ctx, ctx.config.training.window_days):
+    days = window(ctx, ctx.config.training.window_days) if ctx.use == Use.TRAINING else [ctx]
+    for day in days:
         if day.partition != ctx.partition and read_verdict(day) is not None:
             continue
         checked[day.ds] = validate_partition(day, expectations, sql_reader)
@@ -77,14 +78,12 @@ def validate_partition(
         return _record_missing(ctx, str(exc))
     except UnreadablePartitionError as exc:
         return _quarantine_unreadable(ctx, exc)
-    except UnreadablePartitionError as exc:
-        return _quarantine_unreadable(ctx, exc)
     # Declared types first, then the schema: a missing column is one failure (with what appeared
     # instead), and the expectations reading it are left out so GX never errors on it.
     frame, type_failures = quality.conform(extracted.frame, ctx.config)
-    schema_failures = quality.schema_failures(frame, ctx.config)
+    schema_failures = quality.schema_failures(frame, ctx.config, ctx.use)
     outcome = gx_adapter.validate_dataframe(
-        frame, model=ctx.model, partition=ctx.partition,
+        frame, model=ctx.model if ctx.use == Use.TRAINING else f"{ctx.model}_{ctx.use}", partition=ctx.partition,
         expectations=quality.without_columns(expectations, [f.column for f in schema_failures if f.column]),
         project_dir=ctx.settings.docs_root / ctx.model,
     )
