@@ -68,6 +68,7 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
         if result["action"] == "promote":
             self.emit(context, EventKind.MODEL_PROMOTED, f"{result['reason']} ({ctx.config.registered_model_name})",
                       result)
+            registry.promotion_recorded(ctx, result["version"])
         if result["action"] == "keep":
             context["ti"].xcom_push(key="decision", value=result)
             raise AirflowSkipException(result["reason"])

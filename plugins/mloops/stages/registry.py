@@ -32,6 +32,11 @@ from mloops.stages.layout import RunContext
 if TYPE_CHECKING:
     from mloops.adapters.mlflow_adapter import VersionInfo
 
+#: Written on the candidate before its aliases move, set to ``recorded`` once the promotion event is
+#: stored: a retry after "already champion" (e.g. the metrics store was down) still records the event.
+PROMOTION_PENDING_TAG = "mloops.promotion.pending"
+RECORDED = "recorded"
+
 
 def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult) -> RegistrationResult:
     """Register the tested model once per run (re-runs reuse the version) and set ``challenger``."""
@@ -66,15 +71,22 @@ def promote_model(ctx: RunContext, registered: RegistrationResult, *, mode: str 
     name = ctx.config.registered_model_name
     candidate = mlflow_adapter.get_version(client, name, registered.version)
     champion = mlflow_adapter.version_by_alias(client, name, Alias.CHAMPION)
+    pending = candidate.tags.get(PROMOTION_PENDING_TAG)
+    if champion and champion.version == candidate.version and pending and pending != RECORDED:
+        intent = json.loads(pending)
+        return PromotionResult(
+            model=ctx.model, action="promote", reason=f"{intent['reason']} (event recorded on retry)",
+            champion=candidate.version, previous=intent.get("previous"), version=candidate.version,
+        )
     decision = policy.decide_promotion(
         mode or ctx.config.promotion.policy,
         policy.Candidate(candidate.version, candidate.tags.get(Tag.DATA_INTERVAL)),
         policy.Candidate(champion.version, champion.tags.get(Tag.DATA_INTERVAL)) if champion else None,
     )
     if decision.action == "promote":
-        if decision.previous:
-            mlflow_adapter.set_alias(client, name, Alias.PREVIOUS, decision.previous)
-        mlflow_adapter.set_alias(client, name, Alias.CHAMPION, candidate.version)
+        intent = json.dumps({"previous": decision.previous, "reason": decision.reason})
+        mlflow_adapter.set_version_tags(client, name, candidate.version, {PROMOTION_PENDING_TAG: intent})
+        move_champion(client, name, expected=champion.version if champion else None, new=candidate.version)
         mlflow_adapter.set_version_tags(client, name, candidate.version, {
             Tag.PROMOTED_FROM: decision.previous or "none",
             Tag.PROMOTION_REASON: decision.reason,
@@ -84,6 +96,31 @@ def promote_model(ctx: RunContext, registered: RegistrationResult, *, mode: str 
         model=ctx.model, action=decision.action, reason=decision.reason, champion=decision.champion,
         previous=decision.previous, version=candidate.version,
     )
+
+
+def move_champion(client: Any, name: str, *, expected: str | None, new: str) -> None:
+    """Compare-and-set on ``champion``: re-read it right before moving it and refuse when another
+    writer moved it since this stage decided (the Airflow pool is not the only guard)."""
+    from mloops.adapters import mlflow_adapter
+
+    current = mlflow_adapter.version_by_alias(client, name, Alias.CHAMPION)
+    found = current.version if current else None
+    if found != expected:
+        raise RegistryError(
+            f"{name}: champion moved from v{expected} to v{found} while this promotion of v{new} was decided; "
+            "nothing was changed, re-run the task to decide again"
+        )
+    if expected:
+        mlflow_adapter.set_alias(client, name, Alias.PREVIOUS, expected)
+    mlflow_adapter.set_alias(client, name, Alias.CHAMPION, new)
+
+
+def promotion_recorded(ctx: RunContext, version: str) -> None:
+    """Mark the promotion of ``version`` as fully recorded (its event is stored)."""
+    from mloops.adapters import mlflow_adapter
+
+    client = mlflow_adapter.client(ctx.settings)
+    mlflow_adapter.set_version_tags(client, ctx.config.registered_model_name, version, {PROMOTION_PENDING_TAG: RECORDED})
 
 
 # --------------------------------------------------------------------------------- registry actions
