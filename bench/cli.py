@@ -44,10 +44,21 @@ class Mode:
 
 
 MODES = {
-    "full": Mode(3, (1, 300, 1000), 1_000_000, (1_000_000,), 140_000, 1_000_000, (100_000, 1_000_000), (2, 1),
-                 100_000, 1),
-    "quick": Mode(1, (300,), 1_000_000, (100_000,), 140_000, 1_000_000, (100_000,), (1,), 100_000, 1,
-                  default=("fleet",)),
+    "full": Mode(
+        3,
+        (1, 300, 1000),
+        1_000_000,
+        (1_000_000,),
+        140_000,
+        1_000_000,
+        (100_000, 1_000_000),
+        (2, 1),
+        100_000,
+        1,
+    ),
+    "quick": Mode(
+        1, (300, 1000), 1_000_000, (100_000,), 140_000, 1_000_000, (100_000,), (1,), 100_000, 1, default=("fleet",)
+    ),
     "smoke": Mode(1, (1,), 5_000, (5_000,), 2_000, 5_000, (2_000,), (1,), 3_000, 1),
 }
 
@@ -70,7 +81,9 @@ def _worst(name: str, key: str = "ratio", **match: Any) -> Callable[[dict[str, A
     """The highest ``key`` over the benchmark's cases matching ``match`` (e.g. every sample size)."""
 
     def measure(benchmarks: dict[str, Any]) -> float | None:
-        values = [c.get(key) for c in _cases(benchmarks, name) if all(c.get(k) == v for k, v in match.items())]
+        values = [
+            c.get(key) for c in _cases(benchmarks, name) if all(c.get(k) == v for k, v in match.items())
+        ]
         values = [v for v in values if v is not None]
         return max(values) if values else None
 
@@ -78,28 +91,76 @@ def _worst(name: str, key: str = "ratio", **match: Any) -> Callable[[dict[str, A
 
 
 def _worst_memory(benchmarks: dict[str, Any]) -> float | None:
-    values = [c["memory_ratio"] for n in ("validation", "pipeline", "drift") for c in _cases(benchmarks, n)
-              if c.get("size") == 1_000_000 and c.get("memory_ratio") is not None]
+    values = [
+        c["memory_ratio"]
+        for n in ("validation", "pipeline", "drift")
+        for c in _cases(benchmarks, n)
+        if c.get("size") == 1_000_000 and c.get("memory_ratio") is not None
+    ]
     return max(values) if values else None
 
 
 BUDGETS = (
-    Budget("fleet_cpu", "fleet", "Model-night at 100k rows (train, score, monitor DAGs through dag.test) within 1.5x "
-           "the plain one-process script's CPU seconds", 1.5, _worst("fleet", size=100_000, stage="night")),
-    Budget("fleet_startup", "fleet", "Every task's start-up (process start to stage code) within 1 s of a bare "
-           "EmptyOperator task's", 1.0, _worst("fleet", "excess_s", stage="startup"), unit=" s"),
-    Budget("dag_parse_300", "dag_parse", "DAG parse of 300 model configs within 1.3x the fair floor", 1.3,
-           _worst("dag_parse", size=300)),
-    Budget("dag_parse_1000", "dag_parse", "DAG parse of 1,000 model configs: slowest file within half of Airflow's "
-           "30 s import timeout", 15.0, _worst("dag_parse", "slowest_file_s", size=1000), unit=" s"),
-    Budget("validation_1m", "validation", "GX validation of 1M rows x 50+ expectations (with Data Docs) within 2x "
-           "pandas", 2.0, _worst("validation", size=1_000_000)),
-    Budget("drift_1m", "drift", "Drift of 1M vs 1M rows x 30+ columns within 2x scipy at the same sample size "
-           "(worst sample size)", 2.0, _worst("drift", size=1_000_000)),
-    Budget("pipeline_1m", "pipeline", "Training pipeline (validate+train+test+register) at 1M rows within 1.25x the "
-           "plain script", 1.25, _worst("pipeline", size=1_000_000, stage="pipeline")),
-    Budget("memory_1m", "*", "Working memory of validation, training and drift at 1M rows within 1.25x the plain "
-           "script's for the same stage", 1.25, _worst_memory),
+    Budget(
+        "fleet_cpu",
+        "fleet",
+        "Model-night at 100k rows (train, score, monitor DAGs through dag.test) within 1.5x "
+        "the plain one-process script's CPU seconds",
+        1.5,
+        _worst("fleet", size=100_000, stage="night"),
+    ),
+    Budget(
+        "fleet_startup",
+        "fleet",
+        "Every task's start-up (process start to stage code) within 1 s of a bare EmptyOperator task's",
+        1.0,
+        _worst("fleet", "excess_s", stage="startup"),
+        unit=" s",
+    ),
+    Budget(
+        "dag_parse_300",
+        "dag_parse",
+        "DAG parse of 300 model configs within 1.3x the fair floor",
+        1.3,
+        _worst("dag_parse", size=300),
+    ),
+    Budget(
+        "dag_parse_1000",
+        "dag_parse",
+        "DAG parse of 1,000 model configs: slowest file within half of Airflow's 30 s import timeout",
+        15.0,
+        _worst("dag_parse", "slowest_file_s", size=1000),
+        unit=" s",
+    ),
+    Budget(
+        "validation_1m",
+        "validation",
+        "GX validation of 1M rows x 50+ expectations (with Data Docs) within 2x pandas",
+        2.0,
+        _worst("validation", size=1_000_000),
+    ),
+    Budget(
+        "drift_1m",
+        "drift",
+        "Drift of 1M vs 1M rows x 30+ columns within 2x scipy at the same sample size (worst sample size)",
+        2.0,
+        _worst("drift", size=1_000_000),
+    ),
+    Budget(
+        "pipeline_1m",
+        "pipeline",
+        "Training pipeline (validate+train+test+register) at 1M rows within 1.25x the plain script",
+        1.25,
+        _worst("pipeline", size=1_000_000, stage="pipeline"),
+    ),
+    Budget(
+        "memory_1m",
+        "*",
+        "Working memory of validation, training and drift at 1M rows within 1.25x the plain "
+        "script's for the same stage",
+        1.25,
+        _worst_memory,
+    ),
 )
 
 GROUPS = ("fleet", "dag_parse", "validation", "pipeline", "drift")
@@ -113,9 +174,15 @@ def _run_group(group: str, ws: Workspace, mode: Mode) -> dict[str, Any]:
     if group == "validation":
         return validation.run(ws, rows=mode.validation_rows, repeats=mode.repeats)
     if group == "drift":
-        return drift.run(ws, rows=mode.drift_rows, sample_sizes=list(mode.drift_sample_sizes),
-                         repeats=[min(cap, mode.repeats) for cap in mode.drift_repeat_caps])
-    return pipeline.run(ws, sizes=list(mode.pipeline_rows), repeats=mode.repeats, warm_up_rows=mode.warm_up_rows)
+        return drift.run(
+            ws,
+            rows=mode.drift_rows,
+            sample_sizes=list(mode.drift_sample_sizes),
+            repeats=[min(cap, mode.repeats) for cap in mode.drift_repeat_caps],
+        )
+    return pipeline.run(
+        ws, sizes=list(mode.pipeline_rows), repeats=mode.repeats, warm_up_rows=mode.warm_up_rows
+    )
 
 
 def judge(benchmarks: dict[str, Any]) -> list[dict[str, Any]]:
@@ -123,7 +190,9 @@ def judge(benchmarks: dict[str, Any]) -> list[dict[str, Any]]:
     for budget in BUDGETS:
         measured = budget.measure(benchmarks)
         if measured is None:
-            status = "error" if benchmarks.get(budget.benchmark, {}).get("error") else "not measured in this mode"
+            status = (
+                "error" if benchmarks.get(budget.benchmark, {}).get("error") else "not measured in this mode"
+            )
         else:
             status = "met" if measured <= budget.limit else "not met"
         entry = {k: v for k, v in asdict(budget).items() if k != "measure"}

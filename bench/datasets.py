@@ -60,7 +60,8 @@ def validation_suite(config: Any) -> list[dict[str, Any]]:
     seen = {spec_key(s["type"], s["kwargs"]) for s in specs}
     if len(seen) != len(specs):
         raise ValueError(
-            "the model's own expectations repeat a (type, column) pair; the verdict cross-check needs unique keys"
+            "the model's own expectations repeat a (type, column) pair; the verdict cross-check needs "
+            "unique keys"
         )
     for spec in distribution_expectations(config):
         key = spec_key(spec["type"], spec["kwargs"])
@@ -73,7 +74,7 @@ def validation_suite(config: Any) -> list[dict[str, Any]]:
 def wide_frame(
     rows: int, day: dt.date, seed: int = 7, scenarios: Sequence[Any] = ()
 ) -> tuple[Any, list[str]]:
-    """The churn partition of ``day`` plus 22 numeric features derived from it (deterministic), and their names.
+    """The churn partition of ``day`` plus 22 numeric features derived from it, and their names.
 
     ``scenarios`` (the generator's ``Scenario``) act while the churn columns are drawn, so the
     derived columns follow a covariate drift of the columns they come from.

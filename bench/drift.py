@@ -120,7 +120,9 @@ def mloops_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
             reference_sample = monitoring.sample(reference, size, seed)
             current_sample = monitoring.sample(current, size, seed)
         # The plan's prediction test and drift share are the config's (see the plan builder above).
-        snapshot, unevaluable = compare_samples(config, reference_sample, current_sample, Path(params["out_dir"]))
+        snapshot, unevaluable = compare_samples(
+            config, reference_sample, current_sample, Path(params["out_dir"])
+        )
         found = monitoring.summarize(config, snapshot, unevaluable)
     columns = {c.column: {"score": c.score, "drifted": c.drifted} for c in found.columns}
     if found.prediction is not None:
@@ -227,7 +229,8 @@ def run(ws: Workspace, *, rows: int, sample_sizes: list[int], repeats: list[int]
             case(
                 f"{rows:,} vs {rows:,} rows x {prep['columns']} columns, {_label(size, rows)}",
                 rows,
-                "sample both sides + pinned drift tests + report: mloops/Evidently vs scipy (s; Parquet read excluded)",
+                "sample both sides + pinned drift tests + report: mloops/Evidently vs scipy (s; Parquet "
+                "read excluded)",
                 ours,
                 theirs,
                 wall("check"),
@@ -243,9 +246,10 @@ def run(ws: Workspace, *, rows: int, sample_sizes: list[int], repeats: list[int]
         )
     return {
         "title": "Drift check at 1M rows",
-        "subject": "mloops.monitoring (sample, check_inputs, summarize) + mloops.adapters.evidently_adapter.drift_report "
-        "(Evidently DataDriftPreset with the pinned per-column methods + ValueDrift on the prediction; HTML + JSON saved)",
-        "baseline": "the same tests with scipy (bench/drift_checks.py: scipy.stats.wasserstein_distance / std(reference), "
+        "subject": "mloops.monitoring (sample, summarize) + mloops.stages.drift.compare_samples "
+        "(Evidently DataDriftPreset with the pinned per-column methods + ValueDrift on the prediction; HTML "
+        "+ JSON saved)",
+        "baseline": "the same tests with scipy (bench/drift_checks.py: wasserstein / std(reference), "
         "scipy.spatial.distance.jensenshannon on category frequencies), same samples, a JSON report",
         "cases": cases,
         "setup": {

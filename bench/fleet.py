@@ -33,18 +33,25 @@ WARM_UP = NIGHT - dt.timedelta(days=1)
 DAGS = (("train", "mloops_training.py"), ("score", "mloops_scoring.py"), ("monitor", "mloops_monitoring.py"))
 #: Task -> the ``mloops.stages`` module its operator imports in ``execute`` (None: no stage module).
 STAGE_OF = {
-    "check_params": None, "validate_batch": "validate", "train_model": "train", "test_model": "test",
-    "register_model": "registry", "approve_promotion": None, "promote_model": "registry",
-    "score_batch": "score", "check_drift": "drift", "trigger_retraining": None,
+    "check_params": None,
+    "validate_batch": "validate",
+    "train_model": "train",
+    "test_model": "test",
+    "register_model": "registry",
+    "approve_promotion": None,
+    "promote_model": "registry",
+    "score_batch": "score",
+    "check_drift": "drift",
+    "trigger_retraining": None,
 }
-EMPTY_DAG = '''import datetime as dt
+EMPTY_DAG = """import datetime as dt
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
 with DAG(dag_id="bare", schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)) as dag:
     EmptyOperator(task_id="noop")
-'''
+"""
 
 
 def _hour(cron: str) -> int:
@@ -62,8 +69,9 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     for day in (WARM_UP, NIGHT):
         frame, names = datasets.wide_frame(params["rows"], day)
         examples().write_partition(frame, template.format(ds=day.isoformat()))
-    datasets.write_yaml(Path(params["models_dir"]) / f"{datasets.WIDE_MODEL}.yaml",
-                        datasets.wide_config(template, names))
+    datasets.write_yaml(
+        Path(params["models_dir"]) / f"{datasets.WIDE_MODEL}.yaml", datasets.wide_config(template, names)
+    )
     from mloops.config import find_model_config
     from mloops.settings import get_settings
 
@@ -72,8 +80,11 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     plan = plain_pipeline.plan_of(config, settings)
     Path(params["plan"]).write_text(json.dumps(plan, default=str))
     plain_pipeline.fit_champion(plan, template.format(ds=WARM_UP.isoformat()), params["plain_champion"])
-    hours = {"train": _hour(config.schedule.cron), "score": _hour(config.schedule.scoring_cron),
-             "monitor": _hour(config.monitoring.cron)}
+    hours = {
+        "train": _hour(config.schedule.cron),
+        "score": _hour(config.schedule.scoring_cron),
+        "monitor": _hour(config.monitoring.cron),
+    }
     states = _dag_test(f"mloops_train_{config.name}", "mloops_training.py", WARM_UP, hours["train"])["states"]
     if states.get("promote_model") != "success":
         raise RuntimeError(f"warm-up night did not promote a champion: {states}")
@@ -92,15 +103,20 @@ def _dag_test(dag_id: str, dag_file: str, day: dt.date, hour: int) -> dict[str, 
     tis = run.get_task_instances()
     return {
         "states": {ti.task_id: str(ti.state) for ti in tis},
-        "task_s": {ti.task_id: (ti.end_date - ti.start_date).total_seconds() for ti in tis if ti.start_date and ti.end_date},
+        "task_s": {
+            ti.task_id: (ti.end_date - ti.start_date).total_seconds()
+            for ti in tis
+            if ti.start_date and ti.end_date
+        },
     }
 
 
 def dag_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     """One DAG of the night through ``dag.test()`` in this fresh process; every task must end well."""
     with probe.timed("test"):
-        outcome = _dag_test(params["dag_id"], params["dag_file"], dt.date.fromisoformat(params["day"]),
-                            params["hour"])
+        outcome = _dag_test(
+            params["dag_id"], params["dag_file"], dt.date.fromisoformat(params["day"]), params["hour"]
+        )
     bad = {t: s for t, s in outcome["states"].items() if s not in ("success", "skipped")}
     if bad:
         raise RuntimeError(f"{params['dag_id']}: tasks did not succeed: {bad}")
@@ -123,8 +139,13 @@ def startup_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
 
 
 def _migrate(env: dict[str, str]) -> None:
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
@@ -134,46 +155,78 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
     state0 = root / "state0"
 
     def env(state: Path) -> dict[str, str]:
-        return ws.env(MLOOPS_HOME=str(state / "mloops"), MLOOPS_MODELS_DIR=str(root / "models"),
-                      MLOOPS_SOURCE_ROOTS=str(root / "source"),
-                      AIRFLOW_HOME=str(state / "airflow"),
-                      AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{state / 'airflow' / 'airflow.db'}",
-                      AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"))
+        return ws.env(
+            MLOOPS_HOME=str(state / "mloops"),
+            MLOOPS_MODELS_DIR=str(root / "models"),
+            MLOOPS_SOURCE_ROOTS=str(root / "source"),
+            AIRFLOW_HOME=str(state / "airflow"),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{state / 'airflow' / 'airflow.db'}",
+            AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        )
 
     (state0 / "airflow").mkdir(parents=True, exist_ok=True)
     _migrate(env(state0))
     files = {"plan": str(root / "plan.json"), "champion": str(root / "plain-champion.skops")}
-    prep = ws.run("bench.fleet:prep_child",
-                  {"rows": rows, "source_template": template, "models_dir": str(root / "models"),
-                   "plan": files["plan"], "plain_champion": files["champion"]},
-                  env=env(state0), label="fleet prep and warm-up night", timeout=1800).result
+    prep = ws.run(
+        "bench.fleet:prep_child",
+        {
+            "rows": rows,
+            "source_template": template,
+            "models_dir": str(root / "models"),
+            "plan": files["plan"],
+            "plain_champion": files["champion"],
+        },
+        env=env(state0),
+        label="fleet prep and warm-up night",
+        timeout=1800,
+    ).result
     model = prep["model"]
     nights: list[dict[str, Run]] = []
     plain: list[Run] = []
     for repeat in range(repeats):
         for variant in ("plain", "mloops") if repeat % 2 == 0 else ("mloops", "plain"):
             if variant == "plain":
-                plain.append(ws.run("bench.plain_pipeline:night_child",
-                                    {**files, "data": template.format(ds=NIGHT.isoformat()),
-                                     "out_dir": str(root / f"plain-{repeat}")},
-                                    env=env(root / "unused"), label=f"plain night #{repeat}", timeout=1800))
+                plain.append(
+                    ws.run(
+                        "bench.plain_pipeline:night_child",
+                        {
+                            **files,
+                            "data": template.format(ds=NIGHT.isoformat()),
+                            "out_dir": str(root / f"plain-{repeat}"),
+                        },
+                        env=env(root / "unused"),
+                        label=f"plain night #{repeat}",
+                        timeout=1800,
+                    )
+                )
                 continue
             state = root / f"state-{repeat}"
             shutil.copytree(state0, state)
-            nights.append({
-                kind: ws.run("bench.fleet:dag_child",
-                             {"dag_id": f"mloops_{kind}_{model}", "dag_file": dag_file, "day": NIGHT.isoformat(),
-                              "hour": prep["hours"][kind]},
-                             env=env(state), label=f"night {kind} #{repeat}", timeout=1800)
-                for kind, dag_file in DAGS
-            })
+            nights.append(
+                {
+                    kind: ws.run(
+                        "bench.fleet:dag_child",
+                        {
+                            "dag_id": f"mloops_{kind}_{model}",
+                            "dag_file": dag_file,
+                            "day": NIGHT.isoformat(),
+                            "hour": prep["hours"][kind],
+                        },
+                        env=env(state),
+                        label=f"night {kind} #{repeat}",
+                        timeout=1800,
+                    )
+                    for kind, dag_file in DAGS
+                }
+            )
             shutil.rmtree(state, ignore_errors=True)
     startup = _startup(ws, env(state0), model, nights[-1], root, repeats)
     return {
         "title": "Fleet cost of a model-night",
-        "subject": f"dag.test() of mloops_train/score/monitor_{model} for one interval, one fresh process per DAG "
+        "subject": f"dag.test() of mloops_train/score/monitor_{model}, one interval, a fresh process per DAG "
         f"({rows:,} rows, {prep['features']} features, a champion from the night before)",
-        "baseline": "bench/plain_pipeline.py night_child: validate, train, test, register, score, drift in one plain process",
+        "baseline": "bench/plain_pipeline.py night_child: validate, train, test, register, score, drift "
+        "in one plain process",
         "cases": [_night_case(rows, nights, plain), *startup],
     }
 
@@ -186,11 +239,18 @@ def _night_case(rows: int, nights: list[dict[str, Run]], plain: list[Run]) -> di
         "size": rows,
         "stage": "night",
         "metric": "CPU seconds (user+sys) of the three DAG processes vs the plain night process",
-        "subject": {"repeats": len(nights), "time_s": round(median(cpu_s), 3), "cpu_s": round(median(cpu_s), 3),
-                    "process_wall_s": round(median(wall_s), 3)},
-        "baseline": {"repeats": len(plain), "time_s": round(median(r.cpu_s for r in plain), 3),
-                     "cpu_s": round(median(r.cpu_s for r in plain), 3),
-                     "process_wall_s": round(median(r.wall_s for r in plain), 3)},
+        "subject": {
+            "repeats": len(nights),
+            "time_s": round(median(cpu_s), 3),
+            "cpu_s": round(median(cpu_s), 3),
+            "process_wall_s": round(median(wall_s), 3),
+        },
+        "baseline": {
+            "repeats": len(plain),
+            "time_s": round(median(r.cpu_s for r in plain), 3),
+            "cpu_s": round(median(r.cpu_s for r in plain), 3),
+            "process_wall_s": round(median(r.wall_s for r in plain), 3),
+        },
         "ratio": round(paired_ratio(cpu_s, [r.cpu_s for r in plain]), 3),
         "wall_ratio": round(paired_ratio(wall_s, [r.wall_s for r in plain]), 3),
         "memory_ratio": None,
@@ -200,14 +260,19 @@ def _night_case(rows: int, nights: list[dict[str, Run]], plain: list[Run]) -> di
             "task_states": {k: r.result["states"] for k, r in nights[-1].items()},
             # Task start to end as Airflow recorded it: the processes' wall minus dag.test's own set-up
             # (parsing and storing the DAGs folder, creating the run), which a scheduler does elsewhere.
-            "task_wall_s": round(median(sum(sum(r.result["task_s"].values()) for r in n.values()) for n in nights), 3),
-            "task_s": {k: {t: round(v, 2) for t, v in r.result["task_s"].items()} for k, r in nights[-1].items()},
+            "task_wall_s": round(
+                median(sum(sum(r.result["task_s"].values()) for r in n.values()) for n in nights), 3
+            ),
+            "task_s": {
+                k: {t: round(v, 2) for t, v in r.result["task_s"].items()} for k, r in nights[-1].items()
+            },
         },
     }
 
 
-def _startup(ws: Workspace, env: dict[str, str], model: str, night: dict[str, Run], root: Path,
-             repeats: int) -> list[dict[str, Any]]:
+def _startup(
+    ws: Workspace, env: dict[str, str], model: str, night: dict[str, Run], root: Path, repeats: int
+) -> list[dict[str, Any]]:
     """Per distinct (DAG file, stage module) of the night's tasks, vs the bare EmptyOperator task (ABBA)."""
     bare = root / "bare"
     bare.mkdir(exist_ok=True)
@@ -216,9 +281,16 @@ def _startup(ws: Workspace, env: dict[str, str], model: str, night: dict[str, Ru
     for kind, dag_file in DAGS:
         for task_id in night[kind].result["states"]:
             stage = STAGE_OF.get(task_id)
-            entry = targets.setdefault((dag_file, stage), {"dag_id": f"mloops_{kind}_{model}", "task_id": task_id,
-                                                          "dag_file": str(REPO / "dags" / dag_file), "stage": stage,
-                                                          "tasks": []})
+            entry = targets.setdefault(
+                (dag_file, stage),
+                {
+                    "dag_id": f"mloops_{kind}_{model}",
+                    "task_id": task_id,
+                    "dag_file": str(REPO / "dags" / dag_file),
+                    "stage": stage,
+                    "tasks": [],
+                },
+            )
             entry["tasks"].append(f"{kind}.{task_id}")
     empty = {"dag_id": "bare", "task_id": "noop", "dag_file": str(bare / "bare_dag.py"), "stage": None}
     cases = []
@@ -228,36 +300,55 @@ def _startup(ws: Workspace, env: dict[str, str], model: str, night: dict[str, Ru
         for repeat in range(repeats):
             for variant in ("empty", "task") if repeat % 2 == 0 else ("task", "empty"):
                 spec = {k: v for k, v in (target if variant == "task" else empty).items() if k != "tasks"}
-                runs[variant].append(ws.run("bench.fleet:startup_child", spec, env=env,
-                                            label=f"startup {variant} {target['task_id']} #{repeat}"))
+                runs[variant].append(
+                    ws.run(
+                        "bench.fleet:startup_child",
+                        spec,
+                        env=env,
+                        label=f"startup {variant} {target['task_id']} #{repeat}",
+                    )
+                )
         subject, floor = runs["task"], runs["empty"]
         excess = median(s.wall_s - f.wall_s for s, f in zip(subject, floor, strict=True))
         tasks_total += len(target["tasks"])
         excess_total += excess * len(target["tasks"])
-        cases.append({
-            "name": f"start-up: {', '.join(target['tasks'])}",
+        cases.append(
+            {
+                "name": f"start-up: {', '.join(target['tasks'])}",
+                "size": None,
+                "stage": "startup",
+                "metric": "process start to stage code start (s) vs a bare EmptyOperator task; "
+                "budget on the difference",
+                "subject": {
+                    "repeats": len(subject),
+                    "time_s": round(median(r.wall_s for r in subject), 3),
+                    "cpu_s": round(median(r.cpu_s for r in subject), 3),
+                    "parts_s": {
+                        p: round(median(r.time(p) for r in subject), 3)
+                        for p in ("runner", "parse", "stage_imports")
+                    },
+                },
+                "baseline": {
+                    "repeats": len(floor),
+                    "time_s": round(median(r.wall_s for r in floor), 3),
+                    "cpu_s": round(median(r.cpu_s for r in floor), 3),
+                },
+                "ratio": round(paired_ratio([r.wall_s for r in subject], [r.wall_s for r in floor]), 3),
+                "excess_s": round(excess, 3),
+                "memory_ratio": None,
+                "extra": {"stage_module": stage, "libraries_loaded": subject[-1].result["loaded"]},
+            }
+        )
+    cases.append(
+        {
+            "name": f"start-up over the night's {tasks_total} tasks",
             "size": None,
-            "stage": "startup",
-            "metric": "process start to stage code start (s) vs a bare EmptyOperator task; budget on the difference",
-            "subject": {"repeats": len(subject), "time_s": round(median(r.wall_s for r in subject), 3),
-                        "cpu_s": round(median(r.cpu_s for r in subject), 3),
-                        "parts_s": {p: round(median(r.time(p) for r in subject), 3)
-                                    for p in ("runner", "parse", "stage_imports")}},
-            "baseline": {"repeats": len(floor), "time_s": round(median(r.wall_s for r in floor), 3),
-                         "cpu_s": round(median(r.cpu_s for r in floor), 3)},
-            "ratio": round(paired_ratio([r.wall_s for r in subject], [r.wall_s for r in floor]), 3),
-            "excess_s": round(excess, 3),
+            "stage": "startup_total",
+            "metric": "sum over the tasks of (task start-up - bare EmptyOperator start-up) (s)",
+            "subject": {"repeats": repeats, "time_s": round(excess_total, 3)},
+            "baseline": {"repeats": repeats, "time_s": 0.0},
+            "ratio": None,
             "memory_ratio": None,
-            "extra": {"stage_module": stage, "libraries_loaded": subject[-1].result["loaded"]},
-        })
-    cases.append({
-        "name": f"start-up over the night's {tasks_total} tasks",
-        "size": None,
-        "stage": "startup_total",
-        "metric": "sum over the tasks of (task start-up - bare EmptyOperator start-up) (s)",
-        "subject": {"repeats": repeats, "time_s": round(excess_total, 3)},
-        "baseline": {"repeats": repeats, "time_s": 0.0},
-        "ratio": None,
-        "memory_ratio": None,
-    })
+        }
+    )
     return cases

@@ -206,7 +206,7 @@ def memory_ratio(subject: Sequence[Run], baseline: Sequence[Run]) -> float | Non
 
 
 def examples() -> Any:
-    """The example data generator: ``mloops_examples.generator`` (or its old home ``mloops.data.generator``)."""
+    """The example data generator: ``mloops_examples.generator`` (or its old ``mloops.data`` home)."""
     try:
         from mloops_examples import generator
     except ImportError:

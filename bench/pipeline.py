@@ -128,18 +128,35 @@ def run(ws: Workspace, *, sizes: list[int], repeats: int, warm_up_rows: int) -> 
     home0 = root / "template-home"
 
     def env(home: Path) -> dict[str, str]:
-        return ws.env(MLOOPS_HOME=str(home), MLOOPS_MODELS_DIR=str(root / "models"),
-                      MLOOPS_SOURCE_ROOTS=str(root / "source"),
-                      AIRFLOW_HOME=str(ws.path("airflow", "pipeline")))
+        return ws.env(
+            MLOOPS_HOME=str(home),
+            MLOOPS_MODELS_DIR=str(root / "models"),
+            MLOOPS_SOURCE_ROOTS=str(root / "source"),
+            AIRFLOW_HOME=str(ws.path("airflow", "pipeline")),
+        )
 
-    files = {k: str(root / f) for k, f in (("plan", "plan.json"), ("champion", "plain-champion.skops"),
-                                             ("reference", "plain-reference.parquet"))}
+    files = {
+        k: str(root / f)
+        for k, f in (
+            ("plan", "plan.json"),
+            ("champion", "plain-champion.skops"),
+            ("reference", "plain-reference.parquet"),
+        )
+    }
     prep = ws.run(
         "bench.pipeline:prep_child",
-        {"sizes": sizes, "warm_up_rows": warm_up_rows, "source_template": template, "plan": files["plan"],
-         "models_dir": str(root / "models"), "plain_champion": files["champion"],
-         "plain_reference": files["reference"]},
-        env=env(home0), label="pipeline prep and warm-up", timeout=1800,
+        {
+            "sizes": sizes,
+            "warm_up_rows": warm_up_rows,
+            "source_template": template,
+            "plan": files["plan"],
+            "models_dir": str(root / "models"),
+            "plain_champion": files["champion"],
+            "plain_reference": files["reference"],
+        },
+        env=env(home0),
+        label="pipeline prep and warm-up",
+        timeout=1800,
     ).result
     cases: list[dict[str, Any]] = []
     for index, rows in enumerate(sizes):
@@ -149,35 +166,63 @@ def run(ws: Workspace, *, sizes: list[int], repeats: int, warm_up_rows: int) -> 
         for repeat, variant in interleaved(repeats, ["plain", "mloops"]):
             tag = f"{rows}-{repeat}"
             if variant == "plain":
-                params = {**files, "data": template.format(ds=day.isoformat()), "out_dir": str(root / f"plain-{tag}")}
-                plain.append(ws.run("bench.pipeline:plain_child", params, env=env(root / "unused"),
-                                    label=f"plain pipeline {tag}", timeout=1800))
+                params = {
+                    **files,
+                    "data": template.format(ds=day.isoformat()),
+                    "out_dir": str(root / f"plain-{tag}"),
+                }
+                plain.append(
+                    ws.run(
+                        "bench.pipeline:plain_child",
+                        params,
+                        env=env(root / "unused"),
+                        label=f"plain pipeline {tag}",
+                        timeout=1800,
+                    )
+                )
                 continue
             home, results = root / f"home-{tag}", root / f"results-{tag}"
             shutil.copytree(home0, home)
             results.mkdir()
-            subject.append({
-                stage: ws.run("bench.pipeline:stage_child",
-                              {"stage": stage, "model": datasets.WIDE_MODEL, "day": day.isoformat(),
-                               "results_dir": str(results)},
-                              env=env(home), label=f"stage {stage} {tag}", timeout=1800)
-                for stage in STAGES
-            })
+            subject.append(
+                {
+                    stage: ws.run(
+                        "bench.pipeline:stage_child",
+                        {
+                            "stage": stage,
+                            "model": datasets.WIDE_MODEL,
+                            "day": day.isoformat(),
+                            "results_dir": str(results),
+                        },
+                        env=env(home),
+                        label=f"stage {stage} {tag}",
+                        timeout=1800,
+                    )
+                    for stage in STAGES
+                }
+            )
             shutil.rmtree(home, ignore_errors=True)
         cases += _cases(rows, subject, plain)
     return {
         "title": "Nightly training pipeline per stage",
-        "subject": "mloops.stages validate_batch / train_model / test_model / register_model, one process per "
+        "subject": "mloops.stages validate_batch / train_model / test_model / register_model, one process "
+        "per "
         "stage, embedded SQLite MLflow store, a champion exists",
-        "baseline": "bench/plain_pipeline.py: the same computation as one plain pandas + scikit-learn + skops script",
+        "baseline": "bench/plain_pipeline.py: the same computation as one plain pandas + scikit-learn + "
+        "skops script",
         "setup": {**prep, "warm_up_rows": warm_up_rows, "window_days": 1},
         "cases": cases,
     }
 
 
 def _side(times: list[float], cpus: list[float], deltas: list[int]) -> dict[str, Any]:
-    return {"repeats": len(times), "time_s": round(median(times), 4), "times_s": [round(t, 4) for t in times],
-            "cpu_s": round(median(cpus), 4), "peak_delta_mb": round(median(deltas) / MB, 1)}
+    return {
+        "repeats": len(times),
+        "time_s": round(median(times), 4),
+        "times_s": [round(t, 4) for t in times],
+        "cpu_s": round(median(cpus), 4),
+        "peak_delta_mb": round(median(deltas) / MB, 1),
+    }
 
 
 def _cases(rows: int, subject: list[dict[str, Run]], plain: list[Run]) -> list[dict[str, Any]]:
@@ -192,16 +237,23 @@ def _cases(rows: int, subject: list[dict[str, Run]], plain: list[Run]) -> list[d
         "size": rows,
         "stage": "pipeline",
         "metric": "sum over the stages of (imports + call) vs the plain script's imports + steps (s)",
-        "subject": _side([total(s, "wall") for s in subject], [total(s, "cpu") for s in subject],
-                         [max(r.peak_delta for r in s.values()) for s in subject]),
+        "subject": _side(
+            [total(s, "wall") for s in subject],
+            [total(s, "cpu") for s in subject],
+            [max(r.peak_delta for r in s.values()) for s in subject],
+        ),
         "baseline": _side(plain_total, plain_cpu, [r.peak_delta for r in plain]),
         "ratio": round(paired_ratio([total(s, "wall") for s in subject], plain_total), 3),
         "cpu_ratio": round(paired_ratio([total(s, "cpu") for s in subject], plain_cpu), 3),
         "memory_ratio": None,
-        "extra": {"imports_subject_s": round(median(sum(r.time("import") for r in s.values()) for s in subject), 3),
-                  "imports_baseline_s": round(median(r.time("import") for r in plain), 3),
-                  "roc_auc": {"mloops": (subject[-1]["train"].result.get("metrics") or {}).get("roc_auc"),
-                              "plain": plain[-1].result["metrics"].get("roc_auc")}},
+        "extra": {
+            "imports_subject_s": round(median(sum(r.time("import") for r in s.values()) for s in subject), 3),
+            "imports_baseline_s": round(median(r.time("import") for r in plain), 3),
+            "roc_auc": {
+                "mloops": (subject[-1]["train"].result.get("metrics") or {}).get("roc_auc"),
+                "plain": plain[-1].result["metrics"].get("roc_auc"),
+            },
+        },
     }
     cases = [whole]
     for stage in STAGES:
@@ -209,21 +261,36 @@ def _cases(rows: int, subject: list[dict[str, Run]], plain: list[Run]) -> list[d
         plain_deltas = [max(r.result["step_peak_rss"][stage] - r.rss_base, 0) for r in plain]
         has_baseline = median(r.time(stage) for r in plain) > 0.01
         sub_delta = median(r.peak_delta for r in runs)
-        cases.append({
-            "name": f"{rows:,} rows: {stage}",
-            "size": rows,
-            "stage": stage,
-            "metric": "stage call in its own process (imports excluded) vs the script's step (s)",
-            "subject": _side([r.time("call") for r in runs], [r.cpu("call") for r in runs], [r.peak_delta for r in runs]),
-            "baseline": _side([r.time(stage) for r in plain], [r.cpu(stage) for r in plain], plain_deltas),
-            "ratio": round(paired_ratio([r.time("call") for r in runs], [r.time(stage) for r in plain]), 3)
-            if has_baseline else None,
-            "cpu_ratio": round(paired_ratio([r.cpu("call") for r in runs], [r.cpu(stage) for r in plain]), 3)
-            if has_baseline else None,
-            # The script's later steps still hold the partition its first step read: only validate and
-            # train compare working memory with a step that starts from nothing.
-            "memory_ratio": round(sub_delta / median(plain_deltas), 2)
-            if stage in ("validate", "train") and median(plain_deltas) > 0 else None,
-            "ratio_note": None if has_baseline else "no registry in the script (one JSON write)",
-        })
+        cases.append(
+            {
+                "name": f"{rows:,} rows: {stage}",
+                "size": rows,
+                "stage": stage,
+                "metric": "stage call in its own process (imports excluded) vs the script's step (s)",
+                "subject": _side(
+                    [r.time("call") for r in runs],
+                    [r.cpu("call") for r in runs],
+                    [r.peak_delta for r in runs],
+                ),
+                "baseline": _side(
+                    [r.time(stage) for r in plain], [r.cpu(stage) for r in plain], plain_deltas
+                ),
+                "ratio": round(
+                    paired_ratio([r.time("call") for r in runs], [r.time(stage) for r in plain]), 3
+                )
+                if has_baseline
+                else None,
+                "cpu_ratio": round(
+                    paired_ratio([r.cpu("call") for r in runs], [r.cpu(stage) for r in plain]), 3
+                )
+                if has_baseline
+                else None,
+                # The script's later steps still hold the partition its first step read: only validate and
+                # train compare working memory with a step that starts from nothing.
+                "memory_ratio": round(sub_delta / median(plain_deltas), 2)
+                if stage in ("validate", "train") and median(plain_deltas) > 0
+                else None,
+                "ratio_note": None if has_baseline else "no registry in the script (one JSON write)",
+            }
+        )
     return cases

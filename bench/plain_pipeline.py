@@ -133,9 +133,14 @@ def fit_champion(plan: Mapping[str, Any], data: str, target: str, reference: str
 
 
 def run(
-    plan: Mapping[str, Any], data: str, champion: str, out_dir: Path, probe: Any, state: dict[str, Any] | None = None
+    plan: Mapping[str, Any],
+    data: str,
+    champion: str,
+    out_dir: Path,
+    probe: Any,
+    state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The four training steps; ``state`` (if given) receives the frame, train split and model for later steps."""
+    """The four training steps; ``state`` (if given) receives the frame, train split and model."""
     import pandas as pd
     import skops.io
 
@@ -298,7 +303,8 @@ def night_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
         current = frame.assign(prediction=probability)
         column, method, threshold = m["prediction"]
         found = drift_checks.column_drift(
-            reference, drift_checks.sample(current, m["sample_size"], m["seed"]),
+            reference,
+            drift_checks.sample(current, m["sample_size"], m["seed"]),
             {**m["methods"], column: [method, threshold]},
         )
         (out_dir / "drift.json").write_text(json.dumps(found, indent=2, default=str))

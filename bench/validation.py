@@ -81,7 +81,9 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
     for repeat, variant in interleaved(repeats, ["pandas", "gx"]):
         params = {"data": str(data), "suite": str(suite), "project_dir": str(folder / f"gx-project-{repeat}")}
         runs[variant].append(
-            ws.run(f"bench.validation:{variant}_child", params, env=env, label=f"validation {variant} #{repeat}")
+            ws.run(
+                f"bench.validation:{variant}_child", params, env=env, label=f"validation {variant} #{repeat}"
+            )
         )
     ours, theirs = runs["gx"][-1].result["verdicts"], runs["pandas"][-1].result["verdicts"]
     disagreements = sorted(k for k in set(ours) | set(theirs) if ours.get(k) is not theirs.get(k))
@@ -102,7 +104,10 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
                     "expectations": prep["expectations"],
                     "verdicts_agree": not disagreements,
                     "disagreements": disagreements,
-                    "import_s": {"gx": runs["gx"][-1].time("import"), "pandas": runs["pandas"][-1].time("import")},
+                    "import_s": {
+                        "gx": runs["gx"][-1].time("import"),
+                        "pandas": runs["pandas"][-1].time("import"),
+                    },
                 },
                 data_bytes=prep["data_bytes"],
             )

@@ -33,15 +33,19 @@ def busy_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
         while time.process_time() < end:
             pass
         block = bytearray(params["mb"] * MB)
-        block[:: 4096] = b"x" * len(block[:: 4096])
+        block[::4096] = b"x" * len(block[::4096])
     return {"held": len(block)}
 
 
 def test_the_harness_measures_a_real_child(tmp_path: Path) -> None:
     ws = Workspace(root=tmp_path, log=lambda _: None)
     env = ws.env()
-    heavy = [ws.run("tests.bench.test_bench_smoke:busy_child", {"seconds": 0.6, "mb": 200}, env=env, label="heavy")]
-    light = [ws.run("tests.bench.test_bench_smoke:busy_child", {"seconds": 0.2, "mb": 20}, env=env, label="light")]
+    heavy = [
+        ws.run("tests.bench.test_bench_smoke:busy_child", {"seconds": 0.6, "mb": 200}, env=env, label="heavy")
+    ]
+    light = [
+        ws.run("tests.bench.test_bench_smoke:busy_child", {"seconds": 0.2, "mb": 20}, env=env, label="light")
+    ]
     run = heavy[0]
     assert run.time("work") >= 0.6 and run.cpu("work") >= 0.59
     assert run.cpu_s >= 0.6 and run.wall_s >= run.time("work")
@@ -55,7 +59,11 @@ def test_the_cli_writes_results_and_report(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--only", "dag_parse", "--out", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-6000:]
     results = json.loads((tmp_path / "results.json").read_text())
