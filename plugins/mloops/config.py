@@ -206,6 +206,9 @@ class EvaluationConfig(_Frozen):
     champion_tolerance: float = Field(default=0.0, ge=0.0)
     slices: tuple[SliceConfig, ...] = ()
     smoke_rows: int = Field(default=20, ge=1, le=10_000)
+    #: Permutation importance: holdout rows sampled (bounds the cost) and shuffles per feature.
+    explain_rows: int = Field(default=2_000, ge=50, le=1_000_000)
+    explain_repeats: int = Field(default=3, ge=1, le=50)
 
 
 class PromotionConfig(_Frozen):

@@ -122,6 +122,7 @@ class Tag(StrEnum):
     TEST_STATUS = "mloops.test_status"
     TESTS = "mloops.tests"
     TEST_REPORT = "mloops.test_report"
+    IMPORTANCES = "mloops.importances"
     # promotion, approval, audit (version)
     PROMOTED_FROM = "mloops.promoted_from"
     PROMOTION_REASON = "mloops.promotion_reason"
@@ -199,6 +200,7 @@ class TestResult(StageResult):
     checks: dict[str, bool]
     metrics: dict[str, float | None]
     champion_version: str | None = None
+    importances: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,24 @@ def test_config_only_model_on_csv_files(tmp_path: Path, monkeypatch: pytest.Monk
     champion = client.get_model_version_by_alias("mloops.churn_csv", "champion")
     assert str(champion.version) == "1" and champion.tags["mloops.promoted_from"] == "none"
     assert client.get_run(champion.run_id).data.params["estimator"] == "sklearn.linear_model.LogisticRegression"
+
+
+def test_every_version_carries_its_importances(models: Path, mloops_home: Path) -> None:
+    """Permutation importance on the holdout, logged on the run (full table, compared with the
+    champion's) and on the registered version (top features)."""
+    for day in ("2026-01-02", "2026-01-03"):
+        _, states = _run("mloops_train_churn", day)
+        assert set(states.values()) == {"success"}, states
+    client = _client()
+    v2 = client.get_model_version("mloops.churn", "2")
+    importances = json.loads(v2.tags["mloops.importances"])
+    assert importances and all(isinstance(v, float) for v in importances.values())
+    assert list(importances.values()) == sorted(importances.values(), reverse=True)
+    table = json.loads(client.download_artifacts(v2.run_id, "explanation/importances.json", str(mloops_home)) and
+                       Path(mloops_home, "importances.json").read_text())
+    assert table["metric"] == "roc_auc" and table["champion_version"] == "1"
+    from mloops.config import find_model_config
+
+    names = set(find_model_config("churn", models).feature_names)
+    assert {row["feature"] for row in table["features"]} == names
+    assert all(row["champion_rank"] is not None for row in table["features"]), "compared with v1's ranking"

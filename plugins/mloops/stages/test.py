@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mloops import evaluation, partitions, training
+from mloops import evaluation, explain, partitions, training
 from mloops.contracts import Alias, Tag, TestResult, TrainingResult
 from mloops.errors import ModelGateFailedError
 from mloops.stages.layout import RunContext, reports_dir
@@ -49,6 +49,7 @@ def test_model(ctx: RunContext, trained: TrainingResult) -> TestResult:
             "holdout_rows": int(len(holdout)),
         },
     )
+    importances = explain_model(ctx, trained, challenger, holdout, champion)
     json_uri, md_uri = write_reports(ctx, trained, payload)
     result = TestResult(
         model=ctx.model,
@@ -58,6 +59,7 @@ def test_model(ctx: RunContext, trained: TrainingResult) -> TestResult:
         checks={c.name: c.passed for c in checks},
         metrics=metrics,
         champion_version=payload["champion_version"],
+        importances=explain.top(importances),
     )
     if not result.passed:
         raise ModelGateFailedError(evaluation.gate_message(payload, md_uri), result=result.to_xcom())
@@ -97,6 +99,32 @@ def smoke_test(ctx: RunContext, trained: TrainingResult, holdout: pd.DataFrame) 
     except Exception as exc:  # noqa: BLE001 - the smoke test reports any load or predict failure
         return evaluation.smoke_check(None, len(sample), f"{type(exc).__name__}: {exc}")
     return evaluation.smoke_check([float(v) for v in predictions], len(sample), None)
+
+
+def explain_model(
+    ctx: RunContext, trained: TrainingResult, model: Any, holdout: pd.DataFrame, champion: VersionInfo | None
+) -> dict[str, float]:
+    """Permutation importance of every feature on the holdout, logged with the run next to the
+    champion's (what changed in what the model relies on)."""
+    import json
+
+    from mloops.adapters import mlflow_adapter
+
+    importances = explain.permutation_importances(model, holdout, ctx.config)
+    client = mlflow_adapter.client(ctx.settings)
+    previous = None
+    if champion is not None and champion.run_id and champion.run_id != trained.run_id:
+        recorded = mlflow_adapter.get_run(client, champion.run_id).tags.get(Tag.IMPORTANCES)
+        previous = json.loads(recorded) if recorded else None
+    table = {
+        "metric": ctx.config.evaluation.primary_metric,
+        "rows": min(len(holdout), ctx.config.evaluation.explain_rows),
+        "champion_version": champion.version if champion else None,
+        "features": explain.ranking_changes(importances, previous),
+    }
+    mlflow_adapter.log_texts(client, trained.run_id, {"importances.json": partitions.json_text(table)}, "explanation")
+    mlflow_adapter.set_run_tags(client, trained.run_id, {Tag.IMPORTANCES: json.dumps(explain.top(importances))})
+    return importances
 
 
 def write_reports(ctx: RunContext, trained: TrainingResult, payload: dict[str, Any]) -> tuple[str, str]:
