@@ -48,6 +48,7 @@ def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult)
         Tag.TEST_STATUS: "passed" if tested.passed else "failed",
         Tag.TESTS: json.dumps(tested.checks, sort_keys=True),
         Tag.TEST_REPORT: tested.report_uri,
+        Tag.IMPORTANCES: json.dumps(tested.importances),
         Tag.DATA_INTERVAL: ctx.ds,
         Tag.DATA_FINGERPRINT: trained.data_fingerprint,
         **{f"{METRIC_TAG_PREFIX}{k}": f"{v:.6f}" for k, v in tested.metrics.items() if v is not None},
