@@ -295,12 +295,18 @@ class LocalAirflow:
         return {t["task_id"]: t["state"] for t in self.json("tasks", "states-for-dag-run", dag_id, run_id)}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     """``ui``: run the supervised components over the environment (``make ui``) until Ctrl-C."""
     if argv != ["ui"]:
         print("usage: python -m scripts.devstack ui", file=sys.stderr)
         return 2
     home = Path(os.environ.get("MLOOPS_HOME", ".mloops"))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the components too, like Ctrl-C
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background (SIGINT ignored)
     stack = LocalAirflow({}, home / "logs" / "airflow-ui.log")
     stack.start()
     print(
