@@ -32,7 +32,15 @@ os.environ.update(
         "GIT_PYTHON_REFRESH": "quiet",
     }
 )
-for _var in ("MLFLOW_TRACKING_URI", "MLOOPS_DATA_ROOT", "MLOOPS_DATA_CONN_ID", "MLOOPS_MODELS_DIR", "MLOOPS_DOCS_ROOT", "MLOOPS_METRICS_DB_URI", "MLOOPS_SOURCE_ROOTS"):
+for _var in (
+    "MLFLOW_TRACKING_URI",
+    "MLOOPS_DATA_ROOT",
+    "MLOOPS_DATA_CONN_ID",
+    "MLOOPS_MODELS_DIR",
+    "MLOOPS_DOCS_ROOT",
+    "MLOOPS_METRICS_DB_URI",
+    "MLOOPS_SOURCE_ROOTS",
+):
     os.environ.pop(_var, None)
 (_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
 sys.path.insert(0, str(REPO / "plugins"))
@@ -47,16 +55,21 @@ def pytest_configure(config: pytest.Config) -> None:
 _NOT_LAYERS = {"services"}
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     """Fail collection for a test that carries none of the layer markers declared in pyproject.toml."""
     import tomllib
 
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
+        "markers"
+    ]
     layers = {line.split(":", 1)[0].strip() for line in declared} - _NOT_LAYERS
     unmarked = [item.nodeid for item in items if not layers & {m.name for m in item.iter_markers()}]
     if unmarked:
         raise pytest.UsageError(
-            f"{len(unmarked)} test(s) carry none of the layer markers {sorted(layers)}: " + ", ".join(unmarked[:10])
+            f"{len(unmarked)} test(s) carry none of the layer markers {sorted(layers)}: "
+            + ", ".join(unmarked[:10])
         )
 
 
@@ -122,7 +135,8 @@ class S3DataRoot:
 
 @pytest.fixture
 def s3_data_root(s3_server: S3Server, mloops_home: Path, monkeypatch: pytest.MonkeyPatch) -> S3DataRoot:
-    """MLOOPS_DATA_ROOT on a fresh bucket of the loopback S3 server, through the Airflow connection ``mloops_s3``."""
+    """MLOOPS_DATA_ROOT on a fresh bucket of the loopback S3 server, through the Airflow connection
+    ``mloops_s3``."""
     root = S3DataRoot(s3_server, s3_server.create_bucket(), "data", "mloops_s3")
     for key, value in connection_env(root.conn_id, s3_server).items():
         monkeypatch.setenv(key, value)

@@ -26,8 +26,11 @@ def small_churn(**source: Any) -> dict[str, Any]:
     return data
 
 
-def dag_test(dag_id: str, day: str, *, hour: int = 2, conf: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
-    """Run ``dag_id`` with ``dag.test()`` for the data interval that starts on ``day``; return the run and its task states.
+def dag_test(
+    dag_id: str, day: str, *, hour: int = 2, conf: dict[str, Any] | None = None
+) -> tuple[Any, dict[str, str]]:
+    """Run ``dag_id`` with ``dag.test()`` for the data interval that starts on ``day``; return the run
+    and its task states.
 
     ``dag.test`` treats the date it is given as the run's ``run_after`` and infers the last complete
     data interval before it, exactly as the scheduler does: the night after ``day`` at ``hour`` (UTC),

@@ -57,7 +57,10 @@ class S3Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the S3 server exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"the S3 server exited with {self.process.returncode}:\n"
+                    f"{self.log_path.read_text()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2):  # noqa: S310 - loopback
                     return self
@@ -104,7 +107,9 @@ class S3Server:
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         paginator = self.client().get_paginator("list_objects_v2")
         return sorted(
-            obj["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix) for obj in page.get("Contents", [])
+            obj["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
         )
 
     def read(self, bucket: str, key: str) -> bytes:
@@ -112,5 +117,6 @@ class S3Server:
 
 
 def connection_env(conn_id: str, server: S3Server) -> dict[str, str]:
-    """``AIRFLOW_CONN_<ID>`` for ``server``: how a single process (``dag.test()``, a worker) gets the connection."""
+    """``AIRFLOW_CONN_<ID>`` for ``server``: how a single process (``dag.test()``, a worker) gets the
+    connection."""
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(server.connection())}

@@ -31,7 +31,9 @@ def bag():
 def test_no_import_errors(bag) -> None:
     assert bag.import_errors == {}
     for model in ("churn", "house_prices"):
-        assert {f"mloops_train_{model}", f"mloops_score_{model}", f"mloops_monitor_{model}"} <= set(bag.dag_ids)
+        assert {f"mloops_train_{model}", f"mloops_score_{model}", f"mloops_monitor_{model}"} <= set(
+            bag.dag_ids
+        )
 
 
 def test_every_mloops_dag_follows_policy(bag) -> None:
@@ -56,7 +58,9 @@ def test_scoring_and_monitoring_structure(bag) -> None:
     assert [t.task_id for t in monitor.topological_sort()] == ["check_drift", "trigger_retraining"]
     assert [a.uri for a in monitor.task_dict["trigger_retraining"].outlets] == ["x-mloops://drift/churn"]
     assert monitor.task_dict["trigger_retraining"].retries == 0
-    assert isinstance(score.timetable, CronDataIntervalTimetable) and isinstance(monitor.timetable, CronDataIntervalTimetable)
+    assert isinstance(score.timetable, CronDataIntervalTimetable) and isinstance(
+        monitor.timetable, CronDataIntervalTimetable
+    )
 
 
 def test_training_dag_structure_and_policy(bag) -> None:
@@ -65,7 +69,12 @@ def test_training_dag_structure_and_policy(bag) -> None:
     for dag_id in ("mloops_train_churn", "mloops_train_house_prices"):
         dag = bag.dags[dag_id]
         assert [t.task_id for t in dag.topological_sort()] == [
-            "check_params", "validate_batch", "train_model", "test_model", "register_model", "approve_promotion",
+            "check_params",
+            "validate_batch",
+            "train_model",
+            "test_model",
+            "register_model",
+            "approve_promotion",
             "promote_model",
         ]
         for upstream, downstream in zip(dag.topological_sort(), dag.topological_sort()[1:], strict=False):
@@ -105,9 +114,12 @@ def test_parse_imports_nothing_heavy() -> None:
         "import sys, json\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
         f"bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
-        f"print(json.dumps({{'dags': sorted(bag.dag_ids), 'heavy': sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))}}))\n"
+        "print(json.dumps({'dags': sorted(bag.dag_ids), "
+        f"'heavy': sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))}}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ.copy())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ.copy()
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert "mloops_train_churn" in result["dags"]
     assert result["heavy"] == []

@@ -690,7 +690,8 @@ def _compose_cli() -> list[str]:
             return [docker, "compose"]
     message = (
         "no compose implementation: install one, e.g. "
-        "`apt-get install -y --no-install-recommends docker-compose` (Debian, 1.29) or the docker compose plugin"
+        "`apt-get install -y --no-install-recommends docker-compose` (Debian, 1.29) "
+        "or the docker compose plugin"
     )
     if os.environ.get("CI"):
         pytest.fail(message)

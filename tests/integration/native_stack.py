@@ -176,7 +176,8 @@ class NativeStack:
         }
     )
     redis_db: int | None = None
-    #: MLOOPS_DATA_ROOT as .env would set it (e.g. ``s3://conn@bucket/prefix``); None keeps the compose default.
+    #: MLOOPS_DATA_ROOT as .env would set it (e.g. ``s3://conn@bucket/prefix``); None keeps the compose
+    #: default.
     data_root: str | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     _created_databases: list[str] = field(default_factory=list)
@@ -230,7 +231,8 @@ class NativeStack:
         return out
 
     def swaps(self) -> dict[str, dict[str, str]]:
-        """Hosts, paths and databases: what the native processes change in a service's commands and environment."""
+        """Hosts, paths and databases: what the native processes change in a service's commands and
+        environment."""
         return {"hosts": self.hosts(), "paths": self.paths(), "databases": self.databases()}
 
     def options(self, name: str) -> dict[str, str]:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.compose_contract import service_environment
 from tests.conftest import require_service
+from tests.deploy.compose_contract import service_environment
 from tests.helpers import small_churn, write_models
 from tests.integration.native_stack import (
     AIRFLOW_SERVICES,
@@ -86,7 +86,8 @@ def stack(tmp_path: Path, s3: tuple[S3Server, str]) -> Iterator[NativeStack]:
         stopping = time.monotonic()
         killed = native.close()
         print(
-            f"stack stopped (SIGKILL needed: {killed or 'none'}), databases dropped: {time.monotonic() - stopping:.0f}s"
+            f"stack stopped (SIGKILL needed: {killed or 'none'}), "
+            f"databases dropped: {time.monotonic() - stopping:.0f}s"
         )
 
 
@@ -132,7 +133,8 @@ def test_native_processes_get_the_compose_commands_and_environment(tmp_path: Pat
 
 
 def _wait_for_run(api: AirflowApi, stack: NativeStack, run_id: str) -> dict:
-    """Poll the run until it ends; a DAG import error (e.g. on the worker) fails at once, not at the timeout."""
+    """Poll the run until it ends; a DAG import error (e.g. on the worker) fails at once, not at the
+    timeout."""
     deadline = time.monotonic() + RUN_TIMEOUT
 
     def finished() -> dict | None:
@@ -169,7 +171,8 @@ def test_compose_topology_trains_registers_and_promotes(stack: NativeStack, s3: 
 
 
 def _create_data_connection(api: AirflowApi, server: S3Server) -> None:
-    """The data root's connection, as an operator adds it (Admin > Connections): stored encrypted with the Fernet key."""
+    """The data root's connection, as an operator adds it (Admin > Connections): stored encrypted with
+    the Fernet key."""
     conn = server.connection()
     created = api.send(
         "POST",
@@ -182,7 +185,9 @@ def _create_data_connection(api: AirflowApi, server: S3Server) -> None:
             "extra": json.dumps(conn["extra"]),
         },
     )
-    assert created["connection_id"] == DATA_CONN_ID and created["password"] != conn["password"], "password is masked"
+    assert created["connection_id"] == DATA_CONN_ID and created["password"] != conn["password"], (
+        "password is masked"
+    )
 
 
 def _trigger_and_wait(api: AirflowApi, stack: NativeStack) -> dict:
@@ -304,7 +309,8 @@ def _check_mlflow(stack: NativeStack, run_id: str) -> None:
 
 
 def _check_shared_state(stack: NativeStack, server: S3Server, bucket: str) -> None:
-    """Workers wrote the partition and reports under the data root in the bucket; nothing local, no local MLflow store."""
+    """Workers wrote the partition and reports under the data root in the bucket; nothing local, no
+    local MLflow store."""
     keys = server.keys(bucket, stack.stack_id)
     prefix = f"{stack.stack_id}/"
     expected = {

@@ -31,7 +31,12 @@ DRIFT_FROM = "2026-01-08"
 def drifting_churn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path) -> Path:
     config = small_churn(scenarios=[{"kind": "covariate_drift", "start": DRIFT_FROM, "end": "2026-01-20"}])
     config["schedule"]["end_date"] = "2026-01-31"  # no time-based runs for "today": this is a simulation
-    config["monitoring"] = {"window_days": 3, "label_delay_days": 1, "sample_size": 5000, "cooldown_hours": 48}
+    config["monitoring"] = {
+        "window_days": 3,
+        "label_delay_days": 1,
+        "sample_size": 5000,
+        "cooldown_hours": 48,
+    }
     directory = write_models(tmp_path / "models", churn=config)
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
     return directory
@@ -56,11 +61,13 @@ def _prepare_history(models_dir: Path) -> None:
         score.score_batch(day)
 
 
-def test_drift_triggers_retraining_through_the_scheduler(tmp_path: Path, drifting_churn: Path, mloops_home: Path) -> None:
+def test_drift_triggers_retraining_through_the_scheduler(
+    tmp_path: Path, drifting_churn: Path, mloops_home: Path
+) -> None:
     from mloops import store
     from mloops.adapters.mlflow_adapter import client
-    from scripts.devstack import LocalAirflow
     from mloops.settings import get_settings
+    from scripts.devstack import LocalAirflow
 
     _prepare_history(drifting_churn)
     env = local_airflow_env(tmp_path / "stack", drifting_churn, mloops_home)
@@ -71,25 +78,38 @@ def test_drift_triggers_retraining_through_the_scheduler(tmp_path: Path, driftin
         stack.wait_for_dags(["mloops_train_churn", "mloops_monitor_churn"], timeout=180)
         stack.cli("dags", "unpause", "mloops_train_churn")  # asset-triggered runs need an unpaused DAG
 
-        # 1. A backfill over a drifted window (the run of the interval starting 2026-01-09: partitions 01-07 .. 01-09).
+        # 1. A backfill over a drifted window (the run of the interval starting 2026-01-09:
+        # partitions 01-07 .. 01-09).
         stack.backfill("mloops_monitor_churn", "2026-01-09", "2026-01-10")
         (backfill_run,) = stack.wait_for_runs("mloops_monitor_churn", count=1, timeout=240)
         assert backfill_run["state"] == "success"
         assert stack.task_states("mloops_monitor_churn", backfill_run["run_id"]) == {
-            "check_drift": "success", "trigger_retraining": "skipped"}
+            "check_drift": "success",
+            "trigger_retraining": "skipped",
+        }
 
         # 2. A clean window (partitions 01-05 .. 01-07), chosen as a user would in the trigger form.
-        clean = stack.trigger("mloops_monitor_churn", "2026-01-08T06:00:00+00:00", {"partition_date": "2026-01-07"})
+        clean = stack.trigger(
+            "mloops_monitor_churn", "2026-01-08T06:00:00+00:00", {"partition_date": "2026-01-07"}
+        )
         stack.wait_for_runs("mloops_monitor_churn", count=2, timeout=240)
-        assert stack.task_states("mloops_monitor_churn", clean) == {"check_drift": "success", "trigger_retraining": "skipped"}
+        assert stack.task_states("mloops_monitor_churn", clean) == {
+            "check_drift": "success",
+            "trigger_retraining": "skipped",
+        }
         time.sleep(10)  # give the scheduler every chance to (wrongly) start a training run
         assert stack.runs("mloops_train_churn") == []
 
         # 3. The drifted window (partitions 01-08 .. 01-10).
         started = time.time()
-        drifted = stack.trigger("mloops_monitor_churn", "2026-01-11T06:00:00+00:00", {"partition_date": "2026-01-10"})
+        drifted = stack.trigger(
+            "mloops_monitor_churn", "2026-01-11T06:00:00+00:00", {"partition_date": "2026-01-10"}
+        )
         stack.wait_for_runs("mloops_monitor_churn", count=3, timeout=240)
-        assert stack.task_states("mloops_monitor_churn", drifted) == {"check_drift": "success", "trigger_retraining": "success"}
+        assert stack.task_states("mloops_monitor_churn", drifted) == {
+            "check_drift": "success",
+            "trigger_retraining": "success",
+        }
         (training,) = stack.wait_for_runs("mloops_train_churn", count=1, timeout=300)
         loop_seconds = time.time() - started
         assert training["state"] == "success", stack.task_states("mloops_train_churn", training["run_id"])
@@ -110,6 +130,9 @@ def test_drift_triggers_retraining_through_the_scheduler(tmp_path: Path, driftin
 
     triggers = store.read_events(settings.metrics_db_uri, model="churn", kind="retrain_triggered")
     assert [str(e["partition"]) for e in triggers] == ["2026-01-10"]
-    shares = {str(r["window_end"]): r["value"] for r in store.read_metrics(settings.metrics_db_uri, "churn", "drift.share")}
+    shares = {
+        str(r["window_end"]): r["value"]
+        for r in store.read_metrics(settings.metrics_db_uri, "churn", "drift.share")
+    }
     assert shares["2026-01-07"] < 0.3 <= shares["2026-01-10"]
     assert "2026-01-09" in shares  # the backfilled window was checked and recorded, just not acted on

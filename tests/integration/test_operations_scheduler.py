@@ -2,7 +2,8 @@
 
 One ``airflow standalone`` serves every step: backfills run twice leave the registry identical; a
 trigger with invalid parameters is refused; the approval step is answered Reject, then Approve,
-through the REST API, and left unanswered until it times out to Reject; two registry operations started together are serialized by the registry pool.
+through the REST API, and left unanswered until it times out to Reject; two registry operations
+started together are serialized by the registry pool.
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ class Api:
 
     def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
         request = urllib.request.Request(
-            self.base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if auth else {})},
+            self.base + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.token}"} if auth else {}),
+            },
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
@@ -56,8 +62,10 @@ def _registry_state() -> dict:
     found = versions(mlflow, "mloops.churn")
     return {
         "versions": [(v.version, v.run_id, v.tags.get("mloops.data_interval_start")) for v in found],
-        "aliases": {a: getattr(version_by_alias(mlflow, "mloops.churn", a), "version", None)
-                    for a in ("champion", "previous", "challenger")},
+        "aliases": {
+            a: getattr(version_by_alias(mlflow, "mloops.churn", a), "version", None)
+            for a in ("champion", "previous", "challenger")
+        },
     }
 
 
@@ -68,7 +76,9 @@ def _wait_for_state(stack, dag_id: str, run_id: str, task_id: str, wanted: set[s
         if state in wanted:
             return state
         time.sleep(3)
-    raise TimeoutError(f"{task_id} of {run_id} not in {wanted}: {stack.task_states(dag_id, run_id)}\n{stack.log_tail()}")
+    raise TimeoutError(
+        f"{task_id} of {run_id} not in {wanted}: {stack.task_states(dag_id, run_id)}\n{stack.log_tail()}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +94,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path):
     config["promotion"]["approval_timeout_hours"] = APPROVAL_TIMEOUT_S / 3600
     models = write_models(root / "models", churn=config)
     saved = {k: os.environ.get(k) for k in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI")}
-    os.environ.update({"MLOOPS_HOME": str(root / "mloops"), "MLOOPS_MODELS_DIR": str(models),
-                       "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mloops' / 'mlflow' / 'mlflow.db'}"})
+    os.environ.update(
+        {
+            "MLOOPS_HOME": str(root / "mloops"),
+            "MLOOPS_MODELS_DIR": str(models),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mloops' / 'mlflow' / 'mlflow.db'}",
+        }
+    )
     env = local_airflow_env(root / "stack", models, root / "mloops")
     local = LocalAirflow(env, root / "stack" / "standalone.log")
     local.cli("db", "migrate")
@@ -124,12 +139,16 @@ def test_invalid_trigger_parameters_are_refused(stack) -> None:
         stack.api.post(f"/dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"promotion_mode": "yolo"}})
     assert refused.value.code == 400 and "promotion_mode" in refused.value.read().decode()
 
-    run = stack.api.post(f"/dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"estimator_overrides": {"max_depht": 3}}})
+    run = stack.api.post(
+        f"/dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"estimator_overrides": {"max_depht": 3}}}
+    )
     stack.cli("dags", "unpause", DAG)
     state = _wait_for_state(stack, DAG, run["dag_run_id"], "check_params", {"failed", "success"}, timeout=180)
     assert state == "failed"
     _wait_for_state(stack, DAG, run["dag_run_id"], "validate_batch", {"upstream_failed"}, timeout=60)
-    tries = stack.api.get(f"/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/check_params/logs/1?full_content=true")
+    tries = stack.api.get(
+        f"/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/check_params/logs/1?full_content=true"
+    )
     assert "max_depht" in json.dumps(tries)
 
 
@@ -151,16 +170,25 @@ def _run_states(stack, run_id: str, timeout: float) -> dict[str, str]:
 
 
 def _start_approval_run(stack, partition: str) -> str:
-    run = stack.api.post(f"/dags/{DAG}/dagRuns", {
-        "logical_date": None, "conf": {"partition_date": partition, "promotion_mode": "approval", "reason": "test"}})
-    _wait_for_state(stack, DAG, run["dag_run_id"], "approve_promotion", {"awaiting_input", "deferred"}, timeout=400)
+    run = stack.api.post(
+        f"/dags/{DAG}/dagRuns",
+        {
+            "logical_date": None,
+            "conf": {"partition_date": partition, "promotion_mode": "approval", "reason": "test"},
+        },
+    )
+    _wait_for_state(
+        stack, DAG, run["dag_run_id"], "approve_promotion", {"awaiting_input", "deferred"}, timeout=400
+    )
     return run["dag_run_id"]
 
 
 def _approval_run(stack, partition: str, choice: str) -> tuple[str, dict[str, str]]:
     run_id = _start_approval_run(stack, partition)
-    stack.api.patch(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve_promotion/-1/hitlDetails",
-                    {"chosen_options": [choice], "params_input": {"comment": f"{choice} from the test"}})
+    stack.api.patch(
+        f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve_promotion/-1/hitlDetails",
+        {"chosen_options": [choice], "params_input": {"comment": f"{choice} from the test"}},
+    )
     return run_id, _run_states(stack, run_id, timeout=300)
 
 
@@ -209,8 +237,18 @@ def test_concurrent_registry_operations_are_serialized(stack) -> None:
     ops = "mloops_registry_ops"
     stack.cli("dags", "unpause", ops)
     run_ids = [
-        stack.api.post(f"/dags/{ops}/dagRuns", {"logical_date": None, "conf": {
-            "model": "churn", "action": "promote", "version": version, "reason": f"race test v{version}"}})["dag_run_id"]
+        stack.api.post(
+            f"/dags/{ops}/dagRuns",
+            {
+                "logical_date": None,
+                "conf": {
+                    "model": "churn",
+                    "action": "promote",
+                    "version": version,
+                    "reason": f"race test v{version}",
+                },
+            },
+        )["dag_run_id"]
         for version in (1, 2)
     ]
     stack.wait_for_runs(ops, count=2, timeout=300)

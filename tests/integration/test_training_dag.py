@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 def _run(dag_id: str, day: str, conf: dict | None = None):
-    """Run the DAG; the approval step is skipped under the default ``auto`` policy and left out of the states."""
+    """Run the DAG; the approval step is skipped under the default ``auto`` policy and left out of the
+    states."""
     dr, states = dag_test(dag_id, day, conf=conf)
     assert states.pop("approve_promotion") in ("skipped", "upstream_failed")
     return dr, states
@@ -33,8 +34,16 @@ def _client():
 
 @pytest.fixture
 def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path) -> Path:
-    bad = small_churn(scenarios=[{"kind": "null_burst", "start": "2026-01-04", "end": "2026-01-04",
-                                  "params": {"column": "monthly_charges", "fraction": 0.6}}])
+    bad = small_churn(
+        scenarios=[
+            {
+                "kind": "null_burst",
+                "start": "2026-01-04",
+                "end": "2026-01-04",
+                "params": {"column": "monthly_charges", "fraction": 0.6},
+            }
+        ]
+    )
     directory = write_models(tmp_path / "models", churn=bad)
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
     return directory
@@ -76,10 +85,15 @@ def test_nightly_runs_promote_and_rerun_is_idempotent(models: Path, mloops_home:
 
     config = load_model_config(models / "churn.yaml")
     fingerprint = run.data.tags["mloops.data_fingerprint"]
-    for context, side, rows in (("training", "train", "rows_train"), ("evaluation", "holdout", "rows_holdout")):
+    for context, side, rows in (
+        ("training", "train", "rows_train"),
+        ("evaluation", "holdout", "rows_holdout"),
+    ):
         logged = inputs[context]
         assert logged.digest == split_digest(config, fingerprint, side)
-        assert json.loads(logged.profile)["num_rows"] == int(run.data.metrics[rows])  # the whole frame, not the sample
+        assert json.loads(logged.profile)["num_rows"] == int(
+            run.data.metrics[rows]
+        )  # the whole frame, not the sample
         schema = [c["name"] for c in json.loads(logged.schema)["mlflow_colspec"]]
         assert schema == [*config.feature_names, config.target]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model_tests")}
@@ -113,9 +127,16 @@ def test_bad_partition_is_quarantined_and_champion_untouched(models: Path, mloop
     assert states["promote_model"] in ("upstream_failed", "skipped")
 
     quarantine = mloops_home / "data/quarantine/churn/dt=2026-01-04"
-    assert sorted(p.name for p in quarantine.iterdir()) == ["failures.txt", "part.parquet", "validation_result.json"]
+    assert sorted(p.name for p in quarantine.iterdir()) == [
+        "failures.txt",
+        "part.parquet",
+        "validation_result.json",
+    ]
     assert raw.exists(), "the original partition must be kept"
-    assert hashlib.sha256(raw.read_bytes()).digest() == hashlib.sha256((quarantine / "part.parquet").read_bytes()).digest()
+    assert (
+        hashlib.sha256(raw.read_bytes()).digest()
+        == hashlib.sha256((quarantine / "part.parquet").read_bytes()).digest()
+    )
     assert not (mloops_home / "data/staged/churn/dt=2026-01-04/data.parquet").exists()
     failures = (quarantine / "failures.txt").read_text()
     assert "expect_column_values_to_not_be_null(monthly_charges)" in failures
@@ -138,7 +159,9 @@ def test_bad_partition_is_quarantined_and_champion_untouched(models: Path, mloop
     assert json.loads(run.data.tags["mloops.excluded_partitions"]) == {"2026-01-04": "quarantined"}
 
 
-def test_config_only_model_on_csv_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path) -> None:
+def test_config_only_model_on_csv_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path
+) -> None:
     """A second model added as YAML only: CSV partitions, a linear model, a different metric set."""
     from mloops_examples import generator
 
@@ -149,7 +172,13 @@ def test_config_only_model_on_csv_files(tmp_path: Path, monkeypatch: pytest.Monk
     config = small_churn()
     config.update(
         source={"kind": "files", "path": str(landing / "{ds_nodash}" / "customers.csv"), "format": "csv"},
-        training={**config["training"], "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {"C": 0.5, "max_iter": 500}}},
+        training={
+            **config["training"],
+            "estimator": {
+                "class": "sklearn.linear_model.LogisticRegression",
+                "params": {"C": 0.5, "max_iter": 500},
+            },
+        },
         evaluation={"primary_metric": "accuracy", "thresholds": {"accuracy": 0.6}},
         quality={"min_rows": 50},
         schedule={"cron": "0 2 * * *", "start_date": "2026-02-01"},
@@ -162,7 +191,9 @@ def test_config_only_model_on_csv_files(tmp_path: Path, monkeypatch: pytest.Monk
     client = _client()
     champion = client.get_model_version_by_alias("mloops.churn_csv", "champion")
     assert str(champion.version) == "1" and champion.tags["mloops.promoted_from"] == "none"
-    assert client.get_run(champion.run_id).data.params["estimator"] == "sklearn.linear_model.LogisticRegression"
+    assert (
+        client.get_run(champion.run_id).data.params["estimator"] == "sklearn.linear_model.LogisticRegression"
+    )
 
 
 def test_every_version_carries_its_importances(models: Path, mloops_home: Path) -> None:
@@ -176,8 +207,10 @@ def test_every_version_carries_its_importances(models: Path, mloops_home: Path) 
     importances = json.loads(v2.tags["mloops.importances"])
     assert importances and all(isinstance(v, float) for v in importances.values())
     assert list(importances.values()) == sorted(importances.values(), reverse=True)
-    table = json.loads(client.download_artifacts(v2.run_id, "explanation/importances.json", str(mloops_home)) and
-                       Path(mloops_home, "importances.json").read_text())
+    table = json.loads(
+        client.download_artifacts(v2.run_id, "explanation/importances.json", str(mloops_home))
+        and Path(mloops_home, "importances.json").read_text()
+    )
     assert table["metric"] == "roc_auc" and table["champion_version"] == "1"
     from mloops.config import find_model_config
 

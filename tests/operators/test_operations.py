@@ -13,11 +13,11 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mloops import store
 from mloops.contracts import TestResult
-from mloops.stages import registry, test, train, validate
-from mloops.stages.layout import RunContext
 from mloops.operators import CheckRunParamsOperator, MLflowRegistryActionOperator
 from mloops.operators.approval import approval_operator_class
 from mloops.settings import get_settings
+from mloops.stages import registry, test, train, validate
+from mloops.stages.layout import RunContext
 from tests.helpers import small_churn, write_models
 from tests.operators.test_operators import FakeRun, FakeTI
 
@@ -29,8 +29,13 @@ class UserRun(FakeRun):
 
 
 def _context(params: dict | None = None, task_id: str = "t", store_: dict | None = None) -> dict:
-    return {"ti": FakeTI({} if store_ is None else store_, task_id), "dag_run": UserRun(), "params": params or {},
-            "data_interval_start": None, "logical_date": None}
+    return {
+        "ti": FakeTI({} if store_ is None else store_, task_id),
+        "dag_run": UserRun(),
+        "params": params or {},
+        "data_interval_start": None,
+        "logical_date": None,
+    }
 
 
 @pytest.fixture
@@ -55,16 +60,29 @@ def three_versions(models: Path) -> None:
     ctx = RunContext(config, dt.date(2026, 1, 4), settings)
     validate.validate_batch(ctx)
     trained = train.train_model(ctx, overrides={"max_iter": 2})
-    failed = TestResult(model="churn", partition=ctx.ds, passed=False, report_uri="file:///r.json",
-                        checks={"threshold:roc_auc": False}, metrics={})
+    failed = TestResult(
+        model="churn",
+        partition=ctx.ds,
+        passed=False,
+        report_uri="file:///r.json",
+        checks={"threshold:roc_auc": False},
+        metrics={},
+    )
     registry.register_model(ctx, trained, failed)
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"partition_date": "2025-06-01"}, "partition_date: 2025-06-01 is before the model's schedule.start_date 2026-01-01"),
-        ({"estimator_overrides": {"max_depht": 3}}, r"estimator_overrides: estimator sklearn.ensemble.HistGradientBoostingClassifier does not accept parameter\(s\) \['max_depht'\]"),
+        (
+            {"partition_date": "2025-06-01"},
+            "partition_date: 2025-06-01 is before the model's schedule.start_date 2026-01-01",
+        ),
+        (
+            {"estimator_overrides": {"max_depht": 3}},
+            r"estimator_overrides: estimator sklearn.ensemble.HistGradientBoostingClassifier "
+            r"does not accept parameter\(s\) \['max_depht'\]",
+        ),
         ({"estimator_overrides": {"learning_rate": "fast"}}, "estimator_overrides: "),
         ({"promotion_mode": "yolo"}, "promotion_mode: 'yolo' is not one of auto, approval, none"),
     ],
@@ -76,12 +94,21 @@ def test_check_params_refuses_naming_the_parameter(models: Path, params: dict, m
 
 def test_check_params_accepts_valid_params(models: Path) -> None:
     result = CheckRunParamsOperator(task_id="check_params", model="churn").execute(
-        _context({"partition_date": "2026-01-05", "estimator_overrides": {"max_iter": 10}, "promotion_mode": "none"}))
+        _context(
+            {
+                "partition_date": "2026-01-05",
+                "estimator_overrides": {"max_iter": 10},
+                "promotion_mode": "none",
+            }
+        )
+    )
     assert result["estimator_overrides"] == {"max_iter": 10}
 
 
 def _action(**kwargs) -> dict:
-    return MLflowRegistryActionOperator(task_id="apply_registry_action", model="churn", **kwargs).execute(_context())
+    return MLflowRegistryActionOperator(task_id="apply_registry_action", model="churn", **kwargs).execute(
+        _context()
+    )
 
 
 def test_promote_rollback_archive_are_audited(three_versions: None) -> None:
@@ -94,13 +121,19 @@ def test_promote_rollback_archive_are_audited(three_versions: None) -> None:
     rolled = _action(action="rollback", reason="v2 misbehaves in production")
     assert rolled["aliases"] == {"champion": "1", "previous": "2", "challenger": "3"}
     audit = json.loads(client.get_model_version("mloops.churn", "1").tags["mloops.last_action"])
-    assert audit["by"] == "alice" and audit["why"] == "v2 misbehaves in production" and audit["action"] == "rollback"
+    assert (
+        audit["by"] == "alice"
+        and audit["why"] == "v2 misbehaves in production"
+        and audit["action"] == "rollback"
+    )
     assert audit["dag_run"] == "mloops_registry_ops/manual__ops" and audit["target"] == "1"
 
     promoted = _action(action="promote", version=2, reason="fixed upstream, back to v2")
     assert promoted["aliases"]["champion"] == "2" and promoted["aliases"]["previous"] == "1"
 
-    with pytest.raises(AirflowFailException, match=r"v3 did not pass its tests \(mloops.test_status='failed'\)"):
+    with pytest.raises(
+        AirflowFailException, match=r"v3 did not pass its tests \(mloops.test_status='failed'\)"
+    ):
         _action(action="promote", version=3, reason="I know better")
     forced = _action(action="promote", version=3, reason="emergency, tests flaky", allow_failed_tests=True)
     assert forced["audit"]["override_failed_tests"] is True
@@ -137,7 +170,9 @@ def test_rollback_without_previous_is_refused(models: Path) -> None:
 
 
 def test_approval_skips_unless_policy_is_approval(three_versions: None) -> None:
-    operator = approval_operator_class()(task_id="approve_promotion", model="churn", response_timeout=dt.timedelta(hours=1))
+    operator = approval_operator_class()(
+        task_id="approve_promotion", model="churn", response_timeout=dt.timedelta(hours=1)
+    )
     with pytest.raises(AirflowSkipException, match="promotion policy is 'auto': no approval needed"):
         operator.execute(_context())
 
@@ -147,16 +182,25 @@ def test_approval_decision_is_recorded(three_versions: None, choice: str, decisi
     from mlflow import MlflowClient
 
     xcom = {("register_model", "return_value"): {"version": "3"}}
-    operator = approval_operator_class()(task_id="approve_promotion", model="churn", policy="approval",
-                                         response_timeout=dt.timedelta(hours=1))
+    operator = approval_operator_class()(
+        task_id="approve_promotion", model="churn", policy="approval", response_timeout=dt.timedelta(hours=1)
+    )
     context = _context(task_id="approve_promotion", store_=xcom)
     context["task"] = operator
     operator.skip = lambda ti, tasks: None  # no downstream tasks here: nothing to skip
-    event = {"chosen_options": [choice], "params_input": {"comment": "looks right"},
-             "responded_at": dt.datetime.now(dt.UTC), "responded_by_user": {"id": "bob", "name": "bob"}}
+    event = {
+        "chosen_options": [choice],
+        "params_input": {"comment": "looks right"},
+        "responded_at": dt.datetime.now(dt.UTC),
+        "responded_by_user": {"id": "bob", "name": "bob"},
+    }
     operator.execute_complete(context, event)
     settings = get_settings()
-    record = json.loads(MlflowClient(settings.mlflow_tracking_uri).get_model_version("mloops.churn", "3").tags["mloops.approval"])
+    record = json.loads(
+        MlflowClient(settings.mlflow_tracking_uri)
+        .get_model_version("mloops.churn", "3")
+        .tags["mloops.approval"]
+    )
     assert record["decision"] == decision and record["by"] == "bob" and record["comment"] == "looks right"
     (event_row,) = store.read_events(settings.metrics_db_uri, model="churn", kind=f"promotion_{decision}")
     assert "bob" in event_row["message"]
@@ -197,11 +241,26 @@ def test_alerts_go_to_store_webhook_and_smtp(monkeypatch: pytest.MonkeyPatch, ml
             sent_mail.append((self.host, self.port, message["To"], message["Subject"]))
 
     monkeypatch.setattr(smtplib, "SMTP", FakeSMTP)
-    monkeypatch.setenv("AIRFLOW_CONN_MLOOPS_WEBHOOK", json.dumps(
-        {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "extra": {"endpoint": "/hooks/mloops"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_MLOOPS_MAIL", json.dumps(
-        {"conn_type": "smtp", "host": "mail.local", "port": 2525, "extra": {"to": "ml@x.org, de@x.org"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_BROKEN", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": 1}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLOOPS_WEBHOOK",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": server.server_port,
+                "extra": {"endpoint": "/hooks/mloops"},
+            }
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLOOPS_MAIL",
+        json.dumps(
+            {"conn_type": "smtp", "host": "mail.local", "port": 2525, "extra": {"to": "ml@x.org, de@x.org"}}
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BROKEN", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": 1})
+    )
     monkeypatch.setenv("MLOOPS_ALERT_CONN_IDS", "mloops_webhook,mloops_mail,broken")
     try:
         for kind in alerts.KINDS:
@@ -209,8 +268,15 @@ def test_alerts_go_to_store_webhook_and_smtp(monkeypatch: pytest.MonkeyPatch, ml
     finally:
         server.shutdown()
     assert [e["kind"] for e in _Hook.received] == list(alerts.KINDS)
-    assert _Hook.received[0]["message"] == "batch_quarantined happened" and _Hook.received[0]["partition"] == "2026-01-05"
-    assert len(sent_mail) == len(alerts.KINDS) and sent_mail[0][:3] == ("mail.local", 2525, "ml@x.org, de@x.org")
+    assert (
+        _Hook.received[0]["message"] == "batch_quarantined happened"
+        and _Hook.received[0]["partition"] == "2026-01-05"
+    )
+    assert len(sent_mail) == len(alerts.KINDS) and sent_mail[0][:3] == (
+        "mail.local",
+        2525,
+        "ml@x.org, de@x.org",
+    )
     stored = store.read_events(get_settings().metrics_db_uri, model="churn")
     assert [e["kind"] for e in stored] == list(alerts.KINDS)
     with pytest.raises(ValueError, match="unknown event kind"):

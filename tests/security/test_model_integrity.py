@@ -7,6 +7,7 @@ real MLflow store (SQLite tracking + local artifacts) and a payload that would w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -53,7 +54,8 @@ def _fit():
 
 
 def _log(client, experiment_id: str, model, *, fmt: str = "skops", digest: bool = True) -> tuple[str, str]:
-    """Log and register ``model`` as mloops does (skops, explicit trusted types); return (version, model_uri)."""
+    """Log and register ``model`` as mloops does (skops, explicit trusted types); return
+    (version, model_uri)."""
     import mlflow
 
     from mloops import training
@@ -64,10 +66,8 @@ def _log(client, experiment_id: str, model, *, fmt: str = "skops", digest: bool 
         info = mlflow.sklearn.log_model(model, name="model", serialization_format=fmt, **kwargs)
     if digest:
         model_integrity.record_digest(client, run.info.run_id, info.model_uri)
-    try:
+    with contextlib.suppress(Exception):  # exists already
         client.create_registered_model(NAME)
-    except Exception:  # noqa: BLE001 - exists already
-        pass
     mv = client.create_model_version(NAME, info.model_uri, run_id=run.info.run_id, model_id=info.model_id)
     client.set_registered_model_alias(NAME, "champion", mv.version)
     return mv.version, info.model_uri
@@ -86,13 +86,18 @@ def test_the_model_mloops_logged_loads(store) -> None:
     version, _ = _log(client, experiment_id, model)
     loaded = model_integrity.load_verified_model(f"models:/{NAME}@champion", client)
     assert list(loaded.predict(frame)) == list(model.predict(frame))
-    assert model_integrity.load_verified_model(f"models:/{NAME}/{version}", client).coef_.tolist() == model.coef_.tolist()
+    assert (
+        model_integrity.load_verified_model(f"models:/{NAME}/{version}", client).coef_.tolist()
+        == model.coef_.tolist()
+    )
 
 
 def test_pickle_champion_is_refused_and_its_payload_never_runs(store, tmp_path: Path) -> None:
     client, experiment_id, _ = store
     version, _ = _log(client, experiment_id, Payload(), fmt="cloudpickle", digest=False)
-    with pytest.raises(ModelIntegrityError, match=rf"{NAME} version {version} .*is refused: .*records no model digest"):
+    with pytest.raises(
+        ModelIntegrityError, match=rf"{NAME} version {version} .*is refused: .*records no model digest"
+    ):
         model_integrity.load_verified_model(f"models:/{NAME}@champion", client)
     assert not (tmp_path / "marker").exists()
 
@@ -115,8 +120,11 @@ def test_tampered_mlmodel_of_a_real_version_is_refused(store, tmp_path: Path) ->
     folder = _artifact_dir(settings, model_uri)
     (folder / "model.pkl").write_bytes(cloudpickle.dumps(Payload()))
     mlmodel = folder / "MLmodel"
-    mlmodel.write_text(mlmodel.read_text().replace("serialization_format: skops", "serialization_format: cloudpickle")
-                       .replace("pickled_model: model.skops", "pickled_model: model.pkl"))
+    mlmodel.write_text(
+        mlmodel.read_text()
+        .replace("serialization_format: skops", "serialization_format: cloudpickle")
+        .replace("pickled_model: model.skops", "pickled_model: model.pkl")
+    )
     with pytest.raises(ModelIntegrityError, match=rf"version {version} .*serialization_format 'cloudpickle'"):
         model_integrity.load_verified_model(f"models:/{NAME}@champion", client)
     assert not (tmp_path / "marker").exists()
@@ -130,8 +138,13 @@ def test_replaced_skops_file_fails_the_digest(store) -> None:
 
     other = LogisticRegression(C=0.01).fit(pd.DataFrame({"x": [0.0, 9.0, 1.0, 8.0]}), [1, 0, 1, 0])
     version, second_uri = _log(client, experiment_id, other)
-    shutil.copy(_artifact_dir(settings, first_uri) / "model.skops", _artifact_dir(settings, second_uri) / "model.skops")
-    with pytest.raises(ModelIntegrityError, match=rf"version {version} .*SHA-256 .*the artifact was changed after training"):
+    shutil.copy(
+        _artifact_dir(settings, first_uri) / "model.skops",
+        _artifact_dir(settings, second_uri) / "model.skops",
+    )
+    with pytest.raises(
+        ModelIntegrityError, match=rf"version {version} .*SHA-256 .*the artifact was changed after training"
+    ):
         model_integrity.load_verified_model(f"models:/{NAME}@champion", client)
 
 
@@ -155,7 +168,9 @@ def test_missing_artifact_is_named_with_the_version(store) -> None:
     client, experiment_id, settings = store
     version, model_uri = _log(client, experiment_id, _fit()[0])
     shutil.rmtree(_artifact_dir(settings, model_uri))
-    with pytest.raises(ModelIntegrityError, match=rf"{NAME} version {version} .*(cannot be downloaded|is missing)"):
+    with pytest.raises(
+        ModelIntegrityError, match=rf"{NAME} version {version} .*(cannot be downloaded|is missing)"
+    ):
         model_integrity.load_verified_model(f"models:/{NAME}@champion", client)
 
 
@@ -186,10 +201,24 @@ def server_store(mloops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     port = free_port()
     log = (tmp_path / "mlflow-server.log").open("w")
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
-         "--serve-artifacts", "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--serve-artifacts",
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -200,7 +229,9 @@ def server_store(mloops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mlflow server did not start: {(tmp_path / 'mlflow-server.log').read_text()[-2000:]}") from None
+                    raise RuntimeError(
+                        f"mlflow server did not start: {(tmp_path / 'mlflow-server.log').read_text()[-2000:]}"
+                    ) from None
                 time.sleep(1)
         monkeypatch.setenv("MARKER", str(tmp_path / "marker"))
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
@@ -217,7 +248,9 @@ def test_against_a_tracking_server_pickle_champion_is_refused_and_the_real_one_l
     client, experiment_id, tmp_path = server_store
     model, frame = _fit()
     good, _ = _log(client, experiment_id, model)
-    assert list(model_integrity.load_verified_model(f"models:/{NAME}@champion", client).predict(frame)) == list(model.predict(frame))
+    assert list(
+        model_integrity.load_verified_model(f"models:/{NAME}@champion", client).predict(frame)
+    ) == list(model.predict(frame))
     bad, _ = _log(client, experiment_id, Payload(), fmt="cloudpickle", digest=False)
     with pytest.raises(ModelIntegrityError, match=rf"{NAME} version {bad} .*is refused"):
         model_integrity.load_verified_model(f"models:/{NAME}@champion", client)

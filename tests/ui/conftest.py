@@ -137,7 +137,10 @@ def api_server(fleet_stores: Fleet, tmp_path_factory: pytest.TempPathFactory) ->
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": "fleet-ui-tests-secret",
-        "PYTHONPATH": f"{Path(__file__).resolve().parents[2] / 'plugins'}{os.pathsep}{Path(__file__).resolve().parents[2]}",
+        "PYTHONPATH": (
+            f"{Path(__file__).resolve().parents[2] / 'plugins'}{os.pathsep}"
+            f"{Path(__file__).resolve().parents[2]}"
+        ),
     }
     log = folder / "api-server.log"
     airflow = str(Path(sys.executable).parent / "airflow")

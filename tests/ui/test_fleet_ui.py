@@ -133,7 +133,8 @@ def test_plugin_manager_loads_only_the_plugin_and_nothing_heavy() -> None:
         "apps, _ = pm.get_fastapi_plugins()\n"
         "views, _ = pm._get_ui_plugins()\n"
         "print(json.dumps({'apps': [a['url_prefix'] for a in apps], 'views': [v['name'] for v in views],\n"
-        "  'loaded': [m for m in ('mloops.fleet.app', 'fastapi', 'mlflow', 'pandas', 'store', 'snapshot', 'train')\n"
+        "  'loaded': [m for m in ('mloops.fleet.app', 'fastapi', 'mlflow', 'pandas', 'store', 'snapshot',\n"
+        "                         'train')\n"
         "             if m in sys.modules]}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
