@@ -88,7 +88,8 @@ test-fast: venv
 
 lint: venv
 	$(BIN)/ruff check dags plugins tests deploy scripts bench
-	$(BIN)/ruff check --select AIR3 dags plugins
+	$(BIN)/ruff format --check --quiet dags plugins tests deploy scripts bench
+	$(BIN)/mypy plugins/mloops plugins/mloops_examples
 
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -84,19 +84,26 @@ def main() -> int:
             counts = {m: stack.backfill(f"mloops_{kind}_{m}", first, last) for m in MODELS}
             for m in MODELS:
                 runs = stack.wait_for_runs(f"mloops_{kind}_{m}", count=counts[m], timeout=TIMEOUT)
-                print(f"  mloops_{kind}_{m}: " + ", ".join(f"{r['logical_date'][:10]}:{r['state']}" for r in runs))
+                print(
+                    f"  mloops_{kind}_{m}: "
+                    "" + ", ".join(f"{r['logical_date'][:10]}:{r['state']}" for r in runs)
+                )
             print(f"  ({time.time() - t0:.0f}s)")
 
         t0 = phase(f"Tonight: monitoring of the window ending {TONIGHT}")
         trained_before = {m: len(stack.runs(f"mloops_train_{m}")) for m in MODELS}
         for m in MODELS:
-            run_id = stack.trigger(f"mloops_monitor_{m}", f"{TONIGHT}T23:00:00+00:00", {"partition_date": TONIGHT})
-            stack.wait_for_runs(f"mloops_monitor_{m}", count=len(stack.runs(f"mloops_monitor_{m}")), timeout=TIMEOUT)
+            run_id = stack.trigger(
+                f"mloops_monitor_{m}", f"{TONIGHT}T23:00:00+00:00", {"partition_date": TONIGHT}
+            )
+            stack.wait_for_runs(
+                f"mloops_monitor_{m}", count=len(stack.runs(f"mloops_monitor_{m}")), timeout=TIMEOUT
+            )
             print(f"  mloops_monitor_{m}: {stack.task_states(f'mloops_monitor_{m}', run_id)}")
         time.sleep(15)  # let the scheduler turn asset events into training runs
         for m in MODELS:
             runs = stack.wait_for_runs(f"mloops_train_{m}", count=trained_before[m], timeout=TIMEOUT)
-            for run in runs[trained_before[m]:] if len(runs) > trained_before[m] else []:
+            for run in runs[trained_before[m] :] if len(runs) > trained_before[m] else []:
                 print(f"  drift-triggered {run['run_id']}: {run['state']}")
         loop = time.time() - t0
         print(f"  (monitoring run -> retrained champion: {loop:.0f}s)")

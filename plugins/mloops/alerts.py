@@ -51,12 +51,19 @@ def _extra(connection: Any) -> dict[str, Any]:
 
 
 def send_webhook(connection: Any, event: Mapping[str, Any], timeout: float = 10.0) -> None:
-    scheme = connection.conn_type if connection.conn_type in ("http", "https") else (connection.schema or "http")
+    scheme = (
+        connection.conn_type if connection.conn_type in ("http", "https") else (connection.schema or "http")
+    )
     port = f":{connection.port}" if connection.port else ""
     endpoint = _extra(connection).get("endpoint", "").lstrip("/")
+    if scheme not in ("http", "https"):
+        raise ValueError(f"connection {connection.conn_id!r}: webhook scheme {scheme!r} is not http or https")
     url = f"{scheme}://{connection.host}{port}/{endpoint}"
-    request = urllib.request.Request(
-        url, data=json.dumps(event, default=str).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url,
+        data=json.dumps(event, default=str).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - URL from an Airflow connection
         if response.status >= 300:
@@ -105,7 +112,7 @@ def emit(
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}; known: {KINDS}")
     settings = get_settings()
-    event = {
+    event: dict[str, Any] = {
         "kind": kind,
         "model": model,
         "message": message,
@@ -116,15 +123,23 @@ def emit(
     }
     log.warning("mloops event %s for %s: %s", kind, model, message)
     event["id"] = store.record_event(
-        settings.metrics_db_uri, model=model, kind=kind, message=message, payload=payload,
-        partition=partition, dag_id=dag_id, run_id=run_id,
+        settings.metrics_db_uri,
+        model=model,
+        kind=kind,
+        message=message,
+        payload=payload,
+        partition=partition,
+        dag_id=dag_id,
+        run_id=run_id,
     )
     for conn_id in [c.strip() for c in os.environ.get("MLOOPS_ALERT_CONN_IDS", "").split(",") if c.strip()]:
         try:
             connection = get_connection(conn_id)
             sender = SENDERS.get(connection.conn_type)
             if sender is None:
-                raise ValueError(f"connection type {connection.conn_type!r} is not a notifier ({sorted(SENDERS)})")
+                raise ValueError(
+                    f"connection type {connection.conn_type!r} is not a notifier ({sorted(SENDERS)})"
+                )
             sender(connection, event)
         except Exception:  # noqa: BLE001 - a notifier outage must not fail the pipeline; the event is stored
             log.exception("notifier %s failed for event %s of %s", conn_id, kind, model)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -78,7 +78,8 @@ class ScenarioConfig(_Frozen):
 
 
 class FilesSource(_Frozen):
-    """Partitioned files; ``path`` is a template with ``{data_root}``, ``{model}``, ``{ds}``, ``{ds_nodash}``."""
+    """Partitioned files; ``path`` is a template with ``{data_root}``, ``{model}``, ``{ds}``,
+    ``{ds_nodash}``."""
 
     kind: Literal["files"]
     path: str
@@ -93,7 +94,8 @@ class FilesSource(_Frozen):
 
 
 class SqlSource(_Frozen):
-    """A query through an Airflow connection, rendered with ``{{ ds }}``, ``{{ data_interval_start }}``, ..."""
+    """A query through an Airflow connection, rendered with ``{{ ds }}``,
+    ``{{ data_interval_start }}``, ..."""
 
     kind: Literal["sql"]
     conn_id: str
@@ -114,7 +116,8 @@ Source = Annotated[FilesSource | SqlSource | GeneratorSource, Field(discriminato
 
 
 def category_text(value: Any) -> str:
-    """The text of a categorical value as the contract compares it: ``3``, ``3.0`` and ``"3"`` are all ``"3"``."""
+    """The text of a categorical value as the contract compares it: ``3``, ``3.0`` and ``"3"`` are
+    all ``"3"``."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -133,10 +136,13 @@ class Feature(_Frozen):
     @field_validator("allowed_values", mode="before")
     @classmethod
     def _values_as_text(cls, value: Any) -> Any:
-        """Codes may be written as numbers (``[1, 2, 3]``) or text (``["1", "2", "3"]``): both mean the same."""
+        """Codes may be written as numbers (``[1, 2, 3]``) or text (``["1", "2", "3"]``): both mean
+        the same."""
         if isinstance(value, list | tuple):
-            return tuple(category_text(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
-                         for v in value)
+            return tuple(
+                category_text(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in value
+            )
         return value
 
     @model_validator(mode="after")
@@ -310,10 +316,14 @@ class ModelConfig(_Frozen):
         used += [("evaluation.slices", s.metric) for s in self.evaluation.slices]
         for where, metric in used:
             if metric not in known:
-                raise ValueError(f"{where}: unknown {self.task} metric {metric!r}; choose one of {sorted(known)}")
+                raise ValueError(
+                    f"{where}: unknown {self.task} metric {metric!r}; choose one of {sorted(known)}"
+                )
         for s in self.evaluation.slices:
             if s.column not in names:
-                raise ValueError(f"evaluation.slices: slice {s.name!r} uses column {s.column!r}, which is not a feature")
+                raise ValueError(
+                    f"evaluation.slices: slice {s.name!r} uses column {s.column!r}, which is not a feature"
+                )
         return self
 
     @property
@@ -342,11 +352,13 @@ class ModelConfig(_Frozen):
 
     def fingerprint(self) -> str:
         """A stable hash of everything that changes what training produces."""
-        payload = self.model_dump(mode="json", include={"task", "target", "features", "training", "id_column"})
+        payload = self.model_dump(
+            mode="json", include={"task", "target", "features", "training", "id_column"}
+        )
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _location(error: dict[str, Any]) -> str:
+def _location(error: Mapping[str, Any]) -> str:
     parts = [str(p) for p in error.get("loc", ()) if not (isinstance(p, str) and p in _DISCRIMINATOR_TAGS)]
     return ".".join(parts) or "<root>"
 
@@ -484,7 +496,9 @@ def model_names(directory: str | Path) -> list[str]:
 def _config_files(directory: Path) -> Iterable[Path]:
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith("."))
+    return sorted(
+        p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith(".")
+    )
 
 
 def find_model_config(name: str, directory: str | Path) -> ModelConfig:

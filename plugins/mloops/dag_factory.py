@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airflow.sdk import DAG, Asset, Param
 
 from mloops.config import ModelConfig, load_model_configs, model_names
 from mloops.contracts import PromotionPolicy, RegistryAction
-from mloops.errors import ModelConfigError
 from mloops.operators import (
     CheckRunParamsOperator,
     DriftRetrainTriggerOperator,
@@ -30,6 +30,9 @@ from mloops.operators import (
 )
 from mloops.operators.approval import approval_operator_class
 from mloops.settings import get_settings
+
+if TYPE_CHECKING:
+    from mloops.errors import ModelConfigError
 
 TRAINING_DAG_PREFIX = "mloops_train_"
 SCORING_DAG_PREFIX = "mloops_score_"
@@ -103,12 +106,15 @@ def training_params(config: ModelConfig) -> dict[str, Param]:
             type=["null", "string"],
             enum=[None, *(p.value for p in PromotionPolicy)],
             # The form labels each choice by values_display, keyed by the JSON text of the value.
-            values_display={"null": f"Config default ({config.promotion.policy})",
-                            PromotionPolicy.AUTO.value: "auto: promote when the tests pass",
-                            PromotionPolicy.APPROVAL.value: "approval: a person approves",
-                            PromotionPolicy.NONE.value: "none: register only"},
+            values_display={
+                "null": f"Config default ({config.promotion.policy})",
+                PromotionPolicy.AUTO.value: "auto: promote when the tests pass",
+                PromotionPolicy.APPROVAL.value: "approval: a person approves",
+                PromotionPolicy.NONE.value: "none: register only",
+            },
             title="Promotion mode",
-            description=f"Override the promotion policy of this run. Empty: the config's ({config.promotion.policy}).",
+            description="Override the promotion policy of this run. Empty: the config's "
+            f"({config.promotion.policy}).",
         ),
         "estimator_overrides": Param(
             None,
@@ -128,7 +134,8 @@ def training_params(config: ModelConfig) -> dict[str, Param]:
 
 
 def build_training_dag(config: ModelConfig) -> DAG:
-    """``mloops_train_<model>``: validate_batch >> train_model >> test_model >> register_model >> promote_model.
+    """``mloops_train_<model>``: validate_batch >> train_model >> test_model >> register_model >>
+    promote_model.
 
     Scheduled nightly on its data-interval timetable, or by the model's drift Asset.
     """
@@ -141,8 +148,10 @@ def build_training_dag(config: ModelConfig) -> DAG:
     )
     doc = (
         f"### Nightly training of `{config.name}`\n\n{config.description}\n\n"
-        f"Config: `{Path(config.source_file or '').name}`. Window: {config.training.window_days} daily partitions; "
-        f"estimator `{config.training.estimator.class_path}`; gate metric `{config.evaluation.primary_metric}`; "
+        f"Config: `{Path(config.source_file or '').name}`. Window: {config.training.window_days} daily "
+        "partitions; "
+        f"estimator `{config.training.estimator.class_path}`; gate metric "
+        f"`{config.evaluation.primary_metric}`; "
         f"promotion `{config.promotion.policy}`. Registered model: `{config.registered_model_name}`. "
         f"Also runs when monitoring finds drift (Asset `mloops_{config.name}_drift`)."
     )
@@ -169,7 +178,9 @@ def build_training_dag(config: ModelConfig) -> DAG:
             estimator_overrides="{{ params.estimator_overrides }}",
         )
         test = MLflowTestModelOperator(task_id="test_model", model=config.name, retries=0)
-        register = MLflowRegisterModelOperator(task_id="register_model", model=config.name, pool=settings.registry_pool)
+        register = MLflowRegisterModelOperator(
+            task_id="register_model", model=config.name, pool=settings.registry_pool
+        )
         approve = approval_operator_class()(
             task_id="approve_promotion",
             model=config.name,
@@ -212,13 +223,19 @@ def build_scoring_dag(config: ModelConfig) -> DAG:
         dag_id=f"{SCORING_DAG_PREFIX}{config.name}",
         description=f"Score the nightly partition of {config.name} with its champion",
         doc_md=(
-            f"### Nightly scoring of `{config.name}`\n\nLoads `{config.registered_model_name}@champion`, scores the "
-            f"validated partition and writes `predictions/{config.name}/dt=<date>/`. Skips while no champion exists."
+            f"### Nightly scoring of `{config.name}`\n\nLoads `{config.registered_model_name}@champion`, "
+            "scores the "
+            f"validated partition and writes `predictions/{config.name}/dt=<date>/`. Skips while no "
+            "champion exists."
         ),
         **_nightly_dag_args(config, "scoring", config.schedule.scoring_cron),
     ) as dag:
-        validate = GXValidateBatchOperator(task_id="validate_batch", model=config.name, use="scoring", retries=0)
-        score = MLflowScoreBatchOperator(task_id="score_batch", model=config.name, outlets=[predictions_asset(config.name)])
+        validate = GXValidateBatchOperator(
+            task_id="validate_batch", model=config.name, use="scoring", retries=0
+        )
+        score = MLflowScoreBatchOperator(
+            task_id="score_batch", model=config.name, outlets=[predictions_asset(config.name)]
+        )
         validate >> score
     return dag
 
@@ -230,10 +247,14 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
         dag_id=f"{MONITORING_DAG_PREFIX}{config.name}",
         description=f"Drift checks of {config.name} (Evidently); drift triggers retraining",
         doc_md=(
-            f"### Drift monitoring of `{config.name}`\n\nCompares the last {m.window_days} validated, scored partitions "
-            f"with the champion's training reference (fixed-seed samples of at most {m.sample_size:,} rows per side): "
-            f"`{m.numeric_method}` on numeric and `{m.categorical_method}` on categorical features, prediction drift, and "
-            f"quality on labels delayed {m.label_delay_days} day(s). When {m.drift_share:.0%} of features drift (or "
+            f"### Drift monitoring of `{config.name}`\n\nCompares the last {m.window_days} validated, "
+            "scored partitions "
+            f"with the champion's training reference (fixed-seed samples of at most {m.sample_size:,} rows "
+            "per side): "
+            f"`{m.numeric_method}` on numeric and `{m.categorical_method}` on categorical features, "
+            "prediction drift, and "
+            f"quality on labels delayed {m.label_delay_days} day(s). When {m.drift_share:.0%} of features "
+            "drift (or "
             f"predictions drift, or quality drops by more than {m.max_quality_drop}), emits Asset "
             f"`mloops_{config.name}_drift`, which starts `mloops_train_{config.name}`."
         ),
@@ -257,10 +278,14 @@ def build_registry_ops_dag(model_names: list[str]) -> DAG:
         doc_md=(
             "### Registry operations\n\nManual only. Pick the model and the action in the trigger form:\n\n"
             "* **promote**: the given version becomes `champion`; the old champion becomes `previous`.\n"
-            "* **rollback**: `champion` moves to `previous` (and `previous` to the rolled-back version, so a second "
-            "rollback undoes the first).\n* **archive**: the version loses its aliases and is tagged archived "
-            "(never the champion).\n\nA version whose tests failed is refused unless *allow failed tests* is set. "
-            "Every change is tagged on the versions it touches (who, when, why, which run) and recorded as an event."
+            "* **rollback**: `champion` moves to `previous` (and `previous` to the rolled-back version, so "
+            "a second "
+            "rollback undoes the first).\n* **archive**: the version loses its aliases and is tagged "
+            "archived "
+            "(never the champion).\n\nA version whose tests failed is refused unless *allow failed tests* "
+            "is set. "
+            "Every change is tagged on the versions it touches (who, when, why, which run) and recorded as "
+            "an event."
         ),
         schedule=None,
         start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
@@ -271,17 +296,39 @@ def build_registry_ops_dag(model_names: list[str]) -> DAG:
         tags=["mloops", "operations", "model:*"],
         params={
             "model": Param(names[0], type="string", enum=names, title="Model"),
-            "action": Param("promote", type="string", enum=[a.value for a in RegistryAction], title="Action",
-                            values_display={"promote": "Promote a version to champion",
-                                            "rollback": "Roll champion back to previous",
-                                            "archive": "Archive a version"}),
-            "version": Param(None, type=["null", "integer"], minimum=1, title="Version",
-                             description="The registry version to promote or archive (not used by rollback)."),
-            "reason": Param("", type="string", minLength=5, maxLength=1000, title="Reason",
-                            description="Required: every registry change is audited with who, when and why "
-                            "(at least 5 characters); recorded on the model version."),
-            "allow_failed_tests": Param(False, type="boolean", title="Allow a version that failed its tests",
-                                        description="Audited override."),
+            "action": Param(
+                "promote",
+                type="string",
+                enum=[a.value for a in RegistryAction],
+                title="Action",
+                values_display={
+                    "promote": "Promote a version to champion",
+                    "rollback": "Roll champion back to previous",
+                    "archive": "Archive a version",
+                },
+            ),
+            "version": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                title="Version",
+                description="The registry version to promote or archive (not used by rollback).",
+            ),
+            "reason": Param(
+                "",
+                type="string",
+                minLength=5,
+                maxLength=1000,
+                title="Reason",
+                description="Required: every registry change is audited with who, when and why "
+                "(at least 5 characters); recorded on the model version.",
+            ),
+            "allow_failed_tests": Param(
+                False,
+                type="boolean",
+                title="Allow a version that failed its tests",
+                description="Audited override.",
+            ),
             "partition_date": _partition_param(),
         },
         default_args={"owner": "mloops", "retries": 0, "execution_timeout": dt.timedelta(minutes=30)},

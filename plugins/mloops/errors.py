@@ -26,7 +26,8 @@ class MloopsError(Exception):
 
 
 class SkipStage(MloopsError):
-    """An intended "nothing to do": the operator ends the task ``skipped`` with this reason, never ``failed``."""
+    """An intended "nothing to do": the operator ends the task ``skipped`` with this reason, never
+    ``failed``."""
 
 
 class NoChampionError(SkipStage):
@@ -51,7 +52,8 @@ class DataSourceError(MloopsError):
 
 
 class UnreadablePartitionError(DataSourceError):
-    """A delivered partition file cannot be parsed; ``path`` is the file, quarantined like an invalid batch."""
+    """A delivered partition file cannot be parsed; ``path`` is the file, quarantined like an invalid
+    batch."""
 
     def __init__(self, message: str, *, path: Any) -> None:
         super().__init__(message)
@@ -95,4 +97,5 @@ class DriftInputError(MloopsError):
 
 
 class ModelIntegrityError(MloopsError):
-    """A model version is not verifiably the one mloops logged (flavor, digest, trusted types): it is not loaded."""
+    """A model version is not verifiably the one mloops logged (flavor, digest, trusted types): it is
+    not loaded."""

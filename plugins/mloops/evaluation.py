@@ -80,11 +80,26 @@ def champion_check(
     if error:
         return Check(f"champion:{metric}", "champion", metric, value, None, comparator, False, error)
     if champion is None:
-        return Check(f"champion:{metric}", "champion", metric, value, None, comparator, True, "no champion yet: bootstrap")
+        return Check(
+            f"champion:{metric}",
+            "champion",
+            metric,
+            value,
+            None,
+            comparator,
+            True,
+            "no champion yet: bootstrap",
+        )
     reference = champion.get(metric)
     if reference is None:
         return Check(
-            f"champion:{metric}", "champion", metric, value, None, comparator, True,
+            f"champion:{metric}",
+            "champion",
+            metric,
+            value,
+            None,
+            comparator,
+            True,
             f"{champion_label} has no {metric} on this holdout; comparison not possible",
         )
     tolerance = config.evaluation.champion_tolerance
@@ -112,18 +127,39 @@ def slice_checks(
     for spec in config.evaluation.slices:
         greater = directions[spec.metric]
         comparator = ">=" if greater else "<="
-        subset = holdout[holdout[spec.column].astype(str) == str(spec.value)] if spec.column in holdout else holdout.iloc[:0]
+        subset = (
+            holdout[holdout[spec.column].astype(str) == str(spec.value)]
+            if spec.column in holdout
+            else holdout.iloc[:0]
+        )
         name = f"slice:{spec.name}:{spec.metric}"
         if len(subset) < spec.min_rows:
             checks.append(
-                Check(name, "slice", spec.metric, None, spec.min, comparator, False,
-                      f"{len(subset)} holdout rows where {spec.column} == {spec.value!r}; need at least {spec.min_rows}")
+                Check(
+                    name,
+                    "slice",
+                    spec.metric,
+                    None,
+                    spec.min,
+                    comparator,
+                    False,
+                    f"{len(subset)} holdout rows where {spec.column} == {spec.value!r}; need at least "
+                    f"{spec.min_rows}",
+                )
             )
             continue
         value = metrics_for(subset).get(spec.metric)
         checks.append(
-            Check(name, "slice", spec.metric, value, spec.min, comparator, _compare(value, spec.min, greater),
-                  f"{len(subset)} rows where {spec.column} == {spec.value!r}")
+            Check(
+                name,
+                "slice",
+                spec.metric,
+                value,
+                spec.min,
+                comparator,
+                _compare(value, spec.min, greater),
+                f"{len(subset)} rows where {spec.column} == {spec.value!r}",
+            )
         )
     return checks
 
@@ -138,11 +174,24 @@ def smoke_check(predictions: Sequence[Any] | None, expected_rows: int, error: st
     finite = all(isinstance(v, int | float) and math.isfinite(float(v)) for v in values)
     passed = len(values) == expected_rows and finite
     detail = f"{len(values)} predictions for {expected_rows} rows" + ("" if finite else ", some not finite")
-    return Check("smoke:load_and_predict", "smoke", None, float(len(values)), float(expected_rows), "==", passed, detail)
+    return Check(
+        "smoke:load_and_predict",
+        "smoke",
+        None,
+        float(len(values)),
+        float(expected_rows),
+        "==",
+        passed,
+        detail,
+    )
 
 
 def report(
-    config: ModelConfig, partition: str, checks: Sequence[Check], metrics: Mapping[str, float | None], context: Mapping[str, Any]
+    config: ModelConfig,
+    partition: str,
+    checks: Sequence[Check],
+    metrics: Mapping[str, float | None],
+    context: Mapping[str, Any],
 ) -> dict[str, Any]:
     return {
         "model": config.name,
@@ -167,15 +216,22 @@ def report_markdown(payload: Mapping[str, Any]) -> str:
         value = "n/a" if check["value"] is None else f"{check['value']:.4f}"
         threshold = "" if check["threshold"] is None else f"{check['threshold']:.4f}"
         result = "pass" if check["passed"] else "**FAIL**"
-        lines.append(f"| {check['name']} | {value} | {check['comparator']} | {threshold} | {result} | {check['detail']} |")
+        lines.append(
+            f"| {check['name']} | {value} | {check['comparator']} | {threshold} | {result} | "
+            f"{check['detail']} |"
+        )
     lines += ["", "| metric | holdout value |", "|---|---|"]
-    lines += [f"| {k} | {'n/a' if v is None else f'{v:.4f}'} |" for k, v in sorted(payload["metrics"].items())]
+    lines += [
+        f"| {k} | {'n/a' if v is None else f'{v:.4f}'} |" for k, v in sorted(payload["metrics"].items())
+    ]
     return "\n".join(lines) + "\n"
 
 
 def gate_message(payload: Mapping[str, Any], report_uri: str) -> str:
     failed = [c for c in payload["checks"] if not c["passed"]]
-    lines = [f"Model gate failed for {payload['model']!r} ({payload['partition']}): {len(failed)} check(s) failed."]
+    lines = [
+        f"Model gate failed for {payload['model']!r} ({payload['partition']}): {len(failed)} check(s) failed."
+    ]
     lines += ["  - " + Check(**c).describe() for c in failed]
     lines.append(f"Report: {report_uri}. The champion is unchanged.")
     return "\n".join(lines)

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mloops import monitoring, training
-from mloops.config import ModelConfig
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mloops.config import ModelConfig
 
 #: Importances kept in a version tag (MLflow tags are bounded: the full table is an artifact).
 TAG_TOP = 10
@@ -34,20 +35,32 @@ def permutation_importances(model: Any, holdout: pd.DataFrame, config: ModelConf
         return sign * (value if value is not None else 0.0)
 
     found = permutation_importance(
-        model, training.feature_frame(sample, config), training.target_series(sample, config),
-        scoring=score, n_repeats=e.explain_repeats, random_state=config.monitoring.seed, n_jobs=1,
+        model,
+        training.feature_frame(sample, config),
+        training.target_series(sample, config),
+        scoring=score,
+        n_repeats=e.explain_repeats,
+        random_state=config.monitoring.seed,
+        n_jobs=1,
     )
     pairs = zip(config.feature_names, found.importances_mean, strict=True)
     return dict(sorted(((name, round(float(value), 6)) for name, value in pairs), key=lambda kv: -kv[1]))
 
 
-def ranking_changes(current: Mapping[str, float], previous: Mapping[str, float] | None) -> list[dict[str, Any]]:
+def ranking_changes(
+    current: Mapping[str, float], previous: Mapping[str, float] | None
+) -> list[dict[str, Any]]:
     """Per feature: importance now and under the champion, rank now and then (``None`` when unknown)."""
     before = dict(previous or {})
     rank_before = {name: i + 1 for i, name in enumerate(sorted(before, key=lambda n: -before[n]))}
     return [
-        {"feature": name, "importance": value, "champion_importance": before.get(name),
-         "rank": i + 1, "champion_rank": rank_before.get(name)}
+        {
+            "feature": name,
+            "importance": value,
+            "champion_importance": before.get(name),
+            "rank": i + 1,
+            "champion_rank": rank_before.get(name),
+        }
         for i, (name, value) in enumerate(current.items())
     ]
 

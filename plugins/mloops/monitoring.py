@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mloops.config import ModelConfig, MonitoringConfig
 from mloops.contracts import PREDICTION_COLUMN as PREDICTION
 from mloops.errors import DriftInputError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mloops.config import ModelConfig, MonitoringConfig
+
 
 @dataclass(frozen=True)
 class ColumnDrift:
@@ -78,7 +80,9 @@ def method_for(config: ModelConfig, column: str) -> tuple[str, float]:
     return m.numeric_method, m.numeric_threshold
 
 
-def check_inputs(config: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[str], list[ColumnDrift]]:
+def check_inputs(
+    config: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[list[str], list[ColumnDrift]]:
     """Columns Evidently can compare, and findings for those it cannot (all values missing).
 
     Raises :class:`DriftInputError` for an empty or too small window and for features missing from
@@ -88,18 +92,25 @@ def check_inputs(config: ModelConfig, reference: pd.DataFrame, current: pd.DataF
     for side, frame in (("reference", reference), ("current", current)):
         if len(frame) < minimum:
             raise DriftInputError(
-                f"model {config.name!r}: the {side} data has {len(frame)} rows; monitoring.min_rows is {minimum}"
+                f"model {config.name!r}: the {side} data has {len(frame)} rows; monitoring.min_rows is "
+                f"{minimum}"
             )
         missing = [c for c in config.feature_names if c not in frame.columns]
         if missing:
-            raise DriftInputError(f"model {config.name!r}: feature column(s) {missing} missing from the {side} data")
+            raise DriftInputError(
+                f"model {config.name!r}: feature column(s) {missing} missing from the {side} data"
+            )
     comparable, findings = [], []
     for column in config.feature_names:
         method, threshold = method_for(config, column)
         if current[column].isna().all():
-            findings.append(ColumnDrift(column, method, None, threshold, True, "all values missing in the current window"))
+            findings.append(
+                ColumnDrift(column, method, None, threshold, True, "all values missing in the current window")
+            )
         elif reference[column].isna().all():
-            findings.append(ColumnDrift(column, method, None, threshold, False, "all values missing in the reference"))
+            findings.append(
+                ColumnDrift(column, method, None, threshold, False, "all values missing in the reference")
+            )
         else:
             comparable.append(column)
     return comparable, findings
@@ -107,12 +118,24 @@ def check_inputs(config: ModelConfig, reference: pd.DataFrame, current: pd.DataF
 
 def drift_detected(method: str, score: float, threshold: float) -> bool:
     """Evidently's direction: p-value tests drift below the threshold, distances at or above it."""
-    if method in {"ks", "chisquare", "z", "anderson", "cramer_von_mises", "fisher_exact", "g_test", "mannw", "t_test"}:
+    if method in {
+        "ks",
+        "chisquare",
+        "z",
+        "anderson",
+        "cramer_von_mises",
+        "fisher_exact",
+        "g_test",
+        "mannw",
+        "t_test",
+    }:
         return score <= threshold if method == "ks" else score < threshold
     return score >= threshold
 
 
-_VALUE_DRIFT = re.compile(r"^ValueDrift\(column=(?P<column>[^,]+),method=(?P<method>[^,]+),threshold=(?P<threshold>[^)]+)\)$")
+_VALUE_DRIFT = re.compile(
+    r"^ValueDrift\(column=(?P<column>[^,]+),method=(?P<method>[^,]+),threshold=(?P<threshold>[^)]+)\)$"
+)
 
 
 def value_drifts(snapshot: Mapping[str, Any]) -> dict[str, tuple[str, float, float]]:
@@ -123,7 +146,11 @@ def value_drifts(snapshot: Mapping[str, Any]) -> dict[str, tuple[str, float, flo
         if match:
             config = metric.get("config") or {}
             column = config.get("column") or match["column"]
-            out[column] = (config.get("method") or match["method"], float(metric["value"]), float(match["threshold"]))
+            out[column] = (
+                config.get("method") or match["method"],
+                float(metric["value"]),
+                float(match["threshold"]),
+            )
     return out
 
 
@@ -144,14 +171,22 @@ def summarize(
     for column in config.feature_names:
         if column in scores:
             method, score, threshold = scores[column]
-            columns.append(ColumnDrift(column, method, _finite(score), threshold, drift_detected(method, score, threshold)))
+            columns.append(
+                ColumnDrift(
+                    column, method, _finite(score), threshold, drift_detected(method, score, threshold)
+                )
+            )
     columns.sort(key=lambda c: config.feature_names.index(c.column))
     prediction = None
     if PREDICTION in scores:
         method, score, threshold = scores[PREDICTION]
-        prediction = ColumnDrift(PREDICTION, method, _finite(score), threshold, drift_detected(method, score, threshold))
+        prediction = ColumnDrift(
+            PREDICTION, method, _finite(score), threshold, drift_detected(method, score, threshold)
+        )
     share = sum(c.drifted for c in columns) / len(columns) if columns else 0.0
-    return DriftSummary(tuple(columns), share, prediction, dict(quality or {}), quality_reference, labeled_rows)
+    return DriftSummary(
+        tuple(columns), share, prediction, dict(quality or {}), quality_reference, labeled_rows
+    )
 
 
 def evaluate_policy(config: ModelConfig, summary: DriftSummary) -> PolicyVerdict:
@@ -159,7 +194,9 @@ def evaluate_policy(config: ModelConfig, summary: DriftSummary) -> PolicyVerdict
     m: MonitoringConfig = config.monitoring
     reasons = []
     if summary.share >= m.drift_share:
-        drifted = ", ".join(f"{k}={v:.3f}" if v is not None else k for k, v in summary.drifted_columns.items())
+        drifted = ", ".join(
+            f"{k}={v:.3f}" if v is not None else k for k, v in summary.drifted_columns.items()
+        )
         reasons.append(f"{summary.share:.0%} of features drifted (policy: {m.drift_share:.0%}): {drifted}")
     if summary.prediction is not None and summary.prediction.drifted:
         reasons.append(
@@ -169,10 +206,15 @@ def evaluate_policy(config: ModelConfig, summary: DriftSummary) -> PolicyVerdict
     metric = config.evaluation.primary_metric
     current = summary.quality.get(metric)
     if current is not None and summary.quality_reference is not None:
-        drop = summary.quality_reference - current if config.greater_is_better else current - summary.quality_reference
+        drop = (
+            summary.quality_reference - current
+            if config.greater_is_better
+            else current - summary.quality_reference
+        )
         if drop > m.max_quality_drop:
             reasons.append(
-                f"{metric} on {summary.labeled_rows} labeled rows is {current:.4f}, {drop:.4f} worse than the "
+                f"{metric} on {summary.labeled_rows} labeled rows is {current:.4f}, {drop:.4f} worse than "
+                "the "
                 f"champion's test value {summary.quality_reference:.4f} (policy: {m.max_quality_drop})"
             )
     return PolicyVerdict(bool(reasons), tuple(reasons))

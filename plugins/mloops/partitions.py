@@ -55,7 +55,7 @@ def is_local(path: StoragePath) -> bool:
 
 def to_uri(path: StoragePath) -> str:
     """A URI :func:`from_uri` opens again: ``file:///…`` or ``s3://conn@bucket/key``."""
-    return path.as_uri() if is_local(path) else str(path)
+    return path.as_uri() if isinstance(path, Path) else str(path)
 
 
 def public_uri(path: StoragePath) -> str:
@@ -107,7 +107,7 @@ def atomic_path(target: StoragePath) -> Iterator[Path]:
     Local targets get a sibling renamed over them; object-storage targets get a local file uploaded
     in one PUT (object stores have no rename).
     """
-    if not is_local(target):
+    if not isinstance(target, Path):
         fd, tmp = tempfile.mkstemp(prefix="mloops-", suffix=f".{target.name}.tmp")
         os.close(fd)
         tmp_path = Path(tmp)
@@ -159,7 +159,7 @@ def write_parquet(frame: pd.DataFrame, target: StoragePath) -> StoragePath:
 
 def _read(path: StoragePath, reader: Any) -> pd.DataFrame:
     """``reader`` on a local path directly (native I/O), on an object through an open handle."""
-    if is_local(path):
+    if isinstance(path, Path):
         return reader(path)
     with path.open("rb") as handle:
         return reader(handle)
@@ -179,7 +179,7 @@ def read_csv(path: StoragePath) -> pd.DataFrame:
 
 def download(source: StoragePath, target: Path) -> Path:
     """Copy one file (local or object storage) to a local path."""
-    if is_local(source):
+    if isinstance(source, Path):
         shutil.copy2(source, target)
     else:
         source.fs.get_file(source.path, str(target))
@@ -188,7 +188,7 @@ def download(source: StoragePath, target: Path) -> Path:
 
 def remove_tree(path: StoragePath) -> None:
     """Delete a folder (or prefix) and everything under it; nothing happens if it is absent."""
-    if is_local(path):
+    if isinstance(path, Path):
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists():
         path.fs.rm(path.path, recursive=True)
@@ -197,7 +197,7 @@ def remove_tree(path: StoragePath) -> None:
 def replace_dir(source: Path, target: StoragePath) -> None:
     """Copy the local folder ``source`` over ``target`` so the target ends up exactly as the source
     (re-runs overwrite). On object storage each file is one PUT after the old prefix is removed."""
-    if not is_local(target):
+    if not isinstance(target, Path):
         remove_tree(target)
         for file in sorted(p for p in source.rglob("*") if p.is_file()):
             target.fs.put_file(str(file), (target / file.relative_to(source).as_posix()).path)

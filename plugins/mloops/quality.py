@@ -81,7 +81,9 @@ def contract_expectations(config: ModelConfig, use: str = Use.TRAINING) -> list[
                     "kwargs": {"column": feature.name, "type_list": NUMERIC_TYPES},
                 }
             )
-        null_fraction = feature.max_null_fraction if feature.max_null_fraction is not None else q.max_null_fraction
+        null_fraction = (
+            feature.max_null_fraction if feature.max_null_fraction is not None else q.max_null_fraction
+        )
         specs.append(
             {
                 "type": "expect_column_values_to_not_be_null",
@@ -115,7 +117,10 @@ def _target_expectations(config: ModelConfig) -> list[dict[str, Any]]:
     ]
     if config.task == "classification":
         specs.append(
-            {"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": config.target, "value_set": [0, 1]}}
+            {
+                "type": "expect_column_distinct_values_to_be_in_set",
+                "kwargs": {"column": config.target, "value_set": [0, 1]},
+            }
         )
     return specs
 
@@ -128,7 +133,9 @@ def suite_file_expectations(config: ModelConfig, directory: Path) -> list[dict[s
     try:
         payload = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ModelConfigError(config.source_file or config.name, [f"field 'quality.suite': no suite file {path}"]) from None
+        raise ModelConfigError(
+            config.source_file or config.name, [f"field 'quality.suite': no suite file {path}"]
+        ) from None
     except json.JSONDecodeError as exc:
         raise ModelConfigError(str(path), [f"invalid JSON: {exc}"]) from None
     expectations = payload.get("expectations") if isinstance(payload, dict) else None
@@ -139,7 +146,9 @@ def suite_file_expectations(config: ModelConfig, directory: Path) -> list[dict[s
     return [{"type": e["type"], "kwargs": dict(e.get("kwargs", {}))} for e in expectations]
 
 
-def model_expectations(config: ModelConfig, expectations_dir: Path, use: str = Use.TRAINING) -> list[dict[str, Any]]:
+def model_expectations(
+    config: ModelConfig, expectations_dir: Path, use: str = Use.TRAINING
+) -> list[dict[str, Any]]:
     extra = suite_file_expectations(config, expectations_dir)
     if use != Use.TRAINING:
         extra = [e for e in extra if e["kwargs"].get("column") != config.target]
@@ -171,7 +180,8 @@ def _observed_text(result: Mapping[str, Any], exception: str | None) -> str:
 
 
 def summarize_failures(results: Iterable[Mapping[str, Any]]) -> list[Failure]:
-    """Turn GX per-expectation results (``type``, ``kwargs``, ``success``, ``result``, ``exception``) into failures."""
+    """Turn GX per-expectation results (``type``, ``kwargs``, ``success``, ``result``,
+    ``exception``) into failures."""
     failures = []
     for item in results:
         if item["success"]:
@@ -196,7 +206,9 @@ def failure_message(model: str, partition: str, outcome: ValidationOutcome, quar
     ]
     lines += [f"  - {f.describe()}" for f in outcome.failures]
     if quarantine:
-        lines.append(f"The batch was quarantined (not trained on) at {quarantine}; the original data is unchanged.")
+        lines.append(
+            f"The batch was quarantined (not trained on) at {quarantine}; the original data is unchanged."
+        )
     if outcome.docs_url:
         lines.append(f"Data Docs: {outcome.docs_url}")
     return "\n".join(lines)
@@ -225,14 +237,20 @@ def schema_failures(frame: pd.DataFrame, config: ModelConfig, use: str = Use.TRA
         observed = "column absent"
         if appeared:
             observed += f"; columns not in the contract: {appeared}"
-        rename = _likely_rename(frame, config, column, difflib.get_close_matches(column, appeared, 3, _RENAME_CUTOFF))
+        rename = _likely_rename(
+            frame, config, column, difflib.get_close_matches(column, appeared, 3, _RENAME_CUTOFF)
+        )
         if rename:
-            observed += f"; {rename!r} looks like a rename of {column!r} (similar name, values fit its declaration)"
+            observed += (
+                f"; {rename!r} looks like a rename of {column!r} (similar name, values fit its declaration)"
+            )
         failures.append(Failure("expect_column_to_exist", column, observed, "column present"))
     return failures
 
 
-def _likely_rename(frame: pd.DataFrame, config: ModelConfig, column: str, candidates: list[str]) -> str | None:
+def _likely_rename(
+    frame: pd.DataFrame, config: ModelConfig, column: str, candidates: list[str]
+) -> str | None:
     import pandas as pd
 
     feature = next((f for f in config.features if f.name == column), None)
@@ -265,17 +283,22 @@ def conform(frame: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, lis
             continue
         column = out[feature.name]
         if feature.type == "categorical" and not pd.api.types.is_string_dtype(column):
-            out[feature.name] = column.map(lambda v: v if isinstance(v, str) or pd.isna(v) else category_text(v))
+            out[feature.name] = column.map(
+                lambda v: v if isinstance(v, str) or pd.isna(v) else category_text(v)
+            )
         elif feature.type == "numeric" and not pd.api.types.is_numeric_dtype(column):
             parsed = pd.to_numeric(column, errors="coerce")
             text = column[column.notna() & parsed.isna()]
             if len(text):
                 examples = [str(v) for v in text.unique()[:5]]
-                failures.append(Failure(
-                    "expect_column_values_to_be_in_type_list", feature.name,
-                    f"text in a numeric column: {len(text)} of {len(column)} rows, e.g. {examples}",
-                    "numbers (declared type: numeric)",
-                ))
+                failures.append(
+                    Failure(
+                        "expect_column_values_to_be_in_type_list",
+                        feature.name,
+                        f"text in a numeric column: {len(text)} of {len(column)} rows, e.g. {examples}",
+                        "numbers (declared type: numeric)",
+                    )
+                )
             out[feature.name] = parsed
     return out, failures
 

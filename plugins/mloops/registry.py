@@ -31,11 +31,19 @@ class PromotionDecision:
 
 def decide_promotion(policy: str, candidate: Candidate, champion: Candidate | None) -> PromotionDecision:
     if policy == PromotionPolicy.NONE:
-        return PromotionDecision("keep", "promotion policy is 'none': registered as challenger only",
-                                 champion.version if champion else None, None)
+        return PromotionDecision(
+            "keep",
+            "promotion policy is 'none': registered as challenger only",
+            champion.version if champion else None,
+            None,
+        )
     if champion is None:
-        return PromotionDecision("promote", f"first version of the model: v{candidate.version} bootstraps champion",
-                                 candidate.version, None)
+        return PromotionDecision(
+            "promote",
+            f"first version of the model: v{candidate.version} bootstraps champion",
+            candidate.version,
+            None,
+        )
     if champion.version == candidate.version:
         return PromotionDecision("keep", f"v{candidate.version} is already champion", champion.version, None)
     if champion.interval and candidate.interval and candidate.interval < champion.interval:
@@ -46,15 +54,26 @@ def decide_promotion(policy: str, candidate: Candidate, champion: Candidate | No
             champion.version,
             None,
         )
-    return PromotionDecision("promote", f"v{candidate.version} replaces v{champion.version}",
-                             candidate.version, champion.version)
+    return PromotionDecision(
+        "promote", f"v{candidate.version} replaces v{champion.version}", candidate.version, champion.version
+    )
 
 
 def refuse_action(
-    action: str, *, name: str, target: str, test_status: str, champion: str | None, allow_failed_tests: bool,
+    action: str,
+    *,
+    name: str,
+    target: str,
+    test_status: str,
+    champion: str | None,
+    allow_failed_tests: bool,
 ) -> str | None:
     """Why a manual registry action on ``target`` is refused, or ``None`` when it may go ahead."""
-    if action in (RegistryAction.PROMOTE, RegistryAction.ROLLBACK) and test_status != "passed" and not allow_failed_tests:
+    if (
+        action in (RegistryAction.PROMOTE, RegistryAction.ROLLBACK)
+        and test_status != "passed"
+        and not allow_failed_tests
+    ):
         return (
             f"{name} v{target} did not pass its tests (mloops.test_status={test_status!r}); "
             "set allow_failed_tests to override (the override is audited)"

@@ -19,18 +19,26 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Environment variables read by :func:`get_settings`, with a description for the README table.
 ENVIRONMENT = {
     "MLOOPS_HOME": "Local state folder (default: <repo>/.mloops).",
-    "MLOOPS_DATA_ROOT": "Data partitions, staged snapshots, quarantine, reports: a local folder or object storage "
-    "such as s3://<conn_id>@bucket/prefix, read and written through an Airflow connection (default: $MLOOPS_HOME/data).",
-    "MLOOPS_DATA_CONN_ID": "Airflow connection of an object-storage MLOOPS_DATA_ROOT when the URI does not name one "
+    "MLOOPS_DATA_ROOT": "Data partitions, staged snapshots, quarantine, reports: a local folder or object "
+    "storage "
+    "such as s3://<conn_id>@bucket/prefix, read and written through an Airflow connection (default: "
+    "$MLOOPS_HOME/data).",
+    "MLOOPS_DATA_CONN_ID": "Airflow connection of an object-storage MLOOPS_DATA_ROOT when the URI does not "
+    "name one "
     "(e.g. aws_default; its extra may set endpoint_url for an S3-compatible store).",
     "MLOOPS_MODELS_DIR": "Folder of model YAML configs (default: <repo>/include/models).",
-    "MLOOPS_EXPECTATIONS_DIR": "Folder of extra GX expectation suites (default: <repo>/include/expectations).",
+    "MLOOPS_EXPECTATIONS_DIR": "Folder of extra GX expectation suites (default: "
+    "<repo>/include/expectations).",
     "MLOOPS_DOCS_ROOT": "Great Expectations Data Docs sites (default: $MLOOPS_HOME/data_docs).",
-    "MLFLOW_TRACKING_URI": "MLflow tracking and registry store (default: sqlite:///$MLOOPS_HOME/mlflow/mlflow.db).",
-    "MLOOPS_MLFLOW_ARTIFACTS": "Artifact root for new experiments on a local store (default: $MLOOPS_HOME/mlflow/artifacts).",
-    "MLOOPS_METRICS_DB_URI": "SQLAlchemy URI of the metrics and events store (default: sqlite:///$MLOOPS_HOME/metrics.db).",
+    "MLFLOW_TRACKING_URI": "MLflow tracking and registry store (default: "
+    "sqlite:///$MLOOPS_HOME/mlflow/mlflow.db).",
+    "MLOOPS_MLFLOW_ARTIFACTS": "Artifact root for new experiments on a local store (default: "
+    "$MLOOPS_HOME/mlflow/artifacts).",
+    "MLOOPS_METRICS_DB_URI": "SQLAlchemy URI of the metrics and events store (default: "
+    "sqlite:///$MLOOPS_HOME/metrics.db).",
     "MLOOPS_REGISTRY_POOL": "Airflow pool that serializes registry writes (default: mloops_registry).",
-    "MLOOPS_SOURCE_ROOTS": "Comma-separated folders or object-store prefixes (s3://bucket/landing) that files sources "
+    "MLOOPS_SOURCE_ROOTS": "Comma-separated folders or object-store prefixes (s3://bucket/landing) that "
+    "files sources "
     "may read besides the data root; any other resolved path is refused (default: the data root only).",
 }
 
@@ -78,9 +86,12 @@ def get_settings() -> Settings:
         models_dir=_path("MLOOPS_MODELS_DIR", REPO_ROOT / "include" / "models"),
         expectations_dir=_path("MLOOPS_EXPECTATIONS_DIR", REPO_ROOT / "include" / "expectations"),
         docs_root=_path("MLOOPS_DOCS_ROOT", home / "data_docs"),
-        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
         mlflow_artifacts=_path("MLOOPS_MLFLOW_ARTIFACTS", home / "mlflow" / "artifacts"),
         metrics_db_uri=os.environ.get("MLOOPS_METRICS_DB_URI") or f"sqlite:///{home / 'metrics.db'}",
         registry_pool=os.environ.get("MLOOPS_REGISTRY_POOL", "mloops_registry"),
-        source_roots=tuple(r.strip() for r in os.environ.get("MLOOPS_SOURCE_ROOTS", "").split(",") if r.strip()),
+        source_roots=tuple(
+            r.strip() for r in os.environ.get("MLOOPS_SOURCE_ROOTS", "").split(",") if r.strip()
+        ),
     )

@@ -118,7 +118,9 @@ def read_metrics(uri: str, model: str, metric: str | None = None) -> list[dict[s
     if metric is not None:
         query = query.where(METRICS.c.metric == metric)
     with engine(uri).connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query.order_by(METRICS.c.window_end, METRICS.c.metric))]
+        return [
+            dict(r._mapping) for r in conn.execute(query.order_by(METRICS.c.window_end, METRICS.c.metric))
+        ]
 
 
 def record_event(
@@ -145,7 +147,8 @@ def record_event(
                 created_at=_now(),
             )
         )
-        return int(result.inserted_primary_key[0])
+        # SQLAlchemy types the key as optional; an executed insert always has one.
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def read_events(uri: str, model: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
@@ -162,13 +165,25 @@ def read_events(uri: str, model: str | None = None, kind: str | None = None) -> 
 
 
 def write_fleet_row(
-    uri: str, *, model: str, owner: str | None, tags: list[str], status: str,
-    summary: Mapping[str, Any], detail: Mapping[str, Any],
+    uri: str,
+    *,
+    model: str,
+    owner: str | None,
+    tags: list[str],
+    status: str,
+    summary: Mapping[str, Any],
+    detail: Mapping[str, Any],
 ) -> None:
     """Replace the snapshot row of one model: ``summary`` feeds the fleet page, ``detail`` the model page."""
-    row = {"model": model, "owner": owner, "tags": json.dumps(sorted(tags)), "status": status,
-           "summary": json.dumps(dict(summary), sort_keys=True, default=str),
-           "detail": json.dumps(dict(detail), sort_keys=True, default=str), "updated_at": _now()}
+    row = {
+        "model": model,
+        "owner": owner,
+        "tags": json.dumps(sorted(tags)),
+        "status": status,
+        "summary": json.dumps(dict(summary), sort_keys=True, default=str),
+        "detail": json.dumps(dict(detail), sort_keys=True, default=str),
+        "updated_at": _now(),
+    }
     with engine(uri).begin() as conn:
         conn.execute(FLEET.delete().where(FLEET.c.model == model))
         conn.execute(FLEET.insert().values(**row))
@@ -176,7 +191,14 @@ def write_fleet_row(
 
 def read_fleet(uri: str) -> list[dict[str, Any]]:
     """Every model's snapshot summary (not the detail): one query for the fleet page."""
-    columns = [FLEET.c.model, FLEET.c.owner, FLEET.c.tags, FLEET.c.status, FLEET.c.summary, FLEET.c.updated_at]
+    columns = [
+        FLEET.c.model,
+        FLEET.c.owner,
+        FLEET.c.tags,
+        FLEET.c.status,
+        FLEET.c.summary,
+        FLEET.c.updated_at,
+    ]
     with engine(uri).connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(sa.select(*columns).order_by(FLEET.c.model))]
     for row in rows:

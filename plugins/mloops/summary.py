@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mloops import partitions
-from mloops.contracts import Alias, Status, Tag
 from mloops.config import load_model_configs
+from mloops.contracts import Alias, Status, Tag
 from mloops.settings import Settings, get_settings
 
 
@@ -42,7 +42,8 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
     verdicts: dict[str, str] = {}
     staged = settings.data_root / "staged" / name
     if staged.is_dir():
-        for folder in sorted(staged.iterdir()):
+        folders: list[partitions.StoragePath] = sorted(staged.iterdir(), key=lambda p: p.name)
+        for folder in folders:
             verdict = partitions.read_json(folder / "verdict.json")
             if verdict:
                 verdicts[verdict["partition"]] = verdict["status"]
@@ -57,7 +58,7 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
         gates = json.loads(champion.tags[Tag.TESTS])
     from mloops import store
 
-    drift = {}
+    drift: dict[tuple[str, str, Any], dict[str, Any]] = {}
     for row in store.read_metrics(settings.metrics_db_uri, name):
         if row["metric"] in ("drift.share", "drift.prediction", "policy.breached"):
             key = (str(row["window_start"]), str(row["window_end"]), row["model_version"])
@@ -70,19 +71,25 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
         "model": name,
         "registered_model": registered,
         "drift_history": [
-            {"window": f"{k[0]}..{k[1]}", "champion": k[2], **v} for k, v in sorted(drift.items(), key=lambda kv: kv[0][1])
+            {"window": f"{k[0]}..{k[1]}", "champion": k[2], **v}
+            for k, v in sorted(drift.items(), key=lambda kv: kv[0][1])
         ],
         "retrains": retrains,
         "champion_trigger": champion.tags.get("airflow.run_type") if champion else None,
         "versions": [v.version for v in versions],
         "aliases": aliases,
         "champion_interval": champion.tags.get(Tag.DATA_INTERVAL) if champion else None,
-        "champion_metrics": {k.removeprefix("metric."): float(v) for k, v in (champion.tags if champion else {}).items()
-                             if k.startswith("metric.")},
+        "champion_metrics": {
+            k.removeprefix("metric."): float(v)
+            for k, v in (champion.tags if champion else {}).items()
+            if k.startswith("metric.")
+        },
         "champion_gates": gates,
         "partitions": reported_partitions(verdicts),
         "quarantined": quarantined,
-        "data_docs": str(settings.docs_root / name / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"),
+        "data_docs": str(
+            settings.docs_root / name / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        ),
         "reports": str(settings.data_root / "reports" / name),
         "drift_reports": str(settings.data_root / "monitoring" / name),
     }
@@ -92,18 +99,28 @@ def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
     lines = ["", "=" * 78, "mloops summary", "=" * 78]
     for s in summaries:
         lines.append(f"\nModel {s['model']}  (registered model {s['registered_model']})")
-        lines.append(f"  versions: {', '.join(s['versions']) or 'none'}; aliases: "
-                     + (", ".join(f"{a}=v{v}" for a, v in s["aliases"].items()) or "none"))
+        lines.append(
+            f"  versions: {', '.join(s['versions']) or 'none'}; aliases: "
+            + (", ".join(f"{a}=v{v}" for a, v in s["aliases"].items()) or "none")
+        )
         if s["aliases"].get("champion"):
             metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(s["champion_metrics"].items()))
-            lines.append(f"  champion v{s['aliases']['champion']} trained on the window ending {s['champion_interval']}: {metrics}")
+            lines.append(
+                f"  champion v{s['aliases']['champion']} trained on the window ending "
+                f"{s['champion_interval']}: {metrics}"
+            )
             if s["champion_gates"]:
-                lines.append("  gates: " + ", ".join(f"{k}={'pass' if v else 'FAIL'}" for k, v in s["champion_gates"].items()))
+                lines.append(
+                    "  gates: "
+                    + ", ".join(f"{k}={'pass' if v else 'FAIL'}" for k, v in s["champion_gates"].items())
+                )
         statuses = ", ".join(f"{d}:{v}" for d, v in s["partitions"].items())
         lines.append(f"  partitions: {statuses or 'none validated'}")
         lines.append(f"  quarantined: {', '.join(s['quarantined']) if s['quarantined'] else 'none'}")
         if s["drift_history"]:
-            lines.append("  drift history (window: champion, share of drifted features, prediction drift, policy):")
+            lines.append(
+                "  drift history (window: champion, share of drifted features, prediction drift, policy):"
+            )
             for h in s["drift_history"]:
                 prediction = h.get("drift.prediction")
                 lines.append(
@@ -112,11 +129,15 @@ def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
                     f"{'BREACHED' if h.get('policy.breached') else 'ok'}"
                 )
         for r in s["retrains"]:
-            lines.append(f"  retrain triggered by drift in the window ending {r['window_end']}: {r['reasons']}")
+            lines.append(
+                f"  retrain triggered by drift in the window ending {r['window_end']}: {r['reasons']}"
+            )
         lines.append(f"  Data Docs: file://{s['data_docs']}")
         lines.append(f"  model test reports: {s['reports']}")
         lines.append(f"  drift reports (Evidently HTML/JSON): {s['drift_reports']}")
-    lines.append(f"\nMLflow store: {settings.mlflow_tracking_uri}  (UI: make mlflow-ui, then http://localhost:5000)")
+    lines.append(
+        f"\nMLflow store: {settings.mlflow_tracking_uri}  (UI: make mlflow-ui, then http://localhost:5000)"
+    )
     lines.append(f"Airflow home: {settings.home / 'airflow'}  (UI: make ui, then http://localhost:8080)")
     return "\n".join(lines) + "\n"
 
@@ -127,7 +148,8 @@ def fleet_table(settings: Settings, names: Sequence[str]) -> str:
 
     snapshot.refresh(settings, names)
     return "Fleet (as on the Models page of the Airflow UI):\n" + table.render(
-        [row for row in snapshot.read(settings) if row["model"] in names])
+        [row for row in snapshot.read(settings) if row["model"] in names]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

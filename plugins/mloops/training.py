@@ -22,8 +22,12 @@ if TYPE_CHECKING:
 #: The exact extra types skops must trust to load each estimator's pipeline (checked at log time;
 #: anything else is refused, never pickled).
 TRUSTED_TYPES: dict[str, tuple[str, ...]] = {
-    "sklearn.ensemble.HistGradientBoostingClassifier": ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
-    "sklearn.ensemble.HistGradientBoostingRegressor": ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+    "sklearn.ensemble.HistGradientBoostingClassifier": (
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    ),
+    "sklearn.ensemble.HistGradientBoostingRegressor": (
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    ),
     "sklearn.ensemble.RandomForestClassifier": ("sklearn.tree._tree.Tree",),
     "sklearn.ensemble.RandomForestRegressor": ("sklearn.tree._tree.Tree",),
     "sklearn.ensemble.GradientBoostingClassifier": ("sklearn.tree._tree.Tree",),
@@ -49,7 +53,8 @@ def check_estimator_params(class_path: str, params: Mapping[str, Any]) -> None:
     unknown = sorted(set(params) - valid)
     if unknown:
         raise TrainingError(
-            f"estimator {class_path} does not accept parameter(s) {unknown}; valid parameters: {sorted(valid)}"
+            f"estimator {class_path} does not accept parameter(s) {unknown}; valid parameters: "
+            f"{sorted(valid)}"
         )
 
 
@@ -136,7 +141,9 @@ def _safe(value: float) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
-def compute_metrics(task: str, y_true: Any, predicted: Any, probability: Any | None = None) -> dict[str, float | None]:
+def compute_metrics(
+    task: str, y_true: Any, predicted: Any, probability: Any | None = None
+) -> dict[str, float | None]:
     """Every metric of ``task`` in :data:`~mloops.config.METRICS`; ``None`` where it is undefined."""
     import numpy as np
     from sklearn import metrics as skm
@@ -151,7 +158,9 @@ def compute_metrics(task: str, y_true: Any, predicted: Any, probability: Any | N
             "f1": skm.f1_score(y_true, predicted, zero_division=0),
             "precision": skm.precision_score(y_true, predicted, zero_division=0),
             "recall": skm.recall_score(y_true, predicted, zero_division=0),
-            "roc_auc": skm.roc_auc_score(y_true, probability) if two_classes and probability is not None else None,
+            "roc_auc": skm.roc_auc_score(y_true, probability)
+            if two_classes and probability is not None
+            else None,
             "log_loss": skm.log_loss(y_true, probability, labels=[0, 1]) if probability is not None else None,
         }
     else:
@@ -187,7 +196,9 @@ def fit(config: ModelConfig, train: pd.DataFrame, overrides: Mapping[str, Any] |
     """Fit the configured pipeline on ``train``; refuse data it cannot learn from."""
     y = target_series(train, config)
     if config.task == "classification" and y.nunique() < 2:
-        raise TrainingError(f"model {config.name!r}: the training data holds one class only ({y.unique().tolist()})")
+        raise TrainingError(
+            f"model {config.name!r}: the training data holds one class only ({y.unique().tolist()})"
+        )
     pipeline = build_pipeline(config, overrides)
     pipeline.fit(feature_frame(train, config), y)
     return pipeline

@@ -32,8 +32,10 @@ def _landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> Path:
 
     landing = tmp_path / "landing"
     for day in DAYS:
-        generator.write_partition(generator.generate_partition("churn", dt.date.fromisoformat(day), rows=600, seed=4),
-                                  landing / f"{day}.{fmt}")
+        generator.write_partition(
+            generator.generate_partition("churn", dt.date.fromisoformat(day), rows=600, seed=4),
+            landing / f"{day}.{fmt}",
+        )
     config = small_churn()
     config["source"] = {"kind": "files", "path": str(landing / f"{{ds}}.{fmt}"), "format": fmt}
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(write_models(tmp_path / "models", churn=config)))
@@ -71,14 +73,19 @@ def test_unreadable_batch_is_quarantined_and_later_windows_exclude_it(
     bad.write_bytes(corrupt(bad.read_bytes()))
     original = bad.read_bytes()
 
-    with pytest.raises(AirflowFailException, match=rf"partition {DAYS[0]} at .* (cannot be read|empty file).*quarantined at"):
+    with pytest.raises(
+        AirflowFailException, match=rf"partition {DAYS[0]} at .* (cannot be read|empty file).*quarantined at"
+    ):
         _validate(DAYS[0])
     kept = _quarantine(mloops_home, DAYS[0])
     assert (kept / bad.name).read_bytes() == original, "the quarantine keeps the delivered bytes"
     assert "cannot be read" in (kept / "failures.txt").read_text()
     verdict = json.loads((_staged(mloops_home, DAYS[0]) / "verdict.json").read_text())
     assert verdict["status"] == "quarantined" and verdict["quarantine"] == str(kept)
-    assert [str(e["partition"]) for e in store.read_events(get_settings().metrics_db_uri, "churn", "batch_quarantined")] == [DAYS[0]]
+    assert [
+        str(e["partition"])
+        for e in store.read_events(get_settings().metrics_db_uri, "churn", "batch_quarantined")
+    ] == [DAYS[0]]
 
     result = _validate(DAYS[1])  # the next night: its window holds the bad day, which no longer blocks it
     assert result["status"] == "passed" and result["also_validated"] == {}
@@ -86,13 +93,18 @@ def test_unreadable_batch_is_quarantined_and_later_windows_exclude_it(
     assert trained["partitions"] == [DAYS[1]] and trained["excluded"] == {DAYS[0]: "quarantined"}
 
 
-def test_corrupt_verdict_is_named_with_the_way_out(tmp_path: Path, mloops_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corrupt_verdict_is_named_with_the_way_out(
+    tmp_path: Path, mloops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _landing(tmp_path, monkeypatch, "parquet")
     _validate(DAYS[1])
     verdict = _staged(mloops_home, DAYS[0]) / "verdict.json"
     verdict.write_text('{"status": "pass')
-    with pytest.raises(AirflowFailException, match=rf"verdict file {verdict} of partition {DAYS[0]} is corrupt "
-                                                   rf"\(JSONDecodeError.*re-validate that date.*partition_date={DAYS[0]}"):
+    with pytest.raises(
+        AirflowFailException,
+        match=rf"verdict file {verdict} of partition {DAYS[0]} is corrupt "
+        rf"\(JSONDecodeError.*re-validate that date.*partition_date={DAYS[0]}",
+    ):
         _validate(DAYS[1])
     assert _validate(DAYS[0])["status"] == "passed"  # the way out works
     assert json.loads(verdict.read_text())["status"] == "passed"
@@ -121,7 +133,9 @@ def test_disk_full_while_quarantining_keeps_the_staged_copy_and_its_verdict(
         with pytest.raises(OSError, match="No space left"):
             _validate(DAYS[1])
     verdict = json.loads((staged / "verdict.json").read_text())
-    assert verdict["status"] == "passed" and (staged / "data.parquet").read_bytes() == snapshot, "verdict and snapshot agree"
+    assert verdict["status"] == "passed" and (staged / "data.parquet").read_bytes() == snapshot, (
+        "verdict and snapshot agree"
+    )
     assert not _quarantine(mloops_home, DAYS[1]).exists()
 
     with pytest.raises(AirflowFailException, match="quarantined at"):  # the retry, with space again

@@ -31,7 +31,10 @@ def _registered(store: dict) -> None:
 
 
 def test_metrics_store_down_during_promotion_then_retry_records_the_event(
-    churn_models: Path, mloops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    churn_models: Path,  # noqa: F811 - the imported fixture
+    mloops_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mloops import store as metrics
     from mloops.adapters import mlflow_adapter
@@ -46,11 +49,17 @@ def test_metrics_store_down_during_promotion_then_retry_records_the_event(
     with pytest.raises(Exception, match=r"File exists|unable to open database file"):
         _execute(MLflowPromoteModelOperator(task_id="promote_model", model="churn"), runs)
     client = mlflow_adapter.client(get_settings())
-    assert mlflow_adapter.version_by_alias(client, "mloops.churn", "champion").version == "1"  # the move happened
+    assert (
+        mlflow_adapter.version_by_alias(client, "mloops.churn", "champion").version == "1"
+    )  # the move happened
 
     monkeypatch.setenv("MLOOPS_METRICS_DB_URI", good_uri)
     retried = _execute(MLflowPromoteModelOperator(task_id="promote_model", model="churn"), runs)
-    assert retried["action"] == "promote" and retried["champion"] == "1" and "recorded on retry" in retried["reason"]
+    assert (
+        retried["action"] == "promote"
+        and retried["champion"] == "1"
+        and "recorded on retry" in retried["reason"]
+    )
     assert len(metrics.read_events(good_uri, "churn", "model_promoted")) == 1
     with pytest.raises(AirflowSkipException, match="v1 is already champion"):
         _execute(MLflowPromoteModelOperator(task_id="promote_model", model="churn"), runs)

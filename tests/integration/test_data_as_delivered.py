@@ -29,8 +29,11 @@ def _survey(allowed: list[Any]) -> dict[str, Any]:
         ],
         "source": {"kind": "files", "path": "{data_root}/landing/survey/dt={ds}/part.csv", "format": "csv"},
         "quality": {"min_rows": 10, "max_null_fraction": 0.05},
-        "training": {"window_days": 1, "min_rows": 10, "estimator": {
-            "class": "sklearn.linear_model.LogisticRegression", "params": {}}},
+        "training": {
+            "window_days": 1,
+            "min_rows": 10,
+            "estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}},
+        },
         "evaluation": {"primary_metric": "roc_auc", "thresholds": {"roc_auc": 0.5}},
         "schedule": {"cron": "0 2 * * *", "start_date": "2026-01-01"},
     }

@@ -21,7 +21,9 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, a
     return directory
 
 
-def test_scoring_before_any_champion_skips_with_the_reason(models: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_scoring_before_any_champion_skips_with_the_reason(
+    models: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     dr, states = dag_test("mloops_score_churn", "2026-01-02", hour=6)
     assert states == {"validate_batch": "success", "score_batch": "skipped"}, states
     assert dr.state == "success"
@@ -29,7 +31,9 @@ def test_scoring_before_any_champion_skips_with_the_reason(models: Path, capfd: 
     assert REASON in out + err
 
 
-def test_monitoring_before_any_champion_skips_with_the_reason(models: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_monitoring_before_any_champion_skips_with_the_reason(
+    models: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     dr, states = dag_test("mloops_monitor_churn", "2026-01-02", hour=6)
     assert states == {"check_drift": "skipped", "trigger_retraining": "skipped"}, states
     out, err = capfd.readouterr()

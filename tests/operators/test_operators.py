@@ -44,8 +44,13 @@ class FakeRun:
 
 def _context(store: dict, task_id: str, day: str | None = "2026-01-03", params: dict | None = None) -> dict:
     start = dt.datetime.fromisoformat(day).replace(hour=2, tzinfo=dt.UTC) if day else None
-    return {"ti": FakeTI(store, task_id), "dag_run": FakeRun(), "params": params or {}, "data_interval_start": start,
-            "logical_date": start}
+    return {
+        "ti": FakeTI(store, task_id),
+        "dag_run": FakeRun(),
+        "params": params or {},
+        "data_interval_start": start,
+        "logical_date": start,
+    }
 
 
 def _execute(operator, store: dict, **kwargs):
@@ -56,8 +61,16 @@ def _execute(operator, store: dict, **kwargs):
 
 @pytest.fixture
 def churn_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path) -> Path:
-    config = small_churn(scenarios=[{"kind": "missing_column", "start": "2026-01-04", "end": "2026-01-04",
-                                     "params": {"column": "region"}}])
+    config = small_churn(
+        scenarios=[
+            {
+                "kind": "missing_column",
+                "start": "2026-01-04",
+                "end": "2026-01-04",
+                "params": {"column": "region"},
+            }
+        ]
+    )
     directory = write_models(tmp_path / "models", churn=config)
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
     return directory
@@ -67,7 +80,14 @@ def churn_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: P
     ("context", "override", "expected"),
     [
         ({"data_interval_start": dt.datetime(2026, 1, 3, 2, tzinfo=dt.UTC)}, None, "2026-01-03"),
-        ({"params": {"partition_date": "2026-02-01"}, "data_interval_start": dt.datetime(2026, 1, 3, tzinfo=dt.UTC)}, None, "2026-02-01"),
+        (
+            {
+                "params": {"partition_date": "2026-02-01"},
+                "data_interval_start": dt.datetime(2026, 1, 3, tzinfo=dt.UTC),
+            },
+            None,
+            "2026-02-01",
+        ),
         ({"data_interval_start": None, "logical_date": None, "dag_run": FakeRun()}, None, "2026-01-04"),
         ({}, "2026-03-09", "2026-03-09"),
     ],
@@ -85,8 +105,13 @@ def test_partition_date_rejects_garbage() -> None:
 
 def test_lineage_records_run_and_reason() -> None:
     tags = lineage({"dag_run": FakeRun(), "ti": FakeTI({}, "t"), "params": {"reason": "hotfix"}})
-    assert tags == {"airflow.dag_id": "mloops_train_churn", "airflow.run_id": FakeRun.run_id,
-                    "airflow.run_type": "scheduled", "airflow.try_number": "1", "mloops.reason": "hotfix"}
+    assert tags == {
+        "airflow.dag_id": "mloops_train_churn",
+        "airflow.run_id": FakeRun.run_id,
+        "airflow.run_type": "scheduled",
+        "airflow.try_number": "1",
+        "mloops.reason": "hotfix",
+    }
 
 
 def test_stage_operators_end_to_end(churn_models: Path, mloops_home: Path) -> None:
@@ -94,12 +119,20 @@ def test_stage_operators_end_to_end(churn_models: Path, mloops_home: Path) -> No
     validated = _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), store)
     assert validated["status"] == "passed" and validated["rows"] == 600
     assert validated["also_validated"] == {"2026-01-02": "passed"}
-    trained = _execute(MLflowTrainModelOperator(task_id="train_model", model="churn", estimator_overrides={"max_iter": 30}), store)
+    trained = _execute(
+        MLflowTrainModelOperator(task_id="train_model", model="churn", estimator_overrides={"max_iter": 30}),
+        store,
+    )
     assert trained["reused"] is False and trained["rows_train"] + trained["rows_holdout"] == 1200
     tested = _execute(MLflowTestModelOperator(task_id="test_model", model="churn"), store)
     assert tested["passed"] and tested["checks"]["smoke:load_and_predict"]
     registered = _execute(MLflowRegisterModelOperator(task_id="register_model", model="churn"), store)
-    assert registered == {"model": "churn", "registered_model": "mloops.churn", "version": "1", "reused": False}
+    assert registered == {
+        "model": "churn",
+        "registered_model": "mloops.churn",
+        "version": "1",
+        "reused": False,
+    }
     promoted = _execute(MLflowPromoteModelOperator(task_id="promote_model", model="churn"), store)
     assert promoted["action"] == "promote" and promoted["champion"] == "1"
     with pytest.raises(AirflowSkipException, match="v1 is already champion"):
@@ -108,7 +141,9 @@ def test_stage_operators_end_to_end(churn_models: Path, mloops_home: Path) -> No
         _execute(MLflowPromoteModelOperator(task_id="promote_model", model="churn", policy="none"), store)
 
 
-def test_schema_change_fails_without_retry_and_publishes_result(churn_models: Path, mloops_home: Path) -> None:
+def test_schema_change_fails_without_retry_and_publishes_result(
+    churn_models: Path, mloops_home: Path
+) -> None:
     store: dict = {}
     with pytest.raises(AirflowFailException) as caught:
         _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), store, day="2026-01-04")
@@ -124,7 +159,12 @@ def test_bad_estimator_override_names_the_parameter(churn_models: Path, mloops_h
     store: dict = {}
     _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), store)
     with pytest.raises(AirflowFailException, match=r"does not accept parameter\(s\) \['max_depht'\]"):
-        _execute(MLflowTrainModelOperator(task_id="train_model", model="churn", estimator_overrides={"max_depht": 3}), store)
+        _execute(
+            MLflowTrainModelOperator(
+                task_id="train_model", model="churn", estimator_overrides={"max_depht": 3}
+            ),
+            store,
+        )
 
 
 def test_unknown_model_fails_naming_the_file(churn_models: Path) -> None:
@@ -132,25 +172,38 @@ def test_unknown_model_fails_naming_the_file(churn_models: Path) -> None:
         _execute(GXValidateBatchOperator(task_id="validate_batch", model="ghost"), {})
 
 
-def test_missing_partition_names_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path) -> None:
+def test_missing_partition_names_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path
+) -> None:
     config = small_churn()
     config["source"] = {"kind": "files", "path": str(tmp_path / "landing" / "dt={ds}.parquet")}
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(write_models(tmp_path / "models", churn=config)))
-    with pytest.raises(AirflowFailException, match=r"partition 2026-01-03 is missing: no file at .*landing/dt=2026-01-03\.parquet"):
+    with pytest.raises(
+        AirflowFailException,
+        match=r"partition 2026-01-03 is missing: no file at .*landing/dt=2026-01-03\.parquet",
+    ):
         _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), {})
 
 
-def test_sql_source_through_an_airflow_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path) -> None:
+def test_sql_source_through_an_airflow_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path
+) -> None:
     from mloops_examples import generator
 
     database = tmp_path / "warehouse.db"
     with sqlite3.connect(database) as conn:
         for day in (dt.date(2026, 1, 2), dt.date(2026, 1, 3)):
             frame = generator.generate_partition("churn", day, rows=300, seed=5)
-            frame.assign(event_date=frame["event_date"].dt.strftime("%Y-%m-%d")).to_sql("customers", conn, if_exists="append", index=False)
+            frame.assign(event_date=frame["event_date"].dt.strftime("%Y-%m-%d")).to_sql(
+                "customers", conn, if_exists="append", index=False
+            )
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(database)}))
     config = small_churn()
-    config["source"] = {"kind": "sql", "conn_id": "warehouse", "query": "select * from customers where event_date = '{{ ds }}'"}
+    config["source"] = {
+        "kind": "sql",
+        "conn_id": "warehouse",
+        "query": "select * from customers where event_date = '{{ ds }}'",
+    }
     config["quality"] = {"min_rows": 100}
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(write_models(tmp_path / "models", churn=config)))
     result = _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), {})

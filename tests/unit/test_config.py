@@ -46,19 +46,47 @@ def test_shipped_estimator_params_are_accepted_by_sklearn() -> None:
     [
         (lambda d: d.pop("target"), "target", "Field required"),
         (lambda d: d.update(task="ranking"), "task", "Input should be"),
-        (lambda d: d["training"]["estimator"].update({"class": "sklearn.svm.SVC"}), "training.estimator.class", "not a supported estimator"),
+        (
+            lambda d: d["training"]["estimator"].update({"class": "sklearn.svm.SVC"}),
+            "training.estimator.class",
+            "not a supported estimator",
+        ),
         (lambda d: d["training"].update(window_days=0), "training.window_days", "greater than or equal to 1"),
-        (lambda d: d["evaluation"].update(primary_metric="auc"), "evaluation.primary_metric", "unknown classification metric 'auc'"),
-        (lambda d: d["evaluation"]["thresholds"].update(rmse=1.0), "evaluation.thresholds.rmse", "unknown classification metric"),
-        (lambda d: d["features"].append({"name": "age", "type": "numeric"}), "features", "duplicate names ['age']"),
-        (lambda d: d["features"].append({"name": "x", "type": "numeric", "allowed_values": ["a"]}), "features.10", "categorical features only"),
-        (lambda d: d["features"].append({"name": "churned", "type": "numeric"}), "target", "also listed as a feature"),
+        (
+            lambda d: d["evaluation"].update(primary_metric="auc"),
+            "evaluation.primary_metric",
+            "unknown classification metric 'auc'",
+        ),
+        (
+            lambda d: d["evaluation"]["thresholds"].update(rmse=1.0),
+            "evaluation.thresholds.rmse",
+            "unknown classification metric",
+        ),
+        (
+            lambda d: d["features"].append({"name": "age", "type": "numeric"}),
+            "features",
+            "duplicate names ['age']",
+        ),
+        (
+            lambda d: d["features"].append({"name": "x", "type": "numeric", "allowed_values": ["a"]}),
+            "features.10",
+            "categorical features only",
+        ),
+        (
+            lambda d: d["features"].append({"name": "churned", "type": "numeric"}),
+            "target",
+            "also listed as a feature",
+        ),
         (lambda d: d["source"].update(kind="ftp"), "source", "does not match any of the expected tags"),
         (lambda d: d["source"].update(rows_per_day=-1), "source.rows_per_day", "greater than or equal to 0"),
         (lambda d: d["schedule"].update(cron="daily"), "schedule.cron", "five fields"),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
         (lambda d: d["evaluation"]["slices"][0].update(column="nope"), "evaluation.slices", "not a feature"),
-        (lambda d: d["training"]["estimator"].update({"class": "sklearn.ensemble.RandomForestRegressor"}), "training.estimator.class", "regression estimator but task is 'classification'"),
+        (
+            lambda d: d["training"]["estimator"].update({"class": "sklearn.ensemble.RandomForestRegressor"}),
+            "training.estimator.class",
+            "regression estimator but task is 'classification'",
+        ),
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, field: str, fragment: str) -> None:
@@ -98,7 +126,11 @@ def test_one_broken_file_leaves_the_others_loaded(tmp_path: Path) -> None:
     _write(tmp_path, broken, "churn_broken")
     configs, errors = load_model_configs(tmp_path)
     assert list(configs) == ["churn"]
-    assert len(errors) == 1 and "churn_broken.yaml" in str(errors[0]) and "training.window_days" in str(errors[0])
+    assert (
+        len(errors) == 1
+        and "churn_broken.yaml" in str(errors[0])
+        and "training.window_days" in str(errors[0])
+    )
 
 
 def test_find_model_config_missing(tmp_path: Path) -> None:
@@ -113,8 +145,13 @@ def test_config_is_frozen_and_fingerprint_tracks_training_inputs() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         config.target = "x"  # type: ignore[misc]
     changed = ModelConfig.model_validate(
-        {**config.model_dump(by_alias=True), "training": {**config.training.model_dump(by_alias=True), "window_days": 9}}
+        {
+            **config.model_dump(by_alias=True),
+            "training": {**config.training.model_dump(by_alias=True), "window_days": 9},
+        }
     )
     assert changed.fingerprint() != config.fingerprint()
-    same_except_promotion = ModelConfig.model_validate({**config.model_dump(by_alias=True), "promotion": {"policy": "none"}})
+    same_except_promotion = ModelConfig.model_validate(
+        {**config.model_dump(by_alias=True), "promotion": {"policy": "none"}}
+    )
     assert same_except_promotion.fingerprint() == config.fingerprint()

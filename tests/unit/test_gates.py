@@ -40,7 +40,9 @@ def test_threshold_checks(churn, metrics, passed) -> None:
 
 
 def test_lower_is_better_threshold(houses) -> None:
-    config = houses.model_copy(update={"evaluation": houses.evaluation.model_copy(update={"thresholds": {"rmse": 100.0}})})
+    config = houses.model_copy(
+        update={"evaluation": houses.evaluation.model_copy(update={"thresholds": {"rmse": 100.0}})}
+    )
     assert evaluation.threshold_checks(config, {"rmse": 99.0})[0].passed
     failing = evaluation.threshold_checks(config, {"rmse": 101.0})[0]
     assert not failing.passed and failing.comparator == "<="
@@ -57,7 +59,11 @@ def test_lower_is_better_threshold(houses) -> None:
 )
 def test_champion_check(churn, challenger, champion, error, passed, detail) -> None:
     check = evaluation.champion_check(
-        churn, {"roc_auc": challenger}, None if champion is None else {"roc_auc": champion}, "champion v1", error
+        churn,
+        {"roc_auc": challenger},
+        None if champion is None else {"roc_auc": champion},
+        "champion v1",
+        error,
     )
     assert check.passed is passed
     assert detail in check.detail
@@ -66,7 +72,9 @@ def test_champion_check(churn, challenger, champion, error, passed, detail) -> N
 
 
 def test_slice_checks_small_slice_fails_with_row_count(churn) -> None:
-    holdout = pd.DataFrame({"contract_type": ["month-to-month"] * 10 + ["one-year"] * 100, "region": ["north"] * 110})
+    holdout = pd.DataFrame(
+        {"contract_type": ["month-to-month"] * 10 + ["one-year"] * 100, "region": ["north"] * 110}
+    )
     checks = {c.name: c for c in evaluation.slice_checks(churn, holdout, lambda s: {"roc_auc": 0.9})}
     small = checks["slice:month_to_month:roc_auc"]
     assert not small.passed and "10 holdout rows" in small.detail
@@ -81,7 +89,12 @@ def test_slice_checks_metric_below_minimum(churn) -> None:
 
 @pytest.mark.parametrize(
     ("predictions", "rows", "error", "passed"),
-    [([0.1, 0.2], 2, None, True), ([0.1], 2, None, False), ([float("nan"), 1.0], 2, None, False), (None, 2, "boom", False)],
+    [
+        ([0.1, 0.2], 2, None, True),
+        ([0.1], 2, None, False),
+        ([float("nan"), 1.0], 2, None, False),
+        (None, 2, "boom", False),
+    ],
 )
 def test_smoke_check(predictions, rows, error, passed) -> None:
     assert evaluation.smoke_check(predictions, rows, error).passed is passed

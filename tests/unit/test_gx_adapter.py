@@ -14,12 +14,18 @@ pytestmark = pytest.mark.unit
 
 DAY = dt.date(2026, 1, 3)
 FRAME = pd.DataFrame({"id": range(100), "x": [float(i % 10) for i in range(100)]})
-LOOSE = [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "max_value": 9}}]
-STRICT = [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "max_value": 5}}]
+LOOSE = [
+    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "max_value": 9}}
+]
+STRICT = [
+    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "max_value": 5}}
+]
 
 
 def _validate(project: Path, expectations: list[dict], day: dt.date = DAY) -> gx_adapter.ValidationOutcome:
-    return gx_adapter.validate_dataframe(FRAME, model="m", partition=day, expectations=expectations, project_dir=project)
+    return gx_adapter.validate_dataframe(
+        FRAME, model="m", partition=day, expectations=expectations, project_dir=project
+    )
 
 
 def _stored(project: Path) -> tuple[str, int]:
@@ -47,6 +53,8 @@ def test_changed_expectations_replace_the_stored_suite(tmp_path: Path) -> None:
     assert _validate(tmp_path, LOOSE).success
     assert _stored(tmp_path) == (fingerprint, 1)
     # One result per partition (re-validating a date overwrites it), kept across suite changes.
-    results = sorted(p.parent.parent.name for p in (tmp_path / "gx" / "uncommitted" / "validations").rglob("*.json"))
+    results = sorted(
+        p.parent.parent.name for p in (tmp_path / "gx" / "uncommitted" / "validations").rglob("*.json")
+    )
     assert results == ["m-2026-01-03", "m-2026-01-04"]
     assert Path(strict.docs_url.removeprefix("file://")).exists()

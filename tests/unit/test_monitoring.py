@@ -32,8 +32,11 @@ def _frame(rows: int, seed: int, shift: float = 0.0, month_to_month: float = 0.5
             "support_calls": rng.poisson(2, rows).astype(float),
             "age": rng.normal(45, 12, rows),
             "num_products": rng.integers(1, 5, rows).astype(float),
-            "contract_type": rng.choice(["month-to-month", "one-year", "two-year"], rows,
-                                        p=[month_to_month, (1 - month_to_month) / 2, (1 - month_to_month) / 2]),
+            "contract_type": rng.choice(
+                ["month-to-month", "one-year", "two-year"],
+                rows,
+                p=[month_to_month, (1 - month_to_month) / 2, (1 - month_to_month) / 2],
+            ),
             "payment_method": rng.choice(["card", "bank_transfer"], rows),
             "region": rng.choice(["north", "south", "east", "west"], rows),
             "has_partner": rng.choice(["yes", "no"], rows),
@@ -44,7 +47,9 @@ def _frame(rows: int, seed: int, shift: float = 0.0, month_to_month: float = 0.5
     return frame
 
 
-def _run(config: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, out: Path) -> monitoring.DriftSummary:
+def _run(
+    config: ModelConfig, reference: pd.DataFrame, current: pd.DataFrame, out: Path
+) -> monitoring.DriftSummary:
     from mloops.stages import drift
 
     snapshot, unevaluable = drift.compare_samples(config, reference, current, out)
@@ -55,7 +60,10 @@ def test_no_drift_on_the_same_distribution(churn, tmp_path: Path) -> None:
     summary = _run(churn, _frame(2000, 1), _frame(2000, 2), tmp_path)
     assert summary.share < churn.monitoring.drift_share and not summary.prediction.drifted
     assert len(summary.columns) == len(churn.feature_names)
-    assert {c.method for c in summary.columns} == {"wasserstein", "jensenshannon"}  # pinned, not sample-size dependent
+    assert {c.method for c in summary.columns} == {
+        "wasserstein",
+        "jensenshannon",
+    }  # pinned, not sample-size dependent
     assert not monitoring.evaluate_policy(churn, summary).breached
     assert (tmp_path / "drift.html").stat().st_size > 10_000 and (tmp_path / "drift.json").exists()
 
@@ -83,7 +91,10 @@ def test_all_null_column_is_a_clear_finding(churn, tmp_path: Path) -> None:
     ("mutate", "message"),
     [
         (lambda cur: cur.iloc[:0], r"the current data has 0 rows; monitoring.min_rows is 50"),
-        (lambda cur: cur.drop(columns=["region"]), r"feature column\(s\) \['region'\] missing from the current data"),
+        (
+            lambda cur: cur.drop(columns=["region"]),
+            r"feature column\(s\) \['region'\] missing from the current data",
+        ),
     ],
 )
 def test_unusable_windows_raise_clear_errors(churn, mutate, message) -> None:
@@ -93,9 +104,15 @@ def test_unusable_windows_raise_clear_errors(churn, mutate, message) -> None:
 
 @pytest.mark.parametrize(
     ("method", "score", "threshold", "drifted"),
-    [("wasserstein", 0.1, 0.1, True), ("wasserstein", 0.09, 0.1, False), ("ks", 0.05, 0.05, True),
-     ("ks", 0.06, 0.05, False), ("chisquare", 0.05, 0.05, False), ("chisquare", 0.01, 0.05, True),
-     ("psi", 0.3, 0.1, True)],
+    [
+        ("wasserstein", 0.1, 0.1, True),
+        ("wasserstein", 0.09, 0.1, False),
+        ("ks", 0.05, 0.05, True),
+        ("ks", 0.06, 0.05, False),
+        ("chisquare", 0.05, 0.05, False),
+        ("chisquare", 0.01, 0.05, True),
+        ("psi", 0.3, 0.1, True),
+    ],
 )
 def test_drift_direction_per_method(method, score, threshold, drifted) -> None:
     assert monitoring.drift_detected(method, score, threshold) is drifted
@@ -111,8 +128,13 @@ def test_quality_drop_breaches_policy(churn) -> None:
 
 @pytest.mark.parametrize(
     ("last", "end", "hours", "blocked"),
-    [(None, "2026-01-10", 48, False), ("2026-01-09", "2026-01-10", 48, True), ("2026-01-08", "2026-01-10", 48, False),
-     ("2026-01-10", "2026-01-10", 0, False), ("2026-01-12", "2026-01-10", 48, False)],
+    [
+        (None, "2026-01-10", 48, False),
+        ("2026-01-09", "2026-01-10", 48, True),
+        ("2026-01-08", "2026-01-10", 48, False),
+        ("2026-01-10", "2026-01-10", 0, False),
+        ("2026-01-12", "2026-01-10", 48, False),
+    ],
 )
 def test_cooldown(last, end, hours, blocked) -> None:
     last_date = dt.date.fromisoformat(last) if last else None
@@ -134,13 +156,26 @@ def test_sampling_is_bounded_and_repeatable() -> None:
 
 def test_metrics_store_upserts_and_events_append(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'metrics.db'}"
-    key = {"model": "churn", "model_version": "3", "window_start": dt.date(2026, 1, 8), "window_end": dt.date(2026, 1, 10)}
+    key = {
+        "model": "churn",
+        "model_version": "3",
+        "window_start": dt.date(2026, 1, 8),
+        "window_end": dt.date(2026, 1, 10),
+    }
     store.write_metrics(uri, **key, metrics={"drift.share": 0.6, "drift.column.age": 1.0})
     store.write_metrics(uri, **key, metrics={"drift.share": 0.5})
     rows = store.read_metrics(uri, "churn")
     assert [(r["metric"], r["value"]) for r in rows] == [("drift.share", 0.5)]
-    store.record_event(uri, model="churn", kind="drift_detected", message="60% drifted", payload={"share": 0.6},
-                       partition=dt.date(2026, 1, 10))
+    store.record_event(
+        uri,
+        model="churn",
+        kind="drift_detected",
+        message="60% drifted",
+        payload={"share": 0.6},
+        partition=dt.date(2026, 1, 10),
+    )
     store.record_event(uri, model="churn", kind="drift_detected", message="again")
     events = store.read_events(uri, model="churn", kind="drift_detected")
-    assert [e["message"] for e in events] == ["60% drifted", "again"] and events[0]["payload"] == {"share": 0.6}
+    assert [e["message"] for e in events] == ["60% drifted", "again"] and events[0]["payload"] == {
+        "share": 0.6
+    }

@@ -36,7 +36,11 @@ def test_contract_covers_schema_nulls_ranges_sets_keys(churn) -> None:
     assert "expect_column_values_to_be_in_set" in _types(specs, "contract_type")
     assert "expect_column_values_to_be_unique" in _types(specs, "customer_id")
     assert "expect_column_distinct_values_to_be_in_set" in _types(specs, "churned")
-    nulls = next(s for s in specs if s["type"] == "expect_column_values_to_not_be_null" and s["kwargs"]["column"] == "age")
+    nulls = next(
+        s
+        for s in specs
+        if s["type"] == "expect_column_values_to_not_be_null" and s["kwargs"]["column"] == "age"
+    )
     assert nulls["kwargs"]["mostly"] == pytest.approx(0.95)
 
 
@@ -47,7 +51,11 @@ def test_suite_file_is_appended(churn) -> None:
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [(None, "no suite file"), ("{not json", "invalid JSON"), (json.dumps({"expectations": [{"kwargs": {}}]}), "list of {type, kwargs}")],
+    [
+        (None, "no suite file"),
+        ("{not json", "invalid JSON"),
+        (json.dumps({"expectations": [{"kwargs": {}}]}), "list of {type, kwargs}"),
+    ],
 )
 def test_bad_suite_files(tmp_path: Path, churn, content, fragment) -> None:
     if content is not None:
@@ -65,10 +73,19 @@ def test_summarize_failures_and_message() -> None:
             "success": False,
             "result": {"element_count": 100, "unexpected_count": 60, "unexpected_percent": 60.0},
         },
-        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 100}, "success": False,
-         "result": {"observed_value": 0}},
-        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "zz", "min_value": 0}, "success": False,
-         "result": {}, "exception": 'The column "zz" in BatchData does not exist.'},
+        {
+            "type": "expect_table_row_count_to_be_between",
+            "kwargs": {"min_value": 100},
+            "success": False,
+            "result": {"observed_value": 0},
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "zz", "min_value": 0},
+            "success": False,
+            "result": {},
+            "exception": 'The column "zz" in BatchData does not exist.',
+        },
     ]
     failures = quality.summarize_failures(results)
     assert len(failures) == 3
@@ -78,6 +95,8 @@ def test_summarize_failures_and_message() -> None:
     assert any('error: The column "zz" in BatchData does not exist.' in t for t in texts)
     outcome = quality.ValidationOutcome(False, 4, 3, tuple(failures), "file:///docs/index.html")
     message = quality.failure_message("churn", "2026-01-05", outcome, "/q/churn/dt=2026-01-05")
-    assert message.startswith("Data-quality gate failed for model 'churn', partition 2026-01-05: 3 of 4 expectations failed.")
+    assert message.startswith(
+        "Data-quality gate failed for model 'churn', partition 2026-01-05: 3 of 4 expectations failed."
+    )
     assert "quarantined (not trained on) at /q/churn/dt=2026-01-05" in message
     assert "Data Docs: file:///docs/index.html" in message

@@ -82,10 +82,16 @@ def quality_report(
     from evidently.presets import ClassificationPreset, RegressionPreset
 
     if task == "classification":
-        definition = _definition([prediction], [target], classification=[BinaryClassification(target=target, prediction_probas=prediction)])
+        definition = _definition(
+            [prediction],
+            [target],
+            classification=[BinaryClassification(target=target, prediction_probas=prediction)],
+        )
         preset: Any = ClassificationPreset()
     else:
-        definition = _definition([prediction, target], [], regression=[Regression(target=target, prediction=prediction)])
+        definition = _definition(
+            [prediction, target], [], regression=[Regression(target=target, prediction=prediction)]
+        )
         preset = RegressionPreset()
     snapshot = Report(metrics=[preset]).run(
         current_data=Dataset.from_pandas(current[[target, prediction]], data_definition=definition),

@@ -19,7 +19,11 @@ from mloops.quality import ValidationOutcome, summarize_failures
 if TYPE_CHECKING:
     import pandas as pd
 
-_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10, "return_unexpected_index_query": False}
+_RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 10,
+    "return_unexpected_index_query": False,
+}
 
 
 def _exception_message(exception_info: Any) -> str | None:
@@ -39,7 +43,11 @@ FINGERPRINT_KEY = "mloops_fingerprint"
 
 
 def _fingerprint(expectations: Sequence[dict[str, Any]]) -> str:
-    payload = {"expectations": list(expectations), "result_format": _RESULT_FORMAT, "actions": ["update_data_docs"]}
+    payload = {
+        "expectations": list(expectations),
+        "result_format": _RESULT_FORMAT,
+        "actions": ["update_data_docs"],
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -108,11 +116,16 @@ def validate_dataframe(
         suite = context.suites.add(
             gx.ExpectationSuite(
                 name=model,
-                expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in expectations],
+                expectations=[
+                    ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj()
+                    for e in expectations
+                ],
                 meta={FINGERPRINT_KEY: fingerprint},
             )
         )
-        definition = context.validation_definitions.add(gx.ValidationDefinition(name=model, data=batch_definition, suite=suite))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=model, data=batch_definition, suite=suite)
+        )
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name=model,
@@ -136,6 +149,7 @@ def validate_dataframe(
             "exception": _exception_message(r.exception_info),
         }
         for r in validation.results
+        if r.expectation_config is not None  # always set for results of a suite run
     ]
     stats = validation.statistics
     docs = context.get_docs_sites_urls()

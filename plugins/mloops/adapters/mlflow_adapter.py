@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from mloops.adapters import model_integrity
 from mloops.contracts import Tag
-from mloops.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+
+    from mloops.settings import Settings
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -36,7 +38,8 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class DatasetInput:
-    """One input of a training run, logged with ``mlflow.data``: the rows, where they came from, our digest."""
+    """One input of a training run, logged with ``mlflow.data``: the rows, where they came from, our
+    digest."""
 
     frame: pd.DataFrame
     source: str
@@ -78,7 +81,9 @@ def client(settings: Settings) -> MlflowClient:
     from mlflow import MlflowClient
 
     if settings.uses_local_mlflow and settings.mlflow_tracking_uri.startswith("sqlite:///"):
-        Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
@@ -177,10 +182,10 @@ def dataset(frame: pd.DataFrame, source: str, name: str, digest: str, targets: s
     10,000 rows (and maps every cell to its type to choose the columns). The profile (row and element
     counts) still describes the whole frame.
     """
-    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.types.utils import _infer_schema
 
-    logged = mlflow.data.from_pandas(frame, source=source, name=name, targets=targets, digest=digest)
+    logged = from_pandas(frame, source=source, name=name, targets=targets, digest=digest)
     # ``schema`` is a cached property of PandasDataset: fill it so logging does not scan every row.
     logged.__dict__["schema"] = _infer_schema(frame.head(SCHEMA_SAMPLE_ROWS))
     return logged
@@ -232,7 +237,7 @@ def _version_info(mv: ModelVersion) -> VersionInfo:
         name=mv.name,
         version=str(mv.version),
         run_id=mv.run_id,
-        source=mv.source,
+        source=mv.source or "",
         tags=dict(mv.tags or {}),
         aliases=tuple(mv.aliases or ()),
     )
@@ -258,7 +263,11 @@ def versions(mlflow_client: MlflowClient, name: str, run_id: str | None = None) 
 
 
 def register_version(
-    mlflow_client: MlflowClient, name: str, model_uri: str, run_id: str, tags: Mapping[str, str],
+    mlflow_client: MlflowClient,
+    name: str,
+    model_uri: str,
+    run_id: str,
+    tags: Mapping[str, str],
     model_id: str | None = None,
 ) -> VersionInfo:
     from mlflow.exceptions import MlflowException
@@ -271,7 +280,9 @@ def register_version(
     # A tracking server requires the LoggedModel id next to a models:/m-... source (embedded stores do not).
     if model_id is None and model_uri.startswith("models:/m-"):
         model_id = model_uri.removeprefix("models:/")
-    mv = mlflow_client.create_model_version(name, model_uri, run_id=run_id, tags=dict(tags), model_id=model_id)
+    mv = mlflow_client.create_model_version(
+        name, model_uri, run_id=run_id, tags=dict(tags), model_id=model_id
+    )
     return _version_info(mv)
 
 

@@ -57,7 +57,9 @@ def record_digest(mlflow_client: MlflowClient, run_id: str, model_uri: str) -> s
     if model_uri.startswith("models:/m-"):
         location = mlflow_client.get_logged_model(model_uri.removeprefix("models:/")).artifact_location
     with tempfile.TemporaryDirectory(prefix="mloops-model-") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/{SKOPS_FILE}", dst_path=tmp))
+        local = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/{SKOPS_FILE}", dst_path=tmp)
+        )
         digest = sha256_of(local)
     mlflow_client.set_tag(run_id, DIGEST_TAG, digest)
     return digest
@@ -98,19 +100,24 @@ def load_verified_model(uri: str, mlflow_client: MlflowClient | None = None) -> 
     mlflow_client = mlflow_client or MlflowClient()
     origin = _origin(mlflow_client, uri)
     if not origin.run_id:
-        raise ModelIntegrityError(f"{origin.label} ({uri}) is refused: it has no training run, so mloops did not log it")
+        raise ModelIntegrityError(
+            f"{origin.label} ({uri}) is refused: it has no training run, so mloops did not log it"
+        )
     run = mlflow_client.get_run(origin.run_id)
     expected = run.data.tags.get(DIGEST_TAG)
     if not expected:
         raise ModelIntegrityError(
-            f"{origin.label} ({uri}) is refused: its run {origin.run_id} records no model digest ({DIGEST_TAG}); "
+            f"{origin.label} ({uri}) is refused: its run {origin.run_id} records no model digest "
+            f"({DIGEST_TAG}); "
             "only models logged by mloops are loaded"
         )
     with tempfile.TemporaryDirectory(prefix="mloops-model-") as tmp:
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
         except Exception as exc:  # noqa: BLE001 - a missing or unreachable artifact is named with the version
-            raise ModelIntegrityError(f"{origin.label} ({uri}): its model files cannot be downloaded: {exc}") from exc
+            raise ModelIntegrityError(
+                f"{origin.label} ({uri}): its model files cannot be downloaded: {exc}"
+            ) from exc
         skops_path = _checked_skops_file(local, origin, uri)
         actual = sha256_of(skops_path)
         if actual != expected:
@@ -126,11 +133,15 @@ def _checked_skops_file(local: Path, origin: _Origin, uri: str) -> Path:
 
     mlmodel = local / "MLmodel"
     if not mlmodel.is_file():
-        raise ModelIntegrityError(f"{origin.label} ({uri}) cannot be loaded: its MLmodel file is missing from its artifacts")
+        raise ModelIntegrityError(
+            f"{origin.label} ({uri}) cannot be loaded: its MLmodel file is missing from its artifacts"
+        )
     try:
         meta = yaml.safe_load(mlmodel.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise ModelIntegrityError(f"{origin.label} ({uri}) is refused: its MLmodel file cannot be read: {exc}") from exc
+        raise ModelIntegrityError(
+            f"{origin.label} ({uri}) is refused: its MLmodel file cannot be read: {exc}"
+        ) from exc
     flavor = (meta.get("flavors") or {}).get("sklearn")
     if not isinstance(flavor, dict):
         raise ModelIntegrityError(f"{origin.label} ({uri}) is refused: MLmodel has no sklearn flavor")
@@ -142,7 +153,9 @@ def _checked_skops_file(local: Path, origin: _Origin, uri: str) -> Path:
         )
     path = local / SKOPS_FILE
     if not path.is_file():
-        raise ModelIntegrityError(f"{origin.label} ({uri}) is refused: {SKOPS_FILE} is missing from its artifacts")
+        raise ModelIntegrityError(
+            f"{origin.label} ({uri}) is refused: {SKOPS_FILE} is missing from its artifacts"
+        )
     return path
 
 
@@ -163,4 +176,6 @@ def _load_skops(path: Path, estimator: str | None, origin: _Origin, uri: str) ->
         try:
             return skops.io.load(path, trusted=training.trusted_types(estimator))
         except Exception as exc:  # noqa: BLE001 - untrusted types or a corrupt file: refuse, naming why
-            raise ModelIntegrityError(f"{origin.label} ({uri}) is refused: skops refused to load it: {exc}") from exc
+            raise ModelIntegrityError(
+                f"{origin.label} ({uri}) is refused: skops refused to load it: {exc}"
+            ) from exc

@@ -49,7 +49,9 @@ def check_path_template(template: str, data_root_uri: str) -> str:
     concrete = template.replace("{data_root}", data_root_uri.rstrip("/"))
     scheme, root_scheme = scheme_of(concrete), scheme_of(data_root_uri)
     if scheme != root_scheme:
-        raise ValueError(f"scheme {scheme!r} is not allowed: the data root ({data_root_uri}) is {root_scheme!r}")
+        raise ValueError(
+            f"scheme {scheme!r} is not allowed: the data root ({data_root_uri}) is {root_scheme!r}"
+        )
     parsed = urlparse(concrete) if "://" in concrete else None
     path_part = parsed.path if parsed else concrete
     if parsed and _PLACEHOLDER.search(parsed.netloc):
@@ -67,7 +69,11 @@ def source_roots(data_root: Any, declared: Iterable[str]) -> list[Any]:
     for value in declared:
         value = value.strip()
         if value:
-            roots.append(value if scheme_of(value) != "file" else Path(value.removeprefix("file://")).expanduser().resolve())
+            roots.append(
+                value
+                if scheme_of(value) != "file"
+                else Path(value.removeprefix("file://")).expanduser().resolve()
+            )
     return roots
 
 

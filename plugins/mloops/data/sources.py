@@ -46,7 +46,8 @@ def render_query(query: str, day: dt.date) -> str:
     import jinja2
 
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    # SQL, not HTML: escaping would corrupt the query (values come from the interval, not from users).
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
     try:
         return env.from_string(query).render(
             ds=day.isoformat(),
@@ -59,14 +60,20 @@ def render_query(query: str, day: dt.date) -> str:
 
 
 def files_path(
-    source: FilesSource, model: str, day: dt.date, data_root: StoragePath, declared_roots: tuple[str, ...] | None = None
+    source: FilesSource,
+    model: str,
+    day: dt.date,
+    data_root: StoragePath,
+    declared_roots: tuple[str, ...] | None = None,
 ) -> StoragePath:
     """The partition file of ``day``: a local path or an object-storage URI (``s3://conn@bucket/…``).
 
     Refused unless it lies under the data root or a root in ``MLOOPS_SOURCE_ROOTS`` (``declared_roots``
     defaults to the environment's): the config check cannot see symlinks or where ``{model}`` leads.
     """
-    rendered = source.path.format(data_root=data_root, model=model, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d"))
+    rendered = source.path.format(
+        data_root=data_root, model=model, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d")
+    )
     path = from_uri(rendered)
     if declared_roots is None:
         from mloops.settings import get_settings
@@ -98,7 +105,9 @@ def _read_file(path: StoragePath, fmt: str, model: str, day: dt.date) -> pd.Data
         ) from None
     except Exception as exc:  # noqa: BLE001 - any reader error means the partition is unreadable
         detail = str(exc)[:500]
-        raise UnreadablePartitionError(f"model {model!r}: partition {day} at {path} cannot be read: {detail}", path=path) from exc
+        raise UnreadablePartitionError(
+            f"model {model!r}: partition {day} at {path} cannot be read: {detail}", path=path
+        ) from exc
 
 
 def land_generated_partition(config: ModelConfig, day: dt.date, data_root: StoragePath) -> StoragePath | None:
@@ -106,7 +115,8 @@ def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Stora
     from mloops_examples import generator
 
     source = config.source
-    assert isinstance(source, GeneratorSource)
+    if not isinstance(source, GeneratorSource):
+        raise TypeError(f"model {config.name!r}: source kind {source.kind!r} is not the generator")
     path = generator_path(config.name, day, data_root)
     if path.exists():
         return path
@@ -125,7 +135,9 @@ def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Stora
 def to_generator_scenarios(scenarios: tuple[ScenarioConfig, ...]) -> list:
     from mloops_examples import generator
 
-    return [generator.Scenario(kind=s.kind, start=s.start, end=s.end, params=dict(s.params)) for s in scenarios]
+    return [
+        generator.Scenario(kind=s.kind, start=s.start, end=s.end, params=dict(s.params)) for s in scenarios
+    ]
 
 
 def extract_partition(
@@ -137,22 +149,25 @@ def extract_partition(
         path = files_path(source, config.name, day, data_root)
         return Extracted(_read_file(path, source.format, config.name, day), to_uri(path), (path,))
     if isinstance(source, GeneratorSource):
-        path = land_generated_partition(config, day, data_root)
-        if path is None:
+        landed = land_generated_partition(config, day, data_root)
+        if landed is None:
             raise PartitionMissingError(
                 f"model {config.name!r}: partition {day} is missing: the source delivered no data "
                 f"(expected {generator_path(config.name, day, data_root)})"
             )
-        return Extracted(_read_file(path, "parquet", config.name, day), to_uri(path), (path,))
+        return Extracted(_read_file(landed, "parquet", config.name, day), to_uri(landed), (landed,))
     if isinstance(source, SqlSource):
         if sql_reader is None:
-            raise DataSourceError(f"model {config.name!r}: a SQL source needs a reader for connection {source.conn_id!r}")
+            raise DataSourceError(
+                f"model {config.name!r}: a SQL source needs a reader for connection {source.conn_id!r}"
+            )
         query = render_query(source.query, day)
         try:
             frame = sql_reader(source.conn_id, query)
         except Exception as exc:  # noqa: BLE001 - surface the driver's message with the query
             raise DataSourceError(
-                f"model {config.name!r}: partition {day}: query on connection {source.conn_id!r} failed: {exc}\n{query}"
+                f"model {config.name!r}: partition {day}: query on connection {source.conn_id!r} failed: "
+                f"{exc}\n{query}"
             ) from exc
         return Extracted(frame, f"sql://{source.conn_id}?ds={day.isoformat()}")
     raise DataSourceError(f"model {config.name!r}: unsupported source kind {type(source).__name__}")

@@ -145,7 +145,8 @@ def _failure_text(failure: Any) -> str:
     if not isinstance(failure, Mapping):
         return str(failure)
     column = f"{failure['column']}: " if failure.get("column") else ""
-    return f"{column}{failure.get('expectation')} observed {failure.get('observed')}, expected {failure.get('expected')}"
+    observed, expected = failure.get("observed"), failure.get("expected")
+    return f"{column}{failure.get('expectation')} observed {observed}, expected {expected}"
 
 
 def _partition_rows(verdicts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -361,7 +362,8 @@ def _read_verdicts(settings: Settings, config: ModelConfig) -> list[dict[str, An
     if not staged.is_dir():
         return []
     found = []
-    for folder in sorted(staged.iterdir(), key=lambda p: p.name)[-HISTORY_DAYS:]:
+    folders: list[partitions.StoragePath] = sorted(staged.iterdir(), key=lambda p: p.name)
+    for folder in folders[-HISTORY_DAYS:]:
         verdict = partitions.read_json(folder / "verdict.json")
         if verdict:
             quarantine = settings.data_root / "quarantine" / config.name / folder.name

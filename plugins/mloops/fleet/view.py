@@ -88,7 +88,10 @@ def sparkline(
     points = [(i, v) for i, v in enumerate(values) if v is not None]
     title = html.escape(f"{label}: " + ", ".join("n/a" if v is None else f"{v:.3g}" for v in values))
     if not points:
-        return f'<svg class="spark empty" role="img" width="{width}" height="{height}"><title>{title}</title></svg>'
+        return (
+            f'<svg class="spark empty" role="img" width="{width}" height="{height}">'
+            f"<title>{title}</title></svg>"
+        )
     top = max([v for _, v in points] + ([threshold] if threshold is not None else [])) or 1.0
     step = width / max(len(values) - 1, 1)
 

@@ -1,10 +1,10 @@
 """Thin Airflow operators over :mod:`mloops.stages`; importing them costs no heavy imports."""
 
-from mloops.operators.registry_actions import MLflowRegistryActionOperator
 from mloops.operators.monitoring import DriftRetrainTriggerOperator, EvidentlyDriftCheckOperator
 from mloops.operators.params import CheckRunParamsOperator
 from mloops.operators.quality import GXValidateBatchOperator
 from mloops.operators.registry import MLflowPromoteModelOperator, MLflowRegisterModelOperator
+from mloops.operators.registry_actions import MLflowRegistryActionOperator
 from mloops.operators.scoring import MLflowScoreBatchOperator
 from mloops.operators.training import MLflowTestModelOperator, MLflowTrainModelOperator
 

@@ -29,15 +29,25 @@ def approval_operator_class() -> type:
 
         template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "model", "policy")
 
-        def __init__(self, *, model: str, policy: str | None = None, register_task_id: str = "register_model",
-                     **kwargs: Any) -> None:
+        def __init__(
+            self,
+            *,
+            model: str,
+            policy: str | None = None,
+            register_task_id: str = "register_model",
+            **kwargs: Any,
+        ) -> None:
             from airflow.sdk import Param
 
             kwargs.pop("params", None)  # DAG-level params reach here through default args; the form is ours
             super().__init__(
                 subject=f"Promote a new {model} model to champion?",
                 defaults="Reject",
-                params={"comment": Param("", type="string", title="Comment", description="Why (recorded on the version)")},
+                params={
+                    "comment": Param(
+                        "", type="string", title="Comment", description="Why (recorded on the version)"
+                    )
+                },
                 **kwargs,
             )
             self.model = model
@@ -55,16 +65,21 @@ def approval_operator_class() -> type:
             if policy != PromotionPolicy.APPROVAL:
                 raise AirflowSkipException(f"promotion policy is {policy!r}: no approval needed")
             registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
-            version = mlflow_adapter.get_version(mlflow_adapter.client(settings), config.registered_model_name,
-                                                 registered["version"])
-            metrics = ", ".join(f"{k.removeprefix(METRIC_TAG_PREFIX)}={v}" for k, v in sorted(version.tags.items())
-                                if k.startswith(METRIC_TAG_PREFIX))
+            version = mlflow_adapter.get_version(
+                mlflow_adapter.client(settings), config.registered_model_name, registered["version"]
+            )
+            metrics = ", ".join(
+                f"{k.removeprefix(METRIC_TAG_PREFIX)}={v}"
+                for k, v in sorted(version.tags.items())
+                if k.startswith(METRIC_TAG_PREFIX)
+            )
             self.subject = f"Promote {config.registered_model_name} v{version.version} to champion?"
             self.body = (
                 f"**{config.registered_model_name} v{version.version}** passed its tests "
                 f"(data interval {version.tags.get(Tag.DATA_INTERVAL)}).\n\n"
                 f"Metrics: {metrics}\n\nTest report: {version.tags.get(Tag.TEST_REPORT)}\n\n"
-                f"Reject (or no answer within {config.promotion.approval_timeout_hours} h) keeps the current champion."
+                f"Reject (or no answer within {config.promotion.approval_timeout_hours} h) keeps the "
+                "current champion."
             )
             return super().execute(context)
 
@@ -102,13 +117,17 @@ def approval_operator_class() -> type:
                 "dag_run": f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
             }
             mlflow_adapter.set_version_tags(
-                mlflow_adapter.client(settings), config.registered_model_name, registered["version"],
+                mlflow_adapter.client(settings),
+                config.registered_model_name,
+                registered["version"],
                 {Tag.APPROVAL: json.dumps(record, sort_keys=True)},
             )
             emit_event(
-                context, self.model,
+                context,
+                self.model,
                 EventKind.PROMOTION_APPROVED if decision == "approved" else EventKind.PROMOTION_REJECTED,
-                f"{config.registered_model_name} v{registered['version']} {decision} by {record['by']}: {record['comment']}",
+                f"{config.registered_model_name} v{registered['version']} {decision} by {record['by']}: "
+                f"{record['comment']}",
                 record,
             )
 

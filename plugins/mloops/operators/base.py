@@ -101,7 +101,11 @@ def lineage(context: Any) -> dict[str, str]:
 
 
 def emit_event(
-    context: Any, model: str, kind: str, message: str, payload: dict[str, Any] | None = None,
+    context: Any,
+    model: str,
+    kind: str,
+    message: str,
+    payload: dict[str, Any] | None = None,
     partition_override: str | None = None,
 ) -> None:
     """Record an event of ``model`` for the run's partition: log, events table, notifiers."""
@@ -113,8 +117,13 @@ def emit_event(
     except MloopsError:
         day = None
     alerts.emit(
-        kind, model, message, payload=payload, partition=day,
-        dag_id=getattr(dag_run, "dag_id", None), run_id=getattr(dag_run, "run_id", None),
+        kind,
+        model,
+        message,
+        payload=payload,
+        partition=day,
+        dag_id=getattr(dag_run, "dag_id", None),
+        run_id=getattr(dag_run, "run_id", None),
     )
 
 

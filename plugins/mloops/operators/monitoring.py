@@ -33,12 +33,18 @@ class EvidentlyDriftCheckOperator(MloopsStageOperator):
         result = self.run_stage(context, lambda: drift.check_drift(ctx, run_id=run_id))
         self.log.info(
             "Window %s..%s vs champion v%s: %.0f%% of features drifted %s; policy %s. Report: %s",
-            result["window_start"], result["window_end"], result["champion_version"], 100 * result["share"],
-            result["drifted_columns"], "BREACHED: " + "; ".join(result["reasons"]) if result["breached"] else "ok",
+            result["window_start"],
+            result["window_end"],
+            result["champion_version"],
+            100 * result["share"],
+            result["drifted_columns"],
+            "BREACHED: " + "; ".join(result["reasons"]) if result["breached"] else "ok",
             result["report_uri"],
         )
         if result["breached"]:
-            payload = {k: result[k] for k in ("window_start", "window_end", "drifted_columns", "share", "report_uri")}
+            payload = {
+                k: result[k] for k in ("window_start", "window_end", "drifted_columns", "share", "report_uri")
+            }
             self.emit(context, EventKind.DRIFT_DETECTED, "; ".join(result["reasons"]), payload)
         return result
 
@@ -74,8 +80,12 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
             raise AirflowSkipException("drift found but monitoring.retrain_on_drift is false")
         if run_type(context) == "backfill":
             raise AirflowSkipException("drift found in a backfill run: backfills never trigger retraining")
-        previous = store.read_events(settings.metrics_db_uri, model=config.name, kind=EventKind.RETRAIN_TRIGGERED)
-        last = max((dt.date.fromisoformat(str(e["partition"])) for e in previous if e["partition"]), default=None)
+        previous = store.read_events(
+            settings.metrics_db_uri, model=config.name, kind=EventKind.RETRAIN_TRIGGERED
+        )
+        last = max(
+            (dt.date.fromisoformat(str(e["partition"])) for e in previous if e["partition"]), default=None
+        )
         if monitoring.cooldown_blocks(last, window_end, config.monitoring.cooldown_hours):
             raise AirflowSkipException(
                 f"drift found but a retrain was triggered for the window ending {last}; "

@@ -36,10 +36,15 @@ class CheckRunParamsOperator(MloopsStageOperator):
                 problems.append(f"partition_date: {raw_date!r} is not a date (YYYY-MM-DD)")
             else:
                 if day < config.schedule.start_date:
-                    problems.append(f"partition_date: {day} is before the model's schedule.start_date {config.schedule.start_date}")
+                    problems.append(
+                        f"partition_date: {day} is before the model's schedule.start_date "
+                        f"{config.schedule.start_date}"
+                    )
         overrides = params.get("estimator_overrides") or {}
         if not isinstance(overrides, dict):
-            problems.append(f"estimator_overrides: expected an object of parameter: value, got {type(overrides).__name__}")
+            problems.append(
+                f"estimator_overrides: expected an object of parameter: value, got {type(overrides).__name__}"
+            )
         elif overrides:
             try:
                 build_pipeline(config, overrides)

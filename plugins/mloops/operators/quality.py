@@ -32,6 +32,11 @@ class GXValidateBatchOperator(MloopsStageOperator):
 
         ctx = self.load(context)
         result = self.run_stage(context, lambda: validate.validate_batch(ctx, sql_reader=read_sql))
-        self.log.info("Partition %s of %s passed (%s rows); Data Docs: %s", ctx.ds, ctx.model, result["rows"],
-                      result["docs_url"])
+        self.log.info(
+            "Partition %s of %s passed (%s rows); Data Docs: %s",
+            ctx.ds,
+            ctx.model,
+            result["rows"],
+            result["docs_url"],
+        )
         return result

@@ -19,7 +19,9 @@ class MLflowRegisterModelOperator(MloopsStageOperator):
     :param test_task_id: task whose XCom holds the model-test result.
     """
 
-    def __init__(self, *, train_task_id: str = "train_model", test_task_id: str = "test_model", **kwargs: Any) -> None:
+    def __init__(
+        self, *, train_task_id: str = "train_model", test_task_id: str = "test_model", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.train_task_id = train_task_id
         self.test_task_id = test_task_id
@@ -33,8 +35,12 @@ class MLflowRegisterModelOperator(MloopsStageOperator):
         trained = TrainingResult.from_xcom(ti.xcom_pull(task_ids=self.train_task_id))
         tested = TestResult.from_xcom(ti.xcom_pull(task_ids=self.test_task_id))
         result = self.run_stage(context, lambda: registry.register_model(ctx, trained, tested))
-        self.log.info("%s %s v%s as challenger", "Kept" if result["reused"] else "Registered",
-                      result["registered_model"], result["version"])
+        self.log.info(
+            "%s %s v%s as challenger",
+            "Kept" if result["reused"] else "Registered",
+            result["registered_model"],
+            result["version"],
+        )
         return result
 
 
@@ -49,7 +55,9 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
 
     template_fields: Sequence[str] = (*MloopsStageOperator.template_fields, "policy")
 
-    def __init__(self, *, register_task_id: str = "register_model", policy: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, register_task_id: str = "register_model", policy: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.register_task_id = register_task_id
         self.policy = policy
@@ -66,8 +74,12 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
         result = self.run_stage(context, lambda: registry.promote_model(ctx, registered, mode=mode))
         self.log.info("%s", result["reason"])
         if result["action"] == "promote":
-            self.emit(context, EventKind.MODEL_PROMOTED, f"{result['reason']} ({ctx.config.registered_model_name})",
-                      result)
+            self.emit(
+                context,
+                EventKind.MODEL_PROMOTED,
+                f"{result['reason']} ({ctx.config.registered_model_name})",
+                result,
+            )
             registry.promotion_recorded(ctx, result["version"])
         if result["action"] == "keep":
             context["ti"].xcom_push(key="decision", value=result)

@@ -30,8 +30,15 @@ class MLflowRegistryActionOperator(MloopsStageOperator):
 
     template_fields: Sequence[str] = ("model", "action", "version", "reason", "allow_failed_tests")
 
-    def __init__(self, *, action: str, version: Any = None, reason: str = "", allow_failed_tests: Any = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        action: str,
+        version: Any = None,
+        reason: str = "",
+        allow_failed_tests: Any = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.action = action
         self.version = version
@@ -46,14 +53,22 @@ class MLflowRegistryActionOperator(MloopsStageOperator):
         dag_run = context["dag_run"]
         try:
             result = registry.registry_action(
-                ctx, action=str(self.action), version=None if self.version in (None, "") else str(self.version),
-                reason=str(self.reason or ""), actor=actor(context), dag_run=f"{dag_run.dag_id}/{dag_run.run_id}",
+                ctx,
+                action=str(self.action),
+                version=None if self.version in (None, "") else str(self.version),
+                reason=str(self.reason or ""),
+                actor=actor(context),
+                dag_run=f"{dag_run.dag_id}/{dag_run.run_id}",
                 allow_failed_tests=bool(self.allow_failed_tests),
             ).to_xcom()
         except RegistryError as exc:
             raise AirflowFailException(str(exc)) from exc
-        self.emit(context, EVENT_OF_ACTION[RegistryAction(result["action"])],
-                  f"{result['action']} {ctx.config.registered_model_name} v{result['version']} by "
-                  f"{result['audit']['by']}: {result['audit']['why']}", result)
+        self.emit(
+            context,
+            EVENT_OF_ACTION[RegistryAction(result["action"])],
+            f"{result['action']} {ctx.config.registered_model_name} v{result['version']} by "
+            f"{result['audit']['by']}: {result['audit']['why']}",
+            result,
+        )
         self.log.info("%s", result)
         return result

@@ -26,6 +26,14 @@ class MLflowScoreBatchOperator(MloopsStageOperator):
         ctx = self.load(context)
         result = self.run_stage(context, lambda: score.score_batch(ctx))
         for asset in self.outlets:
-            context["outlet_events"][asset].extra = {k: result[k] for k in ("model", "partition", "uri", "rows", "model_version")}
-        self.log.info("Scored %s rows of %s with v%s -> %s", result["rows"], ctx.ds, result["model_version"], result["uri"])
+            context["outlet_events"][asset].extra = {
+                k: result[k] for k in ("model", "partition", "uri", "rows", "model_version")
+            }
+        self.log.info(
+            "Scored %s rows of %s with v%s -> %s",
+            result["rows"],
+            ctx.ds,
+            result["model_version"],
+            result["uri"],
+        )
         return result

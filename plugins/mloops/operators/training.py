@@ -23,7 +23,7 @@ class MLflowTrainModelOperator(MloopsStageOperator):
 
     template_fields: Sequence[str] = (*MloopsStageOperator.template_fields, "estimator_overrides")
 
-    def __init__(self, *, estimator_overrides: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, estimator_overrides: dict[str, Any] | str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.estimator_overrides = estimator_overrides
 
@@ -31,10 +31,17 @@ class MLflowTrainModelOperator(MloopsStageOperator):
         from mloops.stages import train
 
         ctx = self.load(context)
-        overrides = self.estimator_overrides or None
+        # Rendered by then: ``render_template_as_native_obj`` turns the template into the param's dict.
+        overrides = self.estimator_overrides if isinstance(self.estimator_overrides, dict) else None
+        overrides = overrides or None
         result = self.run_stage(context, lambda: train.train_model(ctx, overrides=overrides))
-        self.log.info("%s run %s (%s): %s", "Reused" if result["reused"] else "Logged", result["run_id"],
-                      result["model_uri"], result["metrics"])
+        self.log.info(
+            "%s run %s (%s): %s",
+            "Reused" if result["reused"] else "Logged",
+            result["run_id"],
+            result["model_uri"],
+            result["metrics"],
+        )
         return result
 
 

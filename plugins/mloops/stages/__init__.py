@@ -1,4 +1,5 @@
-"""The stages of a model's life, one module each, every one a call on a :class:`~mloops.stages.layout.RunContext`.
+"""The stages of a model's life, one module each, every one a call on a
+:class:`~mloops.stages.layout.RunContext`.
 
 =============  ==============================================================================
 ``validate``   ``validate_batch``: the GX data contract; failing batches quarantined

@@ -42,11 +42,14 @@ def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
     current, used, skipped = current_window(ctx)
     if current.empty:
         raise DriftInputError(
-            f"model {ctx.model!r}: no validated and scored partition in the window {start}..{ctx.ds} ({skipped})"
+            f"model {ctx.model!r}: no validated and scored partition in the window {start}..{ctx.ds} "
+            f"({skipped})"
         )
     reference_uri = mlflow_adapter.get_run(client, version.run_id or "").tags.get(Tag.REFERENCE_URI)
     if not reference_uri:
-        raise DriftInputError(f"champion v{version.version} of {ctx.model!r} has no recorded training reference")
+        raise DriftInputError(
+            f"champion v{version.version} of {ctx.model!r} has no recorded training reference"
+        )
     reference = partitions.read_parquet(partitions.from_uri(reference_uri))
     reference_sample = monitoring.sample(reference, m.sample_size, m.seed)
     current_sample = monitoring.sample(current, m.sample_size, m.seed)
@@ -56,8 +59,12 @@ def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
     quality = live_quality(ctx.config, reference_sample, labeled, out_dir)
     reference_metric = version.tags.get(f"metric.{ctx.config.evaluation.primary_metric}")
     summary = monitoring.summarize(
-        ctx.config, snapshot, unevaluable, quality,
-        float(reference_metric) if reference_metric is not None else None, int(len(labeled)),
+        ctx.config,
+        snapshot,
+        unevaluable,
+        quality,
+        float(reference_metric) if reference_metric is not None else None,
+        int(len(labeled)),
     )
     verdict = monitoring.evaluate_policy(ctx.config, summary)
     numbers: dict[str, float | None] = {
@@ -73,13 +80,25 @@ def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
     if summary.prediction is not None:
         numbers["drift.prediction"] = summary.prediction.score
     store.write_metrics(
-        ctx.settings.metrics_db_uri, model=ctx.model, model_version=version.version, window_start=start,
-        window_end=ctx.partition, metrics=numbers, run_id=run_id,
+        ctx.settings.metrics_db_uri,
+        model=ctx.model,
+        model_version=version.version,
+        window_start=start,
+        window_end=ctx.partition,
+        metrics=numbers,
+        run_id=run_id,
     )
     return DriftResult(
-        model=ctx.model, champion_version=version.version, window_start=start.isoformat(), window_end=ctx.ds,
-        partitions=used, skipped=skipped, **summary.to_dict(), breached=verdict.breached,
-        reasons=list(verdict.reasons), report_uri=partitions.to_uri(out_dir / "drift.html"),
+        model=ctx.model,
+        champion_version=version.version,
+        window_start=start.isoformat(),
+        window_end=ctx.ds,
+        partitions=used,
+        skipped=skipped,
+        **summary.to_dict(),
+        breached=verdict.breached,
+        reasons=list(verdict.reasons),
+        report_uri=partitions.to_uri(out_dir / "drift.html"),
         report_json_uri=partitions.to_uri(out_dir / "drift.json"),
     )
 
@@ -134,11 +153,16 @@ def live_quality(
         label, probability = (labeled[PREDICTION_COLUMN] >= 0.5).astype("int64"), labeled[PREDICTION_COLUMN]
     else:
         label, probability = labeled[PREDICTION_COLUMN], None
-    metrics = training.compute_metrics(config.task, training.target_series(labeled, config), label, probability)
+    metrics = training.compute_metrics(
+        config.task, training.target_series(labeled, config), label, probability
+    )
     evidently_adapter.quality_report(
         reference=reference.assign(**{config.target: training.target_series(reference, config)}),
         current=labeled.assign(**{config.target: training.target_series(labeled, config)}),
-        task=config.task, target=config.target, prediction=PREDICTION_COLUMN, out_dir=out_dir,
+        task=config.task,
+        target=config.target,
+        prediction=PREDICTION_COLUMN,
+        out_dir=out_dir,
     )
     return metrics
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mloops import partitions
-from mloops.config import ModelConfig
 from mloops.contracts import Status, Use
 from mloops.errors import StateFileError
-from mloops.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mloops.config import ModelConfig
     from mloops.partitions import StoragePath
+    from mloops.settings import Settings
 
 VERDICT_FILE = "verdict.json"
 STAGED_FILE = "data.parquet"
@@ -102,7 +102,8 @@ def predictions_path(ctx: RunContext) -> StoragePath:
 
 
 def monitoring_dir(ctx: RunContext, window_start: dt.date) -> StoragePath:
-    """``monitoring/<model>/window=<start>_<end>/``: the drift reports of the window ending at the partition."""
+    """``monitoring/<model>/window=<start>_<end>/``: the drift reports of the window ending at the
+    partition."""
     return ctx.settings.data_root / "monitoring" / ctx.model / f"window={window_start}_{ctx.ds}"
 
 
@@ -130,7 +131,8 @@ def read_verdict(ctx: RunContext) -> dict[str, Any] | None:
             return verdict
         problem = "not a verdict (no 'status' field)"
     raise StateFileError(
-        f"model {ctx.model!r}: verdict file {path} of partition {ctx.ds} is corrupt ({problem}); re-validate that "
+        f"model {ctx.model!r}: verdict file {path} of partition {ctx.ds} is corrupt ({problem}); "
+        "re-validate that "
         f"date (trigger mloops_train_{ctx.model} with partition_date={ctx.ds}, or delete the file)"
     )
 

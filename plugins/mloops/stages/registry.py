@@ -27,10 +27,10 @@ from mloops.contracts import (
     TrainingResult,
 )
 from mloops.errors import RegistryError
-from mloops.stages.layout import RunContext
 
 if TYPE_CHECKING:
     from mloops.adapters.mlflow_adapter import VersionInfo
+    from mloops.stages.layout import RunContext
 
 #: Written on the candidate before its aliases move, set to ``recorded`` once the promotion event is
 #: stored: a retry after "already champion" (e.g. the metrics store was down) still records the event.
@@ -61,10 +61,14 @@ def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult)
     else:
         version = mlflow_adapter.register_version(client, name, trained.model_uri, trained.run_id, tags)
     mlflow_adapter.set_alias(client, name, Alias.CHALLENGER, version.version)
-    return RegistrationResult(model=ctx.model, registered_model=name, version=version.version, reused=bool(existing))
+    return RegistrationResult(
+        model=ctx.model, registered_model=name, version=version.version, reused=bool(existing)
+    )
 
 
-def promote_model(ctx: RunContext, registered: RegistrationResult, *, mode: str | None = None) -> PromotionResult:
+def promote_model(
+    ctx: RunContext, registered: RegistrationResult, *, mode: str | None = None
+) -> PromotionResult:
     """Apply the promotion policy: move ``champion`` (keeping the old one as ``previous``) or keep it."""
     from mloops.adapters import mlflow_adapter
 
@@ -76,8 +80,12 @@ def promote_model(ctx: RunContext, registered: RegistrationResult, *, mode: str 
     if champion and champion.version == candidate.version and pending and pending != RECORDED:
         intent = json.loads(pending)
         return PromotionResult(
-            model=ctx.model, action="promote", reason=f"{intent['reason']} (event recorded on retry)",
-            champion=candidate.version, previous=intent.get("previous"), version=candidate.version,
+            model=ctx.model,
+            action="promote",
+            reason=f"{intent['reason']} (event recorded on retry)",
+            champion=candidate.version,
+            previous=intent.get("previous"),
+            version=candidate.version,
         )
     decision = policy.decide_promotion(
         mode or ctx.config.promotion.policy,
@@ -88,14 +96,23 @@ def promote_model(ctx: RunContext, registered: RegistrationResult, *, mode: str 
         intent = json.dumps({"previous": decision.previous, "reason": decision.reason})
         mlflow_adapter.set_version_tags(client, name, candidate.version, {PROMOTION_PENDING_TAG: intent})
         move_champion(client, name, expected=champion.version if champion else None, new=candidate.version)
-        mlflow_adapter.set_version_tags(client, name, candidate.version, {
-            Tag.PROMOTED_FROM: decision.previous or "none",
-            Tag.PROMOTION_REASON: decision.reason,
-            **{f"{PROMOTED_BY_TAG_PREFIX}{k.split('.')[-1]}": str(v) for k, v in ctx.lineage.items()},
-        })
+        mlflow_adapter.set_version_tags(
+            client,
+            name,
+            candidate.version,
+            {
+                Tag.PROMOTED_FROM: decision.previous or "none",
+                Tag.PROMOTION_REASON: decision.reason,
+                **{f"{PROMOTED_BY_TAG_PREFIX}{k.split('.')[-1]}": str(v) for k, v in ctx.lineage.items()},
+            },
+        )
     return PromotionResult(
-        model=ctx.model, action=decision.action, reason=decision.reason, champion=decision.champion,
-        previous=decision.previous, version=candidate.version,
+        model=ctx.model,
+        action=decision.action,
+        reason=decision.reason,
+        champion=decision.champion,
+        previous=decision.previous,
+        version=candidate.version,
     )
 
 
@@ -108,7 +125,8 @@ def move_champion(client: Any, name: str, *, expected: str | None, new: str) -> 
     found = current.version if current else None
     if found != expected:
         raise RegistryError(
-            f"{name}: champion moved from v{expected} to v{found} while this promotion of v{new} was decided; "
+            f"{name}: champion moved from v{expected} to v{found} while this promotion of v{new} was "
+            "decided; "
             "nothing was changed, re-run the task to decide again"
         )
     if expected:
@@ -121,14 +139,22 @@ def promotion_recorded(ctx: RunContext, version: str) -> None:
     from mloops.adapters import mlflow_adapter
 
     client = mlflow_adapter.client(ctx.settings)
-    mlflow_adapter.set_version_tags(client, ctx.config.registered_model_name, version, {PROMOTION_PENDING_TAG: RECORDED})
+    mlflow_adapter.set_version_tags(
+        client, ctx.config.registered_model_name, version, {PROMOTION_PENDING_TAG: RECORDED}
+    )
 
 
 # --------------------------------------------------------------------------------- registry actions
 
 
 def registry_action(
-    ctx: RunContext, *, action: str, version: str | None, reason: str, actor: str, dag_run: str,
+    ctx: RunContext,
+    *,
+    action: str,
+    version: str | None,
+    reason: str,
+    actor: str,
+    dag_run: str,
     allow_failed_tests: bool = False,
 ) -> RegistryActionResult:
     """Promote a version to champion, roll ``champion`` back to ``previous``, or archive a version.
@@ -147,28 +173,52 @@ def registry_action(
     champion = mlflow_adapter.version_by_alias(client, name, Alias.CHAMPION)
     target = _action_target(client, name, action, version)
     refusal = policy.refuse_action(
-        action, name=name, target=target.version, test_status=target.tags.get(Tag.TEST_STATUS, "not tested"),
-        champion=champion.version if champion else None, allow_failed_tests=allow_failed_tests,
+        action,
+        name=name,
+        target=target.version,
+        test_status=target.tags.get(Tag.TEST_STATUS, "not tested"),
+        champion=champion.version if champion else None,
+        allow_failed_tests=allow_failed_tests,
     )
     if refusal:
         raise RegistryError(refusal)
     now = dt.datetime.now(dt.UTC)
-    audit = {"action": action, "by": actor, "at": now.isoformat(timespec="seconds"), "why": reason,
-             "dag_run": dag_run, "override_failed_tests": bool(allow_failed_tests)}
+    audit = {
+        "action": action,
+        "by": actor,
+        "at": now.isoformat(timespec="seconds"),
+        "why": reason,
+        "dag_run": dag_run,
+        "override_failed_tests": bool(allow_failed_tests),
+    }
     _apply_action(client, name, action, target, champion)
-    touched = {target.version} | ({champion.version} if champion and action != RegistryAction.ARCHIVE else set())
+    touched = {target.version} | (
+        {champion.version} if champion and action != RegistryAction.ARCHIVE else set()
+    )
     record = json.dumps({**audit, "target": target.version}, sort_keys=True)
     for number in touched:
-        mlflow_adapter.set_version_tags(client, name, number, {
-            f"{AUDIT_TAG_PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}.{action}": record, Tag.LAST_ACTION: record,
-        })
+        mlflow_adapter.set_version_tags(
+            client,
+            name,
+            number,
+            {
+                f"{AUDIT_TAG_PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}.{action}": record,
+                Tag.LAST_ACTION: record,
+            },
+        )
     after = {
         alias.value: info.version
         for alias in (Alias.CHAMPION, Alias.PREVIOUS, Alias.CHALLENGER)
         if (info := mlflow_adapter.version_by_alias(client, name, alias)) is not None
     }
-    return RegistryActionResult(model=ctx.model, action=action, version=target.version, aliases=after, audit=audit,
-                                from_champion=champion.version if champion else None)
+    return RegistryActionResult(
+        model=ctx.model,
+        action=action,
+        version=target.version,
+        aliases=after,
+        audit=audit,
+        from_champion=champion.version if champion else None,
+    )
 
 
 def _action_target(client: Any, name: str, action: str, version: str | None) -> VersionInfo:
@@ -181,11 +231,15 @@ def _action_target(client: Any, name: str, action: str, version: str | None) -> 
         return previous
     known = {v.version: v for v in mlflow_adapter.versions(client, name)}
     if version is None or str(version) not in known:
-        raise RegistryError(f"version: {name} has no version {version!r} (versions: {sorted(known, key=int)})")
+        raise RegistryError(
+            f"version: {name} has no version {version!r} (versions: {sorted(known, key=int)})"
+        )
     return known[str(version)]
 
 
-def _apply_action(client: Any, name: str, action: str, target: VersionInfo, champion: VersionInfo | None) -> None:
+def _apply_action(
+    client: Any, name: str, action: str, target: VersionInfo, champion: VersionInfo | None
+) -> None:
     from mloops.adapters import mlflow_adapter
 
     if action == RegistryAction.PROMOTE:

@@ -25,7 +25,8 @@ def champion(ctx: RunContext) -> tuple[Any, VersionInfo]:
     found = mlflow_adapter.version_by_alias(client, ctx.config.registered_model_name, Alias.CHAMPION)
     if found is None:
         raise NoChampionError(
-            f"model {ctx.model!r} has no champion yet ({ctx.config.registered_model_name}@champion is not set): "
+            f"model {ctx.model!r} has no champion yet ({ctx.config.registered_model_name}@champion is not "
+            "set): "
             "train and promote a version first"
         )
     return client, found
@@ -40,7 +41,8 @@ def score_batch(ctx: RunContext) -> ScoringResult:
     verdict = read_verdict(ctx)
     if not verdict or verdict["status"] != Status.PASSED:
         raise InsufficientDataError(
-            f"model {ctx.model!r}: partition {ctx.ds} has no validated batch to score (verdict: {status_of(verdict)})"
+            f"model {ctx.model!r}: partition {ctx.ds} has no validated batch to score (verdict: "
+            f"{status_of(verdict)})"
         )
     _, version = champion(ctx)
     frame = partitions.read_parquet(partitions.from_uri(verdict["uri"]))

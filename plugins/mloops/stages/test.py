@@ -40,7 +40,10 @@ def test_model(ctx: RunContext, trained: TrainingResult) -> TestResult:
         smoke_test(ctx, trained, holdout),
     ]
     payload = evaluation.report(
-        ctx.config, ctx.ds, checks, metrics,
+        ctx.config,
+        ctx.ds,
+        checks,
+        metrics,
         {
             "run_id": trained.run_id,
             "model_uri": trained.model_uri,
@@ -70,7 +73,10 @@ test_model.__test__ = False  # type: ignore[attr-defined]  # a stage, not a pyte
 
 
 def compare_with_champion(
-    ctx: RunContext, trained: TrainingResult, holdout: pd.DataFrame, metrics: dict[str, float | None],
+    ctx: RunContext,
+    trained: TrainingResult,
+    holdout: pd.DataFrame,
+    metrics: dict[str, float | None],
     champion: VersionInfo | None,
 ) -> tuple[dict[str, float | None] | None, Check]:
     """The champion's metrics on the same holdout, and the check of the challenger against them."""
@@ -82,7 +88,9 @@ def compare_with_champion(
     if champion.run_id == trained.run_id:
         return metrics, evaluation.champion_check(ctx.config, metrics, metrics, f"{label} (this run)", None)
     try:
-        champion_metrics = training.evaluate(mlflow_adapter.load_sklearn_model(champion.uri), holdout, ctx.config)
+        champion_metrics = training.evaluate(
+            mlflow_adapter.load_sklearn_model(champion.uri), holdout, ctx.config
+        )
     except Exception as exc:  # noqa: BLE001 - an unscorable champion is a reported failure, not a crash
         error = f"{label} cannot score this holdout: {type(exc).__name__}: {exc}"
         return None, evaluation.champion_check(ctx.config, metrics, None, label, error)
@@ -122,8 +130,12 @@ def explain_model(
         "champion_version": champion.version if champion else None,
         "features": explain.ranking_changes(importances, previous),
     }
-    mlflow_adapter.log_texts(client, trained.run_id, {"importances.json": partitions.json_text(table)}, "explanation")
-    mlflow_adapter.set_run_tags(client, trained.run_id, {Tag.IMPORTANCES: json.dumps(explain.top(importances))})
+    mlflow_adapter.log_texts(
+        client, trained.run_id, {"importances.json": partitions.json_text(table)}, "explanation"
+    )
+    mlflow_adapter.set_run_tags(
+        client, trained.run_id, {Tag.IMPORTANCES: json.dumps(explain.top(importances))}
+    )
     return importances
 
 
@@ -131,9 +143,16 @@ def write_reports(ctx: RunContext, trained: TrainingResult, payload: dict[str, A
     """Write the JSON and Markdown reports, log them to the run, tag the run's test status."""
     from mloops.adapters import mlflow_adapter
 
-    texts = {"model_tests.json": partitions.json_text(payload), "model_tests.md": evaluation.report_markdown(payload)}
-    json_path, md_path = (partitions.write_text(reports_dir(ctx) / name, text) for name, text in texts.items())
+    texts = {
+        "model_tests.json": partitions.json_text(payload),
+        "model_tests.md": evaluation.report_markdown(payload),
+    }
+    json_path, md_path = (
+        partitions.write_text(reports_dir(ctx) / name, text) for name, text in texts.items()
+    )
     client = mlflow_adapter.client(ctx.settings)
     mlflow_adapter.log_texts(client, trained.run_id, texts, artifact_path="model_tests")
-    mlflow_adapter.set_run_tags(client, trained.run_id, {Tag.TEST_STATUS: "passed" if payload["passed"] else "failed"})
+    mlflow_adapter.set_run_tags(
+        client, trained.run_id, {Tag.TEST_STATUS: "passed" if payload["passed"] else "failed"}
+    )
     return partitions.to_uri(json_path), partitions.to_uri(md_path)

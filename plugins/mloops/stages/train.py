@@ -62,7 +62,12 @@ def train_model(ctx: RunContext, *, overrides: Mapping[str, Any] | None = None) 
         run_name=f"{ctx.model}-{ctx.ds}",
         tags={**identity, **lineage_tags(ctx, data, reference, overrides)},
         params=run_params(ctx.config, overrides),
-        metrics={**metrics, **train_metrics, "rows_train": len(data.train), "rows_holdout": len(data.holdout)},
+        metrics={
+            **metrics,
+            **train_metrics,
+            "rows_train": len(data.train),
+            "rows_holdout": len(data.holdout),
+        },
         datasets=datasets(ctx, data),
         model=model,
         input_example=training.feature_frame(data.train, ctx.config).head(50),
@@ -76,7 +81,8 @@ def train_model(ctx: RunContext, *, overrides: Mapping[str, Any] | None = None) 
 
 
 def load_training_data(ctx: RunContext) -> TrainingData:
-    """The window's validated partitions (refusing too few), concatenated and split; the holdout is written."""
+    """The window's validated partitions (refusing too few), concatenated and split; the holdout is
+    written."""
     import pandas as pd
 
     t = ctx.config.training
@@ -170,11 +176,20 @@ def datasets(ctx: RunContext, data: TrainingData) -> list[DatasetInput]:
 
     columns = [*ctx.config.feature_names, ctx.config.target]
     return [
-        DatasetInput(data.train[columns], partitions.public_uri(staged_root(ctx)), f"{ctx.model}-train-{ctx.ds}",
-                     "training", split_digest(ctx.config, data.fingerprint, "train")),
-        DatasetInput(data.holdout[columns], partitions.public_uri(data.holdout_path),
-                     f"{ctx.model}-holdout-{ctx.ds}", "evaluation",
-                     split_digest(ctx.config, data.fingerprint, "holdout")),
+        DatasetInput(
+            data.train[columns],
+            partitions.public_uri(staged_root(ctx)),
+            f"{ctx.model}-train-{ctx.ds}",
+            "training",
+            split_digest(ctx.config, data.fingerprint, "train"),
+        ),
+        DatasetInput(
+            data.holdout[columns],
+            partitions.public_uri(data.holdout_path),
+            f"{ctx.model}-holdout-{ctx.ds}",
+            "evaluation",
+            split_digest(ctx.config, data.fingerprint, "holdout"),
+        ),
     ]
 
 
@@ -182,8 +197,15 @@ def split_digest(config: ModelConfig, fingerprint: str, side: str) -> str:
     """The digest of one side of the train/holdout split: the window's data fingerprint plus what
     decides the split, so equal digests mean equal rows without hashing the frames again."""
     t = config.training
-    return payload_digest({"data": fingerprint, "side": side, "id": config.id_column,
-                           "fraction": t.holdout_fraction, "seed": t.random_state})
+    return payload_digest(
+        {
+            "data": fingerprint,
+            "side": side,
+            "id": config.id_column,
+            "fraction": t.holdout_fraction,
+            "seed": t.random_state,
+        }
+    )
 
 
 def write_reference(config: ModelConfig, train: pd.DataFrame, model: Any, path: StoragePath) -> StoragePath:

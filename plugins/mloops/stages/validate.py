@@ -83,7 +83,9 @@ def validate_partition(
     frame, type_failures = quality.conform(extracted.frame, ctx.config)
     schema_failures = quality.schema_failures(frame, ctx.config, ctx.use)
     outcome = gx_adapter.validate_dataframe(
-        frame, model=ctx.model if ctx.use == Use.TRAINING else f"{ctx.model}_{ctx.use}", partition=ctx.partition,
+        frame,
+        model=ctx.model if ctx.use == Use.TRAINING else f"{ctx.model}_{ctx.use}",
+        partition=ctx.partition,
         expectations=quality.without_columns(expectations, [f.column for f in schema_failures if f.column]),
         project_dir=ctx.settings.docs_root / ctx.model,
     )
@@ -125,7 +127,7 @@ def _quarantine(ctx: RunContext, extracted: Extracted, outcome: ValidationOutcom
     """Copy the failing batch (its source files, byte for byte) and its validation result to quarantine."""
     report = quality.failure_message(ctx.model, ctx.ds, outcome, None) + f"\nSource: {extracted.source_uri}\n"
     message = quality.failure_message(ctx.model, ctx.ds, outcome, str(quarantine_dir(ctx)))
-    return _to_quarantine(ctx, extracted.source_files, extracted.frame, outcome.result, report, message)
+    return _to_quarantine(ctx, extracted.source_files, extracted.frame, dict(outcome.result), report, message)
 
 
 def _quarantine_unreadable(ctx: RunContext, exc: UnreadablePartitionError) -> dict[str, Any]:
@@ -135,8 +137,17 @@ def _quarantine_unreadable(ctx: RunContext, exc: UnreadablePartitionError) -> di
         f"{exc}; the file was quarantined at {quarantine} and the partition is excluded from training and "
         f"scoring (re-deliver it, then re-validate {ctx.ds})"
     )
-    verdict: dict[str, Any] = {"partition": ctx.ds, "rows": 0, "source_uri": partitions.to_uri(exc.path), "success": False}
-    verdict.update(_to_quarantine(ctx, (exc.path,), None, {"success": False, "read_error": str(exc)}, f"{exc}\n", message))
+    verdict: dict[str, Any] = {
+        "partition": ctx.ds,
+        "rows": 0,
+        "source_uri": partitions.to_uri(exc.path),
+        "success": False,
+    }
+    verdict.update(
+        _to_quarantine(
+            ctx, (exc.path,), None, {"success": False, "read_error": str(exc)}, f"{exc}\n", message
+        )
+    )
     write_verdict(ctx, verdict)
     return verdict
 
