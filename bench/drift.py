@@ -52,7 +52,7 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     from bench import datasets
     from bench.harness import examples
     from mloops import monitoring
-    from mloops.config import load_model_config
+    from mloops.config_files import load_model_config
 
     rows = params["rows"]
     drift = examples().Scenario("covariate_drift", CURRENT_DAY, CURRENT_DAY)
@@ -106,7 +106,7 @@ def mloops_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
 
         from mloops import monitoring
         from mloops.adapters import evidently_adapter  # noqa: F401 - the library import the task pays
-        from mloops.config import load_model_config
+        from mloops.config_files import load_model_config
         from mloops.stages.drift import compare_samples
     plan = json.loads(Path(params["plan"]).read_text())
     config = load_model_config(plan["config"])

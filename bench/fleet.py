@@ -72,7 +72,7 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     datasets.write_yaml(
         Path(params["models_dir"]) / f"{datasets.WIDE_MODEL}.yaml", datasets.wide_config(template, names)
     )
-    from mloops.config import find_model_config
+    from mloops.config_files import find_model_config
     from mloops.settings import get_settings
 
     settings = get_settings()

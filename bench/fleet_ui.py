@@ -122,7 +122,7 @@ def _synthetic_inputs(model: str, days: int, start: dt.date) -> dict[str, Any]:
 def _workspace(root: Path, models: int, days: int) -> dict[str, str]:
     if str(REPO / "plugins") not in sys.path:
         sys.path.insert(0, str(REPO / "plugins"))
-    from mloops.config import load_model_config
+    from mloops.config_files import load_model_config
 
     base = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
     base["schedule"]["end_date"] = "2026-01-31"

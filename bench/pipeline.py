@@ -38,7 +38,7 @@ def day_of(index: int) -> dt.date:
 
 
 def context(model: str, day: dt.date) -> Any:
-    from mloops.config import find_model_config
+    from mloops.config_files import find_model_config
     from mloops.settings import get_settings
     from mloops.stages.layout import RunContext
 

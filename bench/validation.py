@@ -23,7 +23,7 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
 
     from bench import datasets
     from bench.harness import examples
-    from mloops.config import load_model_config
+    from mloops.config_files import load_model_config
 
     config = load_model_config(datasets.CHURN_CONFIG)
     generator = examples()

@@ -1,10 +1,8 @@
 """Per-model configuration: one YAML file per model under ``include/models/``, validated once.
 
 Everything a model needs (source, features, suite, estimator, window, gates, slices, promotion,
-schedule) is declared here as frozen pydantic models. Loading a directory never fails as a whole:
-each broken file becomes a :class:`~mloops.errors.ModelConfigError` naming the file and the field,
-and the other models load normally. Only pydantic and PyYAML are imported (both already loaded by
-Airflow), so this module is safe at DAG parse time.
+schedule) is declared here as frozen pydantic models; :mod:`mloops.config_files` reads the files.
+Only pydantic is imported (already loaded by Airflow), so this module is safe at DAG parse time.
 """
 
 from __future__ import annotations
@@ -12,24 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import re
-from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mloops.contracts import PromotionPolicy, ScenarioKind
 from mloops.data.confinement import check_path_template
-from mloops.errors import ModelConfigError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-
-#: libyaml's safe loader parses configs several times faster than the pure-Python one (DAG files
-#: load every config on each parse).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Estimators a config may name. Each is a scikit-learn class whose fitted state serializes with
 #: skops without custom code; the extra skops types each one needs live in ``training.TRUSTED_TYPES``.
@@ -356,156 +344,3 @@ class ModelConfig(_Frozen):
             mode="json", include={"task", "target", "features", "training", "id_column"}
         )
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _location(error: Mapping[str, Any]) -> str:
-    parts = [str(p) for p in error.get("loc", ()) if not (isinstance(p, str) and p in _DISCRIMINATOR_TAGS)]
-    return ".".join(parts) or "<root>"
-
-
-_DISCRIMINATOR_TAGS = {"files", "sql", "generator"}
-
-
-def _line_of(text: str, field_path: str) -> int | None:
-    """Best-effort line number of the first key of a dotted field path, for error messages."""
-    key = field_path.split(".")[0]
-    match = re.search(rf"^{re.escape(key)}\s*:", text, flags=re.MULTILINE)
-    return text.count("\n", 0, match.start()) + 1 if match else None
-
-
-def load_model_config(path: str | Path) -> ModelConfig:
-    """Read and validate one model file; raise :class:`ModelConfigError` naming the file and fields."""
-    path = Path(path)
-    shown = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ModelConfigError(shown, [f"cannot read file: {exc.strerror}"]) from exc
-    try:
-        raw = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (libyaml's when available)
-    except yaml.YAMLError as exc:
-        raise ModelConfigError(shown, [f"invalid YAML: {exc}"]) from exc
-    if not isinstance(raw, dict):
-        raise ModelConfigError(shown, ["expected a mapping of fields at the top level"])
-    raw.setdefault("name", path.stem)
-    if raw["name"] != path.stem:
-        raise ModelConfigError(shown, [f"name: {raw['name']!r} must match the file name {path.stem!r}"])
-    try:
-        return ModelConfig.model_validate({**raw, "source_file": shown})
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where, message = _location(error), error["msg"]
-            if where == "<root>":
-                message = message.removeprefix("Value error, ")
-                head, _, rest = message.partition(": ")
-                if rest and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", head):
-                    where, message = head, rest
-            line = _line_of(text, where)
-            at = f" (line {line})" if line else ""
-            problems.append(f"field '{where}'{at}: {message}")
-        raise ModelConfigError(shown, problems) from None
-
-
-def load_model_configs(
-    directory: str | Path, index_dir: str | Path | None = None
-) -> tuple[dict[str, ModelConfig], list[ModelConfigError]]:
-    """Load every ``*.yaml``/``*.yml`` in ``directory``; return the valid configs and the errors.
-
-    With ``index_dir``, valid configs come from a compiled index (``config_index.json`` there) while
-    their file is unchanged (same path, ``mtime_ns`` and size), so each DAG file of a parse does not
-    re-read every YAML file; a changed, new or invalid file is read and validated as without it.
-    """
-    configs: dict[str, ModelConfig] = {}
-    errors: list[ModelConfigError] = []
-    index = _ConfigIndex(Path(index_dir)) if index_dir is not None else None
-    for path in _config_files(Path(directory)):
-        config = index.get(path) if index else None
-        if config is None:
-            try:
-                config = load_model_config(path)
-            except ModelConfigError as exc:
-                errors.append(exc)
-                continue
-            if index:
-                index.put(path, config)
-        configs[config.name] = config
-    if index:
-        index.save()
-    return configs, errors
-
-
-class _ConfigIndex:
-    """Validated configs as JSON keyed by each YAML file's ``(mtime_ns, size)``; no pickle.
-
-    A hit skips only the YAML parse: the JSON is validated again (so validators that read the
-    settings, e.g. the data-root confinement, still run). An entry is only written when its JSON
-    validates back to an equal config, and the index is dropped when this module changes (its own
-    key is part of the file).
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / "config_index.json"
-        self.code = _file_key(Path(__file__))
-        self.entries: dict[str, dict[str, Any]] = {}
-        self.changed = False
-        try:
-            data = json.loads(self.path.read_text())
-            if data.get("code") == self.code:
-                self.entries = data["entries"]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-
-    def get(self, path: Path) -> ModelConfig | None:
-        entry = self.entries.get(str(path))
-        if not entry or entry.get("key") != _file_key(path):
-            return None
-        try:
-            return ModelConfig.model_validate({**json.loads(entry["config"]), "source_file": str(path)})
-        except (ValidationError, ValueError):
-            return None  # e.g. the settings changed: read the file and report its own errors
-
-    def put(self, path: Path, config: ModelConfig) -> None:
-        text = config.model_dump_json()
-        if ModelConfig.model_validate({**json.loads(text), "source_file": str(path)}) == config:
-            self.entries[str(path)] = {"key": _file_key(path), "config": text}
-            self.changed = True
-
-    def save(self) -> None:
-        if not self.changed:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps({"code": self.code, "entries": self.entries}))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only home only loses the speed-up
-
-
-def _file_key(path: Path) -> list[int]:
-    stat = path.stat()
-    return [stat.st_mtime_ns, stat.st_size]
-
-
-def model_names(directory: str | Path) -> list[str]:
-    """The model names configured in ``directory`` (file stems), without validating the files."""
-    return [p.stem for p in _config_files(Path(directory))]
-
-
-def _config_files(directory: Path) -> Iterable[Path]:
-    if not directory.is_dir():
-        return []
-    return sorted(
-        p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"} and not p.name.startswith(".")
-    )
-
-
-def find_model_config(name: str, directory: str | Path) -> ModelConfig:
-    """Load the config of one model by name (what operators do at run time)."""
-    directory = Path(directory)
-    for suffix in (".yaml", ".yml"):
-        candidate = directory / f"{name}{suffix}"
-        if candidate.exists():
-            return load_model_config(candidate)
-    raise ModelConfigError(str(directory / f"{name}.yaml"), ["no such model config file"])

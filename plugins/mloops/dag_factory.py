@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import DAG, Asset, Param
 
-from mloops.config import ModelConfig, load_model_configs, model_names
+from mloops.config_files import load_model_configs, model_names
 from mloops.contracts import PromotionPolicy, RegistryAction
 from mloops.operators import (
     CheckRunParamsOperator,
@@ -32,6 +32,7 @@ from mloops.operators.approval import approval_operator_class
 from mloops.settings import get_settings
 
 if TYPE_CHECKING:
+    from mloops.config import ModelConfig
     from mloops.errors import ModelConfigError
 
 TRAINING_DAG_PREFIX = "mloops_train_"

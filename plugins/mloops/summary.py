@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mloops import partitions
-from mloops.config import load_model_configs
+from mloops.config_files import load_model_configs
 from mloops.contracts import Alias, Status, Tag
 from mloops.settings import Settings, get_settings
 

@@ -13,7 +13,7 @@ import pytest
 
 from bench import datasets
 from bench.pandas_checks import run_checks
-from mloops.config import load_model_config
+from mloops.config_files import load_model_config
 from mloops_examples.generator import Scenario, generate_partition
 
 pytestmark = pytest.mark.integration

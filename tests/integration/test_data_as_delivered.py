@@ -56,7 +56,7 @@ def _rows(n: int = 60, *, score: str = "score", tenure: Any = None) -> str:
 def _context(tmp_path: Path, home: Path, allowed: list[Any]):
     import yaml
 
-    from mloops.config import load_model_config
+    from mloops.config_files import load_model_config
     from mloops.settings import get_settings
     from mloops.stages.layout import RunContext
 

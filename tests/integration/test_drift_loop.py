@@ -43,7 +43,7 @@ def drifting_churn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home:
 
 
 def _prepare_history(models_dir: Path) -> None:
-    from mloops.config import find_model_config
+    from mloops.config_files import find_model_config
     from mloops.contracts import Use
     from mloops.settings import get_settings
     from mloops.stages import registry, score, test, train, validate

@@ -80,7 +80,7 @@ def test_nightly_runs_promote_and_rerun_is_idempotent(models: Path, mloops_home:
     assert run.data.params["estimator"] == "sklearn.ensemble.HistGradientBoostingClassifier"
     inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
     assert sorted(inputs) == ["evaluation", "training"]
-    from mloops.config import load_model_config
+    from mloops.config_files import load_model_config
     from mloops.stages.train import split_digest
 
     config = load_model_config(models / "churn.yaml")
@@ -212,7 +212,7 @@ def test_every_version_carries_its_importances(models: Path, mloops_home: Path) 
         and Path(mloops_home, "importances.json").read_text()
     )
     assert table["metric"] == "roc_auc" and table["champion_version"] == "1"
-    from mloops.config import find_model_config
+    from mloops.config_files import find_model_config
 
     names = set(find_model_config("churn", models).feature_names)
     assert {row["feature"] for row in table["features"]} == names

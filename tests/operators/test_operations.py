@@ -48,7 +48,7 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path) -
 @pytest.fixture
 def three_versions(models: Path) -> None:
     """Versions 1-3 of mloops.churn: 1 and 2 promoted in turn, 3 registered but failed its tests."""
-    from mloops.config import find_model_config
+    from mloops.config_files import find_model_config
 
     settings, config = get_settings(), find_model_config("churn", models)
     for day in (dt.date(2026, 1, 2), dt.date(2026, 1, 3)):

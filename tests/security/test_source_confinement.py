@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mloops.config import load_model_config
+from mloops.config_files import load_model_config
 from mloops.data.sources import extract_partition
 from mloops.errors import DataSourceError, ModelConfigError
 from tests.helpers import small_churn, write_models

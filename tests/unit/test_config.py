@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mloops.config import ModelConfig, find_model_config, load_model_config, load_model_configs
+from mloops.config import ModelConfig
+from mloops.config_files import find_model_config, load_model_config, load_model_configs
 from mloops.errors import ModelConfigError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mloops.config import load_model_configs
+from mloops.config_files import load_model_configs
 from tests.helpers import example_config, write_models
 
 pytestmark = pytest.mark.unit

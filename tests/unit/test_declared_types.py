@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from mloops import quality
-from mloops.config import category_text, find_model_config
+from mloops.config import category_text
+from mloops.config_files import find_model_config
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.unit

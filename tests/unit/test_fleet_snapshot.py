@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from mloops.config import load_model_config
+from mloops.config_files import load_model_config
 from mloops.fleet import snapshot, table, view
 from tests.helpers import REPO
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mloops import evaluation, registry
-from mloops.config import find_model_config
+from mloops.config_files import find_model_config
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.unit

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from mloops import monitoring, store
-from mloops.config import ModelConfig, find_model_config
+from mloops.config_files import find_model_config
 from tests.helpers import REPO
+
+if TYPE_CHECKING:
+    from mloops.config import ModelConfig
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mloops import quality
-from mloops.config import find_model_config
+from mloops.config_files import find_model_config
 from mloops.errors import ModelConfigError
 
 REPO = Path(__file__).resolve().parents[2]

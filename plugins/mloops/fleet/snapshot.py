@@ -434,7 +434,7 @@ def record(config: ModelConfig, settings: Settings) -> dict[str, Any]:
 def record_quietly(model: str) -> None:
     """:func:`record` for stage operators, after each stage (passed or failed): a snapshot failure is
     logged and never fails the stage; the next stage (or ``python -m mloops.fleet refresh``) rebuilds it."""
-    from mloops.config import find_model_config
+    from mloops.config_files import find_model_config
     from mloops.settings import get_settings
 
     try:
@@ -446,7 +446,7 @@ def record_quietly(model: str) -> None:
 
 def refresh(settings: Settings, names: Sequence[str] | None = None) -> list[str]:
     """Rebuild the rows of every configured model (or ``names``) and drop rows of removed models."""
-    from mloops.config import load_model_configs
+    from mloops.config_files import load_model_configs
 
     configs, _ = load_model_configs(settings.models_dir)
     chosen = [n for n in sorted(configs) if names is None or n in names]

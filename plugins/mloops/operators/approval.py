@@ -56,7 +56,7 @@ def approval_operator_class() -> type:
 
         def execute(self, context: Any) -> Any:
             from mloops.adapters import mlflow_adapter
-            from mloops.config import find_model_config
+            from mloops.config_files import find_model_config
             from mloops.settings import get_settings
 
             settings = get_settings()
@@ -96,7 +96,7 @@ def approval_operator_class() -> type:
             import json
 
             from mloops.adapters import mlflow_adapter
-            from mloops.config import find_model_config
+            from mloops.config_files import find_model_config
             from mloops.settings import get_settings
 
             settings = get_settings()

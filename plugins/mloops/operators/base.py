@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mloops.config import find_model_config
+from mloops.config_files import find_model_config
 from mloops.contracts import EventKind, StageResult, Tag, Use
 from mloops.errors import (
     InvalidParamsError,
