@@ -144,11 +144,11 @@ def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
 
 def fleet_table(settings: Settings, names: Sequence[str]) -> str:
     """The fleet table of the dashboard, from the same snapshot (rebuilt here for the models named)."""
-    from mloops.fleet import snapshot, table
+    from mloops.fleet import collect, table
 
-    snapshot.refresh(settings, names)
+    collect.refresh(settings, names)
     return "Fleet (as on the Models page of the Airflow UI):\n" + table.render(
-        [row for row in snapshot.read(settings) if row["model"] in names]
+        [row for row in collect.read(settings) if row["model"] in names]
     )
 
 

@@ -98,10 +98,10 @@ def fleet_stores(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path) -> 
         for day in ("2026-01-02", "2026-01-04"):
             assert dag_test("mloops_score_churn", day, hour=4)[1]["score_batch"] == "success"
         assert dag_test("mloops_monitor_churn", "2026-01-04", hour=6)[1]["check_drift"] == "success"
-        from mloops.fleet import snapshot
+        from mloops.fleet import collect
         from mloops.settings import get_settings
 
-        snapshot.refresh(get_settings())
+        collect.refresh(get_settings())
         yield Fleet(home, models)
     finally:
         for key, value in saved.items():

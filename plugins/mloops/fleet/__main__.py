@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from mloops.fleet import snapshot, table
+from mloops.fleet import collect, table
 from mloops.settings import get_settings
 
 
@@ -12,8 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     settings = get_settings()
     if args[:1] == ["refresh"]:
-        snapshot.refresh(settings)
-    print(table.render(snapshot.read(settings)), end="")
+        collect.refresh(settings)
+    print(table.render(collect.read(settings)), end="")
     return 0
 
 

@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from mloops.fleet import airflow_state, snapshot, view
+from mloops.fleet import airflow_state, collect, view
 from mloops.settings import Settings, get_settings
 
 TEMPLATES = Environment(
@@ -48,12 +48,12 @@ def file_link(root_path: str, settings: Settings, uri: str | None) -> str | None
 
 def _fleet(session: Any, settings: Settings) -> list[dict[str, Any]]:
     return view.join_airflow(
-        snapshot.read(settings), airflow_state.latest_runs(session), airflow_state.pending_approvals(session)
+        collect.read(settings), airflow_state.latest_runs(session), airflow_state.pending_approvals(session)
     )
 
 
 def _model(session: Any, settings: Settings, model: str) -> dict[str, Any]:
-    found = snapshot.read_model(settings, model)
+    found = collect.read_model(settings, model)
     if found is None:
         raise HTTPException(404, f"no snapshot of model {model!r}: unknown model, or no stage has run yet")
     joined = view.join_airflow(

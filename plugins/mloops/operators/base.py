@@ -163,9 +163,9 @@ class MloopsStageOperator(BaseOperator):
 
     def refresh_fleet_row(self) -> None:
         """Bring the model's row of the fleet dashboard's snapshot up to date (never fails the task)."""
-        from mloops.fleet import snapshot
+        from mloops.fleet import collect
 
-        snapshot.record_quietly(str(self.model))
+        collect.record_quietly(str(self.model))
 
     def post_execute(self, context: Any, result: Any = None) -> None:
         super().post_execute(context, result)
