@@ -110,6 +110,7 @@ class Tag(StrEnum):
     VALIDATION_DOCS = "mloops.validation_docs"
     REFERENCE_URI = "mloops.reference_uri"
     MODEL_URI = "mloops.model_uri"
+    MODEL_SHA256 = "mloops.model.sha256"  # digest of the logged model.skops, checked before every load
     OVERRIDES = "mloops.overrides"
     REASON = "mloops.reason"
     # what started the run
@@ -127,6 +128,7 @@ class Tag(StrEnum):
     PROMOTED_FROM = "mloops.promoted_from"
     PROMOTION_REASON = "mloops.promotion_reason"
     APPROVAL = "mloops.approval"
+    PROMOTION_PENDING = "mloops.promotion.pending"  # intent written before an alias move, then "recorded"
     ARCHIVED = "mloops.archived"
     LAST_ACTION = "mloops.last_action"
 

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloops.contracts import Tag
 from mloops.errors import ModelIntegrityError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-DIGEST_TAG = "mloops.model.sha256"
+DIGEST_TAG = Tag.MODEL_SHA256
 SKOPS_FILE = "model.skops"
 ESTIMATOR_PARAM = "estimator"
 

@@ -26,15 +26,15 @@ from mloops.stages.score import champion
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mloops.adapters.mlflow_adapter import VersionInfo
     from mloops.config import ModelConfig
+    from mloops.monitoring import DriftSummary, PolicyVerdict
     from mloops.partitions import StoragePath
 
 
 def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
     """Compare the current window (validated partitions with their predictions) with the champion's
     training reference; save the reports, append the numbers to the metrics store, apply the policy."""
-    from mloops.adapters import mlflow_adapter
-
     m = ctx.config.monitoring
     days = window(ctx, m.window_days)
     start = days[0].partition
@@ -45,12 +45,7 @@ def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
             f"model {ctx.model!r}: no validated and scored partition in the window {start}..{ctx.ds} "
             f"({skipped})"
         )
-    reference_uri = mlflow_adapter.get_run(client, version.run_id or "").tags.get(Tag.REFERENCE_URI)
-    if not reference_uri:
-        raise DriftInputError(
-            f"champion v{version.version} of {ctx.model!r} has no recorded training reference"
-        )
-    reference = partitions.read_parquet(partitions.from_uri(reference_uri))
+    reference = training_reference(ctx, client, version)
     reference_sample = monitoring.sample(reference, m.sample_size, m.seed)
     current_sample = monitoring.sample(current, m.sample_size, m.seed)
     out_dir = monitoring_dir(ctx, start)
@@ -67,25 +62,14 @@ def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
         int(len(labeled)),
     )
     verdict = monitoring.evaluate_policy(ctx.config, summary)
-    numbers: dict[str, float | None] = {
-        "drift.share": summary.share,
-        "drift.count": float(len(summary.drifted_columns)),
-        "rows.current": float(len(current)),
-        "rows.reference": float(len(reference)),
-        "rows.labeled": float(len(labeled)),
-        "policy.breached": float(verdict.breached),
-        **{f"drift.column.{c.column}": c.score for c in summary.columns},
-        **{f"quality.{k}": v for k, v in quality.items()},
-    }
-    if summary.prediction is not None:
-        numbers["drift.prediction"] = summary.prediction.score
-    store.write_metrics(
-        ctx.settings.metrics_db_uri,
-        model=ctx.model,
-        model_version=version.version,
-        window_start=start,
-        window_end=ctx.partition,
-        metrics=numbers,
+    record_numbers(
+        ctx,
+        version.version,
+        start,
+        summary,
+        verdict,
+        rows=(len(current), len(reference), len(labeled)),
+        quality=quality,
         run_id=run_id,
     )
     return DriftResult(
@@ -100,6 +84,54 @@ def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
         reasons=list(verdict.reasons),
         report_uri=partitions.to_uri(out_dir / "drift.html"),
         report_json_uri=partitions.to_uri(out_dir / "drift.json"),
+    )
+
+
+def training_reference(ctx: RunContext, client: Any, version: VersionInfo) -> pd.DataFrame:
+    """What the champion was trained on (the sample recorded by its training run)."""
+    from mloops.adapters import mlflow_adapter
+
+    reference_uri = mlflow_adapter.get_run(client, version.run_id or "").tags.get(Tag.REFERENCE_URI)
+    if not reference_uri:
+        raise DriftInputError(
+            f"champion v{version.version} of {ctx.model!r} has no recorded training reference"
+        )
+    return partitions.read_parquet(partitions.from_uri(reference_uri))
+
+
+def record_numbers(
+    ctx: RunContext,
+    version: str,
+    start: dt.date,
+    summary: DriftSummary,
+    verdict: PolicyVerdict,
+    *,
+    rows: tuple[int, int, int],
+    quality: dict[str, float | None],
+    run_id: str | None,
+) -> None:
+    """Append the check's numbers to the metrics store (model, version, window, metric -> value)."""
+    current, reference, labeled = rows
+    numbers: dict[str, float | None] = {
+        "drift.share": summary.share,
+        "drift.count": float(len(summary.drifted_columns)),
+        "rows.current": float(current),
+        "rows.reference": float(reference),
+        "rows.labeled": float(labeled),
+        "policy.breached": float(verdict.breached),
+        **{f"drift.column.{c.column}": c.score for c in summary.columns},
+        **{f"quality.{k}": v for k, v in quality.items()},
+    }
+    if summary.prediction is not None:
+        numbers["drift.prediction"] = summary.prediction.score
+    store.write_metrics(
+        ctx.settings.metrics_db_uri,
+        model=ctx.model,
+        model_version=version,
+        window_start=start,
+        window_end=ctx.partition,
+        metrics=numbers,
+        run_id=run_id,
     )
 
 

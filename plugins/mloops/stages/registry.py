@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 #: Written on the candidate before its aliases move, set to ``recorded`` once the promotion event is
 #: stored: a retry after "already champion" (e.g. the metrics store was down) still records the event.
-PROMOTION_PENDING_TAG = "mloops.promotion.pending"
+PROMOTION_PENDING_TAG = Tag.PROMOTION_PENDING
 RECORDED = "recorded"
 
 
@@ -195,17 +195,7 @@ def registry_action(
     touched = {target.version} | (
         {champion.version} if champion and action != RegistryAction.ARCHIVE else set()
     )
-    record = json.dumps({**audit, "target": target.version}, sort_keys=True)
-    for number in touched:
-        mlflow_adapter.set_version_tags(
-            client,
-            name,
-            number,
-            {
-                f"{AUDIT_TAG_PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}.{action}": record,
-                Tag.LAST_ACTION: record,
-            },
-        )
+    _audit(client, name, touched, {**audit, "target": target.version}, now)
     after = {
         alias.value: info.version
         for alias in (Alias.CHAMPION, Alias.PREVIOUS, Alias.CHALLENGER)
@@ -219,6 +209,16 @@ def registry_action(
         audit=audit,
         from_champion=champion.version if champion else None,
     )
+
+
+def _audit(client: Any, name: str, versions: set[str], record: dict[str, Any], now: dt.datetime) -> None:
+    """Tag every version an action touched: one ``mloops.audit.<time>.<action>`` entry and the last action."""
+    from mloops.adapters import mlflow_adapter
+
+    text = json.dumps(record, sort_keys=True)
+    key = f"{AUDIT_TAG_PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}.{record['action']}"
+    for number in versions:
+        mlflow_adapter.set_version_tags(client, name, number, {key: text, Tag.LAST_ACTION: text})
 
 
 def _action_target(client: Any, name: str, action: str, version: str | None) -> VersionInfo:
