@@ -31,7 +31,7 @@ def test_pickle_champion_is_refused_by_score_batch(
 
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(write_models(tmp_path / "models", churn=small_churn())))
     monkeypatch.setenv("MARKER", str(tmp_path / "marker"))
-    _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), {})
+    _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn", use="scoring"), {})
 
     settings = get_settings()
     client = mlflow_adapter.client(settings)
