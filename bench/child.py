@@ -18,6 +18,28 @@ from pathlib import Path
 from typing import Any
 
 
+def peak_rss_now() -> int:
+    """This process's peak RSS so far (``VmHWM``), in bytes; 0 where ``/proc`` does not tell.
+
+    Read in the child because the parent's ``wait4`` figure (``ru_maxrss``) is not this program's
+    own peak on Linux: it carries over the RSS of the process that forked it (a 1.5 GB pytest
+    parent makes every child report at least 1.5 GB).
+    """
+    import resource
+
+    # Descendants this child reaped (an Airflow task process, say) count too; they started from this
+    # child's RSS, which is at most its own peak.
+    descendants = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return max(int(line.split()[1]) * 1024, descendants)
+    return 0
+
+
 def rss_now() -> int:
     """Current resident set size of this process, in bytes."""
     import psutil
@@ -66,6 +88,7 @@ def main(argv: list[str]) -> int:
         "cpu": probe.cpu,
         "rss_base": probe.rss_base,
         "marks": probe.marks,
+        "peak_rss": peak_rss_now(),
         "loadavg_1m": [load_at_start, os.getloadavg()[0]],
     }
     out_path.write_text(json.dumps(payload, default=str))

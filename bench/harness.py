@@ -3,7 +3,8 @@
 The parent never does measured work itself. Each run starts ``python -m bench.child`` with a JSON
 spec naming a ``module:function`` case; the child records its own section timings and its RSS
 just before the measured work (after the imports it needs), and the parent reaps it with
-``os.wait4``, whose ``ru_maxrss`` is the peak RSS of that child and of anything it started.
+``os.wait4`` (CPU seconds); the peak RSS is the child's own high-water mark (``VmHWM``, and its reaped
+descendants'), reported by the child.
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ class Workspace:
             reason = "timed out" if proc.returncode == -signal.SIGKILL else f"exit code {proc.returncode}"
             raise CaseFailed(f"{label}: {target} failed ({reason}); log {log_path}:\n{tail}")
         report = json.loads(out_path.read_text())
-        peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        # The child's own high-water mark; ``ru_maxrss`` only where /proc is missing (it includes the
+        # forking parent's RSS on Linux, see ``bench.child.peak_rss_now``).
+        peak = int(report.get("peak_rss") or 0) or usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
         cpu_s = usage.ru_utime + usage.ru_stime
         run = Run(label=label, wall_s=wall, peak_rss=peak, report=report, cpu_s=cpu_s)
         if self.verbose:

@@ -54,7 +54,10 @@ def test_the_harness_measures_a_real_child(tmp_path: Path) -> None:
     # CPU seconds are what the spin fixes (3x); wall time also holds whatever else the machine runs,
     # so only its presence is checked here.
     assert 2.0 < row["cpu_ratio"] < 4.5 and row["ratio"] is not None
-    assert row["memory_ratio"] > 1.0  # 200 MB vs 20 MB held (on top of the interpreter and its imports)
+    # 200 MB vs 20 MB held above the pre-work RSS. The peak is the child's own: on Linux wait4's
+    # ru_maxrss carries the forking parent's RSS, which made both sides equal inside a large pytest.
+    assert row["memory_ratio"] > 4.0
+    assert all(r.peak_rss < 1024 * MB for r in heavy + light)
 
 
 def test_the_cli_writes_results_and_report(tmp_path: Path) -> None:
