@@ -19,13 +19,19 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
+import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.harness import REPO, Run, Workspace, median, paired_ratio
+from mloops.warm import STAGE_IMPORTS
 
 NIGHT = dt.date(2026, 1, 10)
 WARM_UP = NIGHT - dt.timedelta(days=1)
@@ -131,11 +137,113 @@ def startup_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     with probe.timed("parse"):
         bag = DagBag(dag_folder=params["dag_file"])
         task = bag.dags[params["dag_id"]].get_task(params["task_id"])
-    with probe.timed("stage_imports"):
-        if params["stage"]:
-            importlib.import_module(f"mloops.stages.{params['stage']}")
+    with probe.timed("stage_imports"):  # the stage module and the libraries its code imports lazily
+        for module in STAGE_IMPORTS.get(params["stage"] or "", ()):
+            importlib.import_module(module)
     heavy = ("great_expectations", "evidently", "skops", "mlflow", "sklearn", "pandas")
     return {"operator": type(task).__name__, "loaded": sorted(m for m in heavy if m in sys.modules)}
+
+
+def _startup_in_fork(target: dict[str, Any]) -> dict[str, Any]:
+    """In a forked child: what the task runner does before the stage code (parse, stage imports)."""
+    started = time.perf_counter()
+    outcome = startup_child(target, _NullProbe())
+    return {**outcome, "seconds": time.perf_counter() - started}
+
+
+class _NullProbe:
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        yield
+
+
+def forked_startup_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    """An executor worker (Airflow and the Task SDK's runner imported, as the LocalExecutor's worker
+    holds them), cold or warmed by :mod:`mloops.warm` as the local stack's scheduler is; it forks one
+    child per task (the supervisor's bare ``os.fork``) and times fork to stage code start in each."""
+    import airflow.executors.local_executor  # noqa: F401
+    import airflow.sdk.execution_time.task_runner  # noqa: F401
+
+    warmed_s = 0.0
+    if params["warm"]:
+        from mloops.warm import warm
+
+        started = time.perf_counter()
+        warm()
+        warmed_s = time.perf_counter() - started
+    probe.mark_base()
+    seconds: dict[str, list[float]] = {}
+    loaded: dict[str, list[str]] = {}
+    for _ in range(params["repeats"]):
+        for target in params["targets"]:
+            read_end, write_end = os.pipe()
+            started = time.perf_counter()
+            pid = os.fork()
+            if pid == 0:  # the task process
+                os.close(read_end)
+                try:
+                    payload = json.dumps(_startup_in_fork(target)).encode()
+                    os.write(write_end, payload)
+                finally:
+                    os._exit(0)
+            os.close(write_end)
+            with os.fdopen(read_end, "rb") as pipe:
+                reply = json.loads(pipe.read() or b"{}")
+            os.waitpid(pid, 0)
+            elapsed = time.perf_counter() - started
+            seconds.setdefault(target["key"], []).append(elapsed)
+            loaded[target["key"]] = reply.get("loaded", [])
+    return {"seconds": seconds, "loaded": loaded, "warm_s": warmed_s}
+
+
+def _forked_startup(
+    ws: Workspace,
+    env: dict[str, str],
+    targets: dict[tuple[str, str | None], dict[str, Any]],
+    empty: dict[str, Any],
+    repeats: int,
+) -> list[dict[str, Any]]:
+    """Start-up as the LocalExecutor pays it (a fork of its worker), from a cold and a warm worker."""
+    specs = [
+        {"key": "empty", **{k: v for k, v in empty.items() if k != "tasks"}},
+        *({"key": t["task_id"], **{k: v for k, v in t.items() if k != "tasks"}} for t in targets.values()),
+    ]
+    reps = max(repeats, 3)
+    by_variant = {
+        variant: ws.run(
+            "bench.fleet:forked_startup_child",
+            {"warm": variant == "warm", "targets": specs, "repeats": reps},
+            env=env,
+            label=f"forked start-up, {variant} worker",
+        )
+        for variant in ("cold", "warm")
+    }
+    cases = []
+    for variant, run in by_variant.items():
+        seconds = run.result["seconds"]
+        floor = median(seconds["empty"])
+        for target in targets.values():
+            key = target["task_id"]
+            cases.append(
+                {
+                    "name": f"forked start-up ({variant} worker): {', '.join(target['tasks'])}",
+                    "size": None,
+                    "stage": f"startup_forked_{variant}",
+                    "metric": "fork to stage code start (s) vs a bare EmptyOperator task forked from the "
+                    "same worker; budget on the difference",
+                    "subject": {"repeats": reps, "time_s": round(median(seconds[key]), 3)},
+                    "baseline": {"repeats": reps, "time_s": round(floor, 3)},
+                    "ratio": round(median(seconds[key]) / floor, 3) if floor > 0 else None,
+                    "excess_s": round(median(seconds[key]) - floor, 3),
+                    "memory_ratio": None,
+                    "extra": {
+                        "libraries_loaded": run.result["loaded"][key],
+                        "worker_warm_up_s": round(run.result["warm_s"], 2),
+                        "worker_peak_rss_mb": round(run.peak_rss / 2**20, 1),
+                    },
+                }
+            )
+    return cases
 
 
 def _migrate(env: dict[str, str]) -> None:
@@ -339,6 +447,7 @@ def _startup(
                 "extra": {"stage_module": stage, "libraries_loaded": subject[-1].result["loaded"]},
             }
         )
+    cases.extend(_forked_startup(ws, env, targets, empty, repeats))
     cases.append(
         {
             "name": f"start-up over the night's {tasks_total} tasks",

@@ -5,7 +5,9 @@ standalone`` starts) with the LocalExecutor on the configured metadata DB, each 
 beside ``log_path``. A supervisor thread watches them: a component that exits is reported loudly (on
 stderr and in ``log_path``) and restarted, up to ``max_restarts`` times, after which every wait of this
 class fails naming it, instead of a UI running on top of a dead scheduler. The api-server listens on
-127.0.0.1 only (``AIRFLOW__API__HOST``), on ``AIRFLOW__API__PORT`` or a free port. Everything else
+127.0.0.1 only (``AIRFLOW__API__HOST``), on ``AIRFLOW__API__PORT`` or a free port. The scheduler starts
+from a warm parent (``python -m mloops.warm scheduler``: the libraries tasks use are imported once and
+every task process forks with them; ``MLOOPS_WARM_PARENT=0`` starts it cold). Everything else
 drives Airflow through its CLI, as a data engineer would. DAG files and tasks never import this.
 
     python -m scripts.devstack ui     # make ui: run until Ctrl-C
@@ -109,11 +111,16 @@ class LocalAirflow:
 
     def _spawn(self, name: str) -> None:
         args = [self.airflow, name]
+        env = self.env
+        if name == "scheduler" and env.get("MLOOPS_WARM_PARENT", "1") != "0":
+            args = [sys.executable, "-m", "mloops.warm", name]
+            plugins = str(Path(__file__).resolve().parents[1] / "plugins")
+            env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (plugins, env.get("PYTHONPATH")) if p)}
         if name == "api-server":
             args += ["--host", self.env["AIRFLOW__API__HOST"], "--port", self.env["AIRFLOW__API__PORT"]]
         with self.component_log(name).open("a") as log:
             self.processes[name] = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+                args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
 
     def start(self) -> None:

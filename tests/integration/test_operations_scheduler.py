@@ -134,6 +134,15 @@ def test_backfill_twice_leaves_identical_registry(stack) -> None:
     assert _registry_state() == first
 
 
+def test_tasks_fork_from_the_warm_scheduler(stack) -> None:
+    """The backfilled runs' tasks started with every stage library already imported (mloops.warm)."""
+    assert "mloops.warm:" in stack.component_log("scheduler").read_text()
+    logs = sorted(Path(stack.env["AIRFLOW_HOME"], "logs").rglob("task_id=validate_batch/attempt=*.log"))
+    assert logs, "no validate_batch task log"
+    text = logs[0].read_text()
+    assert "task process started warm" in text, text[-3000:]
+
+
 def test_invalid_trigger_parameters_are_refused(stack) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         stack.api.post(f"/dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"promotion_mode": "yolo"}})

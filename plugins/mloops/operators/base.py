@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from mloops import warm
 from mloops.config_files import find_model_config
 from mloops.contracts import EventKind, StageResult, Tag, Use
 from mloops.errors import (
@@ -178,6 +179,7 @@ class MloopsStageOperator(BaseOperator):
         reason. On a data or gate failure the stage's result and the event are published, then the
         task fails without retrying.
         """
+        self.log.info("mloops: %s", warm.start_report())
         try:
             return stage().to_xcom()
         except SkipStage as exc:

@@ -1,0 +1,93 @@
+"""Run an Airflow component from a warm parent: ``python -m mloops.warm scheduler`` (or ``celery worker``).
+
+Every mloops task process is a fork: the LocalExecutor forks its workers from the scheduler and each
+worker's supervisor forks the task; a Celery worker forks its pool from the main process in the same
+way. A task therefore starts with whatever its forking parent had imported. Cold, every task imports
+pandas, scikit-learn, MLflow, Great Expectations and Evidently on its own (seconds each on a small
+machine, for ~11 tasks per model a night). Imported once here, before the component starts, they are
+shared copy-on-write by every task it runs.
+
+Only modules are imported: nothing is called, no settings are read, no client or connection is
+built, so a forked task sees the environment and files as they are when it runs. The parse-time
+rule is untouched: DAG files and the DAG processor never import this module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+#: What each stage's code imports while it runs (the stage modules import their libraries lazily,
+#: inside the functions that use them): a validation task needs GX, never Evidently or skops.
+STAGE_IMPORTS: dict[str, tuple[str, ...]] = {
+    "validate": ("pandas", "pyarrow.parquet", "great_expectations", "mloops.stages.validate"),
+    "train": (
+        "pandas",
+        "pyarrow.parquet",
+        "sklearn.ensemble",
+        "sklearn.linear_model",
+        "mlflow",
+        "mlflow.sklearn",
+        "mloops.stages.train",
+    ),
+    "test": ("pandas", "sklearn.metrics", "sklearn.inspection", "mlflow", "mloops.stages.test"),
+    "registry": ("mlflow", "mloops.stages.registry"),
+    "score": ("pandas", "pyarrow.parquet", "mlflow", "skops.io", "mloops.stages.score"),
+    "drift": ("pandas", "pyarrow.parquet", "evidently", "mlflow", "mloops.stages.drift"),
+}
+#: The libraries of every stage, then mloops' own modules behind them.
+WARM_MODULES = (
+    *dict.fromkeys(m for mods in STAGE_IMPORTS.values() for m in mods if not m.startswith("mloops.")),
+    "mloops.adapters.gx_adapter",
+    "mloops.adapters.mlflow_adapter",
+    "mloops.adapters.evidently_adapter",
+    "mloops.adapters.model_integrity",
+    *(f"mloops.stages.{stage}" for stage in STAGE_IMPORTS),
+)
+
+
+def warm(modules: tuple[str, ...] = WARM_MODULES) -> dict[str, float]:
+    """Import ``modules``; the seconds each took (a module that fails to import is reported, not fatal:
+    the task that needs it will fail with the real error, in its own log)."""
+    took: dict[str, float] = {}
+    for name in modules:
+        started = time.perf_counter()
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - the component must start even if one library is broken
+            print(f"mloops.warm: could not import {name}: {exc!r}", file=sys.stderr, flush=True)
+            continue
+        took[name] = time.perf_counter() - started
+    return took
+
+
+def start_report() -> str:
+    """How warm this task process started: which of the warmed libraries it found already imported."""
+    libraries = [m for m in WARM_MODULES if not m.startswith("mloops.")]
+    present = [m for m in libraries if m in sys.modules]
+    how = "warm" if len(present) == len(libraries) else "cold" if not present else "partly warm"
+    return f"task process started {how}: {len(present)} of {len(libraries)} stage libraries already imported"
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m mloops.warm <airflow command> [args...]", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    took = warm()
+    print(
+        f"mloops.warm: {len(took)} modules imported in {time.perf_counter() - started:.1f} s before "
+        f"'airflow {' '.join(argv)}' starts",
+        file=sys.stderr,
+        flush=True,
+    )
+    from airflow.__main__ import main as airflow_main
+
+    sys.argv = ["airflow", *argv]
+    airflow_main()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

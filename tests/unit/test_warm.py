@@ -1,0 +1,57 @@
+"""The warm parent (``python -m mloops.warm``) imports what the stages use; nothing stops the component."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mloops import warm
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_stage_library_is_warmed_and_stage_modules_last() -> None:
+    libraries = {m for mods in warm.STAGE_IMPORTS.values() for m in mods if not m.startswith("mloops.")}
+    assert libraries <= set(warm.WARM_MODULES)
+    assert {f"mloops.stages.{s}" for s in warm.STAGE_IMPORTS} <= set(warm.WARM_MODULES)
+    assert len(warm.WARM_MODULES) == len(set(warm.WARM_MODULES))
+    first_mloops = next(i for i, m in enumerate(warm.WARM_MODULES) if m.startswith("mloops."))
+    assert all(m.startswith("mloops.") for m in warm.WARM_MODULES[first_mloops:])
+
+
+def test_a_validation_task_needs_neither_evidently_nor_skops() -> None:
+    assert not {"evidently", "skops.io", "mlflow"} & set(warm.STAGE_IMPORTS["validate"])
+    assert "great_expectations" not in warm.STAGE_IMPORTS["registry"]
+
+
+def test_a_module_that_fails_to_import_is_reported_not_fatal(capsys: pytest.CaptureFixture[str]) -> None:
+    took = warm.warm(("json", "mloops_no_such_module"))
+    assert list(took) == ["json"]
+    assert "could not import mloops_no_such_module" in capsys.readouterr().err
+
+
+def test_the_stage_modules_import_no_heavy_library_at_module_level() -> None:
+    """The warm parent is what pays for the libraries; the stage modules themselves stay light."""
+    code = (
+        "import sys; import mloops.stages.validate, mloops.stages.drift, mloops.stages.registry;"
+        "print(sorted(m for m in ('great_expectations', 'evidently', 'mlflow', 'sklearn', 'skops')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PYTHONPATH": f"{REPO / 'plugins'}:{REPO}", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_without_a_command_it_says_how_to_call_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert warm.main([]) == 2
+    assert "usage: python -m mloops.warm <airflow command>" in capsys.readouterr().err
