@@ -277,7 +277,7 @@ class LocalAirflow:
             "--reprocess-behavior",
             reprocess,
         )
-        deadline = time.time() + 120
+        deadline = time.time() + 300  # on a loaded machine the scheduler gets to it late
         while True:  # the scheduler marks the previous backfill of this DAG complete a little after its runs
             try:
                 self.cli(*args)

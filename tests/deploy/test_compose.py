@@ -134,7 +134,7 @@ def test_service_commands(services):
         "airflow-scheduler": ["airflow", "scheduler"],
         "airflow-dag-processor": ["airflow", "dag-processor"],
         "airflow-triggerer": ["airflow", "triggerer"],
-        "airflow-worker": ["airflow", "celery", "worker"],
+        "airflow-worker": ["python", "-m", "mloops.warm", "celery", "worker"],
     }
     for name, argv in expected.items():
         assert services[name]["command"] == argv, name
@@ -655,7 +655,7 @@ def test_service_command_resolves_every_service():
     variables = dummy_variables()
     for name in LONG_RUNNING_AIRFLOW:
         argv = service_command(COMPOSE, name, variables)
-        assert argv[0] == "airflow", name
+        assert argv[0] == "airflow" or argv[:3] == ["python", "-m", "mloops.warm"], name
     mlflow = service_command(COMPOSE, "mlflow", variables)
     uri = mlflow[mlflow.index("--backend-store-uri") + 1]
     assert uri == f"postgresql+psycopg2://mloops:{variables['POSTGRES_PASSWORD']}@postgres:5432/mlflow"

@@ -124,7 +124,15 @@ def test_native_processes_get_the_compose_commands_and_environment(tmp_path: Pat
     assert env["MLOOPS_MODELS_DIR"] == str(native.models_dir)
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(Path(__file__).resolve().parents[2] / "dags")
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == native.secrets["AIRFLOW_JWT_SECRET"]
-    assert native.command("airflow-worker") == ["airflow", "celery", "worker", "--concurrency", "2"]
+    assert native.command("airflow-worker") == [
+        "python",
+        "-m",
+        "mloops.warm",
+        "celery",
+        "worker",
+        "--concurrency",
+        "2",
+    ]
     mlflow = native.command("mlflow")
     assert mlflow[mlflow.index("--backend-store-uri") + 1].endswith(
         f"@127.0.0.1:5432/{native.stack_id}_mlflow"
