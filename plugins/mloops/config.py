@@ -160,7 +160,9 @@ class QualityConfig(_Frozen):
 
     @model_validator(mode="after")
     def _share_needs_row_mode(self) -> QualityConfig:
-        if "max_bad_row_share" in self.model_fields_set and self.on_failure != OnFailure.QUARANTINE_ROWS:
+        # Compared with the default, not "was it given": a dumped config must validate again.
+        default = type(self).model_fields["max_bad_row_share"].default
+        if self.max_bad_row_share != default and self.on_failure != OnFailure.QUARANTINE_ROWS:
             raise ValueError(
                 f"max_bad_row_share ({self.max_bad_row_share}) applies only with "
                 f"on_failure: {OnFailure.QUARANTINE_ROWS} (on_failure is {self.on_failure})"

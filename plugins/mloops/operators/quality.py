@@ -29,10 +29,9 @@ class GXValidateBatchOperator(MloopsStageOperator):
         self.use = Use(use)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from mloops.contracts import EventKind, Status
         from mloops.hooks import read_sql
         from mloops.stages import validate
-
-        from mloops.contracts import EventKind, Status
 
         ctx = self.load(context)
         result = self.run_stage(context, lambda: validate.validate_batch(ctx, sql_reader=read_sql))
