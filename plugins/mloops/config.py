@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mloops.contracts import PromotionPolicy, ScenarioKind
+from mloops.contracts import OnFailure, PromotionPolicy, ScenarioKind
 from mloops.data.confinement import check_path_template
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -152,6 +152,22 @@ class QualityConfig(_Frozen):
     max_rows: int | None = Field(default=None, ge=1)
     max_null_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
     max_duplicate_ids: int = Field(default=0, ge=0)
+    #: ``quarantine_batch``: a failing batch is quarantined whole. ``quarantine_rows``: the rows failing
+    #: row-level expectations are quarantined and the others used, while their share is at most
+    #: ``max_bad_row_share`` and every table-level expectation holds on the kept rows.
+    on_failure: OnFailure = OnFailure.QUARANTINE_BATCH
+    max_bad_row_share: float = Field(default=0.05, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _share_needs_row_mode(self) -> QualityConfig:
+        # Compared with the default, not "was it given": a dumped config must validate again.
+        default = type(self).model_fields["max_bad_row_share"].default
+        if self.max_bad_row_share != default and self.on_failure != OnFailure.QUARANTINE_ROWS:
+            raise ValueError(
+                f"max_bad_row_share ({self.max_bad_row_share}) applies only with "
+                f"on_failure: {OnFailure.QUARANTINE_ROWS} (on_failure is {self.on_failure})"
+            )
+        return self
 
 
 class EstimatorConfig(_Frozen):

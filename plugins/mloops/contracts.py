@@ -19,9 +19,25 @@ class Status(StrEnum):
     """The verdict of one partition's validation (``staged/<model>/dt=<ds>/verdict.json``)."""
 
     PASSED = "passed"
+    #: Row-level quarantine (``quality.on_failure: quarantine_rows``): the rows that failed row-level
+    #: expectations were quarantined, the kept rows are staged and used like a passed batch.
+    PASSED_WITH_QUARANTINED_ROWS = "passed_with_quarantined_rows"
     QUARANTINED = "quarantined"
     MISSING = "missing"
     NOT_VALIDATED = "not validated"
+
+    @staticmethod
+    def usable(status: object) -> bool:
+        """Whether training, scoring and monitoring may read the partition's staged snapshot: every
+        reader of a verdict asks this, never ``== PASSED``."""
+        return status in (Status.PASSED, Status.PASSED_WITH_QUARANTINED_ROWS)
+
+
+class OnFailure(StrEnum):
+    """What a failing validation quarantines (config ``quality.on_failure``)."""
+
+    QUARANTINE_BATCH = "quarantine_batch"
+    QUARANTINE_ROWS = "quarantine_rows"
 
 
 class Use(StrEnum):
@@ -57,6 +73,7 @@ class EventKind(StrEnum):
     """What :mod:`mloops.alerts` records and sends."""
 
     BATCH_QUARANTINED = "batch_quarantined"
+    ROWS_QUARANTINED = "rows_quarantined"  # a warning: the batch was used without its bad rows
     BATCH_MISSING = "batch_missing"
     GATE_FAILED = "gate_failed"
     DRIFT_DETECTED = "drift_detected"
@@ -108,6 +125,7 @@ class Tag(StrEnum):
     EXCLUDED_PARTITIONS = "mloops.excluded_partitions"
     VALIDATION = "mloops.validation"
     VALIDATION_DOCS = "mloops.validation_docs"
+    QUARANTINED_ROWS = "mloops.quarantined_rows"  # {date: rows left out} of row-level quarantines
     REFERENCE_URI = "mloops.reference_uri"
     MODEL_URI = "mloops.model_uri"
     MODEL_SHA256 = "mloops.model.sha256"  # digest of the logged model.skops, checked before every load
@@ -172,6 +190,10 @@ class ValidationResult(StageResult):
     failures: list[dict[str, Any]] = field(default_factory=list)
     quarantine: str | None = None
     also_validated: dict[str, str] = field(default_factory=dict)
+    #: Row-level quarantine: the rows staged and the rows quarantined (``rows`` is what arrived).
+    rows_kept: int | None = None
+    rows_quarantined: int = 0
+    message: str | None = None
 
 
 @dataclass(frozen=True)

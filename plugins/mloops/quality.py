@@ -198,12 +198,17 @@ def summarize_failures(results: Iterable[Mapping[str, Any]]) -> list[Failure]:
     return sorted(failures, key=lambda f: (f.column or "", f.expectation))
 
 
-def failure_message(model: str, partition: str, outcome: ValidationOutcome, quarantine: str | None) -> str:
-    """The text of a failed ``validate_batch``: every failed expectation, observed vs expected."""
+def failure_message(
+    model: str, partition: str, outcome: ValidationOutcome, quarantine: str | None, why: str | None = None
+) -> str:
+    """The text of a failed ``validate_batch``: every failed expectation, observed vs expected (and,
+    in row mode, ``why`` the batch could not be used without its bad rows)."""
     lines = [
         f"Data-quality gate failed for model {model!r}, partition {partition}: "
         f"{outcome.failed} of {outcome.evaluated} expectations failed."
     ]
+    if why:
+        lines.append(f"The batch was quarantined whole: {why}.")
     lines += [f"  - {f.describe()}" for f in outcome.failures]
     if quarantine:
         lines.append(
@@ -320,4 +325,183 @@ def with_failures(outcome: ValidationOutcome, failures: list[Failure]) -> Valida
         failures=tuple(sorted([*failures, *outcome.failures], key=lambda f: (f.column or "", f.expectation))),
         docs_url=outcome.docs_url,
         result=outcome.result,
+    )
+
+
+# ------------------------------------------------------- row-level quarantine (on_failure: quarantine_rows)
+
+#: Column-map expectations: GX judges each row on its own, and its ``COMPLETE`` result lists the rows
+#: that fail. Everything else (row count, schema, uniqueness, means, proportions, distributions) is a
+#: property of the table and can only be judged on the batch as a whole.
+ROW_LEVEL_TYPES = frozenset(
+    {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_not_be_in_set",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_not_match_regex",
+        "expect_column_values_to_match_regex_list",
+        "expect_column_values_to_not_match_regex_list",
+        "expect_column_values_to_match_like_pattern",
+        "expect_column_values_to_not_match_like_pattern",
+        "expect_column_values_to_match_strftime_format",
+        "expect_column_values_to_be_dateutil_parseable",
+        "expect_column_values_to_be_json_parseable",
+        "expect_column_value_lengths_to_be_between",
+        "expect_column_value_lengths_to_equal",
+        "expect_column_values_to_be_of_type",
+        "expect_column_values_to_be_in_type_list",
+        "expect_column_pair_values_to_be_equal",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+        "expect_multicolumn_sum_to_equal",
+        "expect_select_column_values_to_be_unique_within_record",
+    }
+)
+
+#: Columns added to ``rows.parquet``: the row's position in the batch as delivered, and why it failed.
+ROW_COLUMN = "mloops_row"
+REASON_COLUMN = "mloops_reason"
+
+
+def is_row_level(spec: Mapping[str, Any]) -> bool:
+    """A column-map expectation that every row must meet (no ``mostly`` below 1).
+
+    A ``mostly`` states a tolerated share (``max_null_fraction`` becomes ``mostly`` on the not-null
+    expectation): that share is a property of the table, so such an expectation is table-level. Nulls
+    within the tolerance are data the model imputes and are kept; beyond it the batch is broken whole.
+    """
+    mostly = spec.get("kwargs", {}).get("mostly")
+    return spec["type"] in ROW_LEVEL_TYPES and (mostly is None or float(mostly) >= 1.0)
+
+
+def split_expectations(
+    specs: Iterable[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(row_level, table_level)`` of ``specs``, each in its original order."""
+    row: list[dict[str, Any]] = []
+    table: list[dict[str, Any]] = []
+    for spec in specs:
+        (row if is_row_level(spec) else table).append(dict(spec))
+    return row, table
+
+
+def spec_columns(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The columns an expectation reads (``column``, ``column_A``/``column_B`` or ``column_list``)."""
+    if kwargs.get("column") is not None:
+        return (str(kwargs["column"]),)
+    pair = tuple(str(kwargs[k]) for k in ("column_A", "column_B") if kwargs.get(k) is not None)
+    return pair or tuple(str(c) for c in kwargs.get("column_list") or ())
+
+
+@dataclass(frozen=True)
+class RowViolation:
+    """The rows of a batch (0-based positions) that one row-level expectation found unexpected;
+    ``rows is None`` when GX reported the failure without listing rows (an error, an aggregate check)."""
+
+    expectation: str
+    columns: tuple[str, ...]
+    rows: tuple[int, ...] | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.expectation}({','.join(self.columns)})" if self.columns else self.expectation
+
+
+@dataclass(frozen=True)
+class RowDecision:
+    """Whether a batch may be used without its bad rows: the share of rows failing any row-level
+    expectation against ``quality.max_bad_row_share``."""
+
+    rows_in: int
+    bad_rows: tuple[int, ...]
+    max_share: float
+    unlocated: tuple[str, ...] = ()
+
+    @property
+    def share(self) -> float:
+        return len(self.bad_rows) / self.rows_in if self.rows_in else 0.0
+
+    @property
+    def within(self) -> bool:
+        return not self.unlocated and bool(self.bad_rows) and self.share <= self.max_share
+
+    def why_whole(self) -> str:
+        """Why the batch is quarantined whole although row mode is on."""
+        if self.unlocated:
+            return (
+                f"row-level expectation(s) {list(self.unlocated)} failed without GX listing the "
+                "failing rows, so the batch cannot be split"
+            )
+        if not self.bad_rows:
+            return "only table-level expectations failed"
+        return (
+            f"{len(self.bad_rows)} of {self.rows_in} rows ({self.share:.2%}) failed row-level expectations, "
+            f"more than quality.max_bad_row_share {self.max_share:.2%}"
+        )
+
+
+def decide_rows(rows_in: int, violations: Iterable[RowViolation], max_share: float) -> RowDecision:
+    """The share decision for one batch from the row-level violations GX found."""
+    found = list(violations)
+    bad = sorted({row for v in found if v.rows for row in v.rows})
+    if any(row < 0 or row >= rows_in for row in bad):
+        raise ValueError(f"row positions {bad[:5]}... lie outside a batch of {rows_in} rows")
+    unlocated = tuple(v.label for v in found if v.rows is None)
+    return RowDecision(rows_in, tuple(bad), max_share, unlocated)
+
+
+def split_rows(frame: pd.DataFrame, violations: Iterable[RowViolation]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(kept, quarantined)`` of ``frame`` (positions as GX reported them on a 0-based RangeIndex).
+
+    Each quarantined row carries :data:`ROW_COLUMN` (its position in the batch) and
+    :data:`REASON_COLUMN`: every expectation it failed, with the column and the value it held.
+    Kept plus quarantined rows are exactly the input rows.
+    """
+    import pandas as pd
+
+    reasons: dict[int, list[str]] = {}
+    for violation in violations:
+        for row in violation.rows or ():
+            values = ", ".join(
+                f"{c}={_value_text(frame[c].iat[row])}" for c in violation.columns if c in frame.columns
+            )
+            reasons.setdefault(row, []).append(f"{violation.label}: {values}" if values else violation.label)
+    bad = sorted(reasons)
+    mask = pd.Series(False, index=range(len(frame)))
+    mask.iloc[bad] = True
+    positions = mask.to_numpy()
+    kept = frame[~positions].reset_index(drop=True)
+    quarantined = frame[positions].reset_index(drop=True)
+    quarantined[ROW_COLUMN] = bad
+    quarantined[REASON_COLUMN] = ["; ".join(reasons[row]) for row in bad]
+    if len(kept) + len(quarantined) != len(frame):
+        raise AssertionError(f"row split lost rows: {len(kept)} kept + {len(quarantined)} != {len(frame)}")
+    return kept, quarantined
+
+
+def _value_text(value: Any) -> str:
+    import pandas as pd
+
+    if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
+        return "null"
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
+def reasons_summary(violations: Iterable[RowViolation]) -> dict[str, int]:
+    """How many rows each row-level expectation found unexpected (a row may count under several)."""
+    return {v.label: len(v.rows) for v in violations if v.rows}
+
+
+def rows_quarantined_message(
+    model: str, partition: str, decision: RowDecision, summary: Mapping[str, int], quarantine: str
+) -> str:
+    """The warning of a row-level quarantine: how many rows went where, and why."""
+    reasons = "; ".join(f"{label}: {count} rows" for label, count in summary.items())
+    return (
+        f"Rows quarantined for model {model!r}, partition {partition}: {len(decision.bad_rows)} of "
+        f"{decision.rows_in} rows ({decision.share:.2%}, at most {decision.max_share:.2%} allowed) failed "
+        f"row-level expectations ({reasons}) and were written with their reasons to "
+        f"{quarantine}/rows.parquet; the other {decision.rows_in - len(decision.bad_rows)} rows are used."
     )

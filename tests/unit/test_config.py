@@ -82,6 +82,26 @@ def test_shipped_estimator_params_are_accepted_by_sklearn() -> None:
         (lambda d: d["source"].update(rows_per_day=-1), "source.rows_per_day", "greater than or equal to 0"),
         (lambda d: d["schedule"].update(cron="daily"), "schedule.cron", "five fields"),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
+        (
+            lambda d: d["quality"].update(on_failure="drop_rows"),
+            "quality.on_failure",
+            "'quarantine_batch' or 'quarantine_rows'",
+        ),
+        (
+            lambda d: d["quality"].update(on_failure="quarantine_rows", max_bad_row_share=1.5),
+            "quality.max_bad_row_share",
+            "less than or equal to 1",
+        ),
+        (
+            lambda d: d["quality"].update(on_failure="quarantine_rows", max_bad_row_share=-0.1),
+            "quality.max_bad_row_share",
+            "greater than or equal to 0",
+        ),
+        (
+            lambda d: d["quality"].update(max_bad_row_share=0.1),
+            "quality",
+            "max_bad_row_share (0.1) applies only with on_failure: quarantine_rows",
+        ),
         (lambda d: d["evaluation"]["slices"][0].update(column="nope"), "evaluation.slices", "not a feature"),
         (
             lambda d: d["training"]["estimator"].update({"class": "sklearn.ensemble.RandomForestRegressor"}),

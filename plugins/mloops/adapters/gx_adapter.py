@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mloops.quality import ValidationOutcome, summarize_failures
+from mloops.quality import RowViolation, ValidationOutcome, spec_columns, summarize_failures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,6 +36,21 @@ def _exception_message(exception_info: Any) -> str | None:
         if isinstance(value, dict) and value.get("raised_exception"):
             return value.get("exception_message")
     return None
+
+
+def _items(results: Any) -> list[dict[str, Any]]:
+    """GX per-expectation results as the plain dicts :func:`summarize_failures` reads."""
+    return [
+        {
+            "type": r.expectation_config.type,
+            "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+            "success": bool(r.success),
+            "result": dict(r.result or {}),
+            "exception": _exception_message(r.exception_info),
+        }
+        for r in results
+        if r.expectation_config is not None  # always set for results of a suite run
+    ]
 
 
 #: Suite ``meta`` key holding the fingerprint of the expectations (and of how we run them).
@@ -140,17 +155,7 @@ def validate_dataframe(
         run_id=RunIdentifier(run_name=f"{model}-{partition.isoformat()}", run_time=run_time),
     )
     validation = next(iter(result.run_results.values()))
-    items = [
-        {
-            "type": r.expectation_config.type,
-            "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
-            "success": bool(r.success),
-            "result": dict(r.result or {}),
-            "exception": _exception_message(r.exception_info),
-        }
-        for r in validation.results
-        if r.expectation_config is not None  # always set for results of a suite run
-    ]
+    items = _items(validation.results)
     stats = validation.statistics
     docs = context.get_docs_sites_urls()
     return ValidationOutcome(
@@ -160,4 +165,81 @@ def validate_dataframe(
         failures=tuple(summarize_failures(items)),
         docs_url=docs[0]["site_url"] if docs else None,
         result=validation.describe_dict(),
+    )
+
+
+# ----------------------------------------------------------------------- row-level quarantine, in memory
+
+#: ``COMPLETE`` is the one result format whose ``unexpected_index_list`` is not capped (SUMMARY keeps
+#: 20). The frame's RangeIndex is the row key, so no id column is needed.
+_ROWS_RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "partial_unexpected_count": 0,
+    "return_unexpected_index_query": False,
+}
+
+
+def _in_memory(
+    frame: pd.DataFrame, expectations: Sequence[dict[str, Any]], result_format: dict[str, Any]
+) -> Any:
+    """Validate in an ephemeral context: nothing is stored, the model's Data Docs keep only its
+    checkpoint runs (with SUMMARY results), so a batch with many bad rows does not write every row
+    index into the validation history."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas(name="mloops")
+        .add_dataframe_asset(name="batch")
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    suite = gx.ExpectationSuite(
+        name="mloops_rows",
+        expectations=[
+            ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in expectations
+        ],
+    )
+    return batch.validate(suite, result_format=result_format)
+
+
+def failing_rows(frame: pd.DataFrame, expectations: Sequence[dict[str, Any]]) -> list[RowViolation]:
+    """The rows each of the (row-level) ``expectations`` finds unexpected, for every one that fails.
+
+    ``frame`` must have a 0-based RangeIndex: GX reports index labels, which are then row positions.
+    A failure GX reports without an index list (an exception, a type check on a typed column) comes
+    back with ``rows=None``: it cannot be split by row.
+    """
+    if not expectations:
+        return []
+    import pandas as pd
+
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        raise ValueError("failing_rows needs a frame with a 0-based RangeIndex (reset_index(drop=True))")
+    result = _in_memory(frame, expectations, _ROWS_RESULT_FORMAT)
+    violations = []
+    for r in result.results:
+        if r.success or r.expectation_config is None:
+            continue
+        kwargs = r.expectation_config.kwargs
+        index = (r.result or {}).get("unexpected_index_list")
+        located = _exception_message(r.exception_info) is None and isinstance(index, list)
+        rows = tuple(sorted({int(i) for i in index})) if located and index is not None else None
+        violations.append(RowViolation(r.expectation_config.type, spec_columns(kwargs), rows))
+    return violations
+
+
+def check_in_memory(frame: pd.DataFrame, expectations: Sequence[dict[str, Any]]) -> ValidationOutcome:
+    """Validate ``frame`` (the kept rows of a split batch) without touching the Data Docs history."""
+    result = _in_memory(frame, expectations, _RESULT_FORMAT)
+    items = _items(result.results)
+    return ValidationOutcome(
+        success=bool(result.success),
+        evaluated=int(result.statistics["evaluated_expectations"]),
+        failed=int(result.statistics["unsuccessful_expectations"]),
+        failures=tuple(summarize_failures(items)),
+        result=result.describe_dict(),
     )

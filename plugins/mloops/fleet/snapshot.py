@@ -151,14 +151,16 @@ def _partition_rows(verdicts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
         failures = verdict.get("failures") or []
         reason = (
             verdict.get("message")
-            if verdict.get("status") == Status.MISSING
+            if verdict.get("status") in (Status.MISSING, Status.PASSED_WITH_QUARANTINED_ROWS)
             else "; ".join(_failure_text(f) for f in failures[:5])
         )
         rows.append(
             {
                 "date": verdict["partition"],
                 "status": verdict.get("status"),
+                "usable": Status.usable(verdict.get("status")),
                 "rows": verdict.get("rows"),
+                "rows_quarantined": verdict.get("rows_quarantined", 0),
                 "docs_url": verdict.get("docs_url"),
                 "quarantine": verdict.get("quarantine"),
                 "reason": reason or None,

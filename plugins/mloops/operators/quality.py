@@ -12,6 +12,8 @@ class GXValidateBatchOperator(MloopsStageOperator):
 
     A failing batch is quarantined (copied with its validation result, never trained on) and the
     task fails with every failed expectation, observed vs expected, and the Data Docs location.
+    With ``quality.on_failure: quarantine_rows`` a batch used without its bad rows succeeds and
+    records a ``rows_quarantined`` event (a warning) naming how many rows went where and why.
     A missing partition fails the task with the path it looked for. Returns the verdict dict.
 
     :param model: model config name (templated).
@@ -27,11 +29,15 @@ class GXValidateBatchOperator(MloopsStageOperator):
         self.use = Use(use)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from mloops.contracts import EventKind, Status
         from mloops.hooks import read_sql
         from mloops.stages import validate
 
         ctx = self.load(context)
         result = self.run_stage(context, lambda: validate.validate_batch(ctx, sql_reader=read_sql))
+        if result["status"] == Status.PASSED_WITH_QUARANTINED_ROWS:
+            self.log.warning("%s", result["message"])
+            self.emit(context, EventKind.ROWS_QUARANTINED, result["message"], result)
         self.log.info(
             "Partition %s of %s passed (%s rows); Data Docs: %s",
             ctx.ds,

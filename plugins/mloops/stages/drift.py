@@ -143,7 +143,7 @@ def current_window(ctx: RunContext) -> tuple[pd.DataFrame, list[str], dict[str, 
     for day in window(ctx, ctx.config.monitoring.window_days):
         verdict = read_verdict(day)
         scored = predictions_path(day)
-        if not verdict or verdict["status"] != Status.PASSED:
+        if not verdict or not Status.usable(verdict["status"]):
             skipped[day.ds] = status_of(verdict)
             continue
         if not scored.exists():

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 VERDICT_FILE = "verdict.json"
 STAGED_FILE = "data.parquet"
+#: The rows a row-level quarantine took out of a batch, each with its reason (in the quarantine folder).
+QUARANTINED_ROWS_FILE = "rows.parquet"
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,13 @@ def status_of(verdict: Mapping[str, Any] | None) -> str:
 
 
 def window_verdicts(ctx: RunContext, days: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """The passed verdicts of the window ending at the partition (by date) and the status of the others."""
+    """The usable verdicts of the window ending at the partition (by date; passed, also with
+    quarantined rows) and the status of the others."""
     passed: dict[str, dict[str, Any]] = {}
     excluded: dict[str, str] = {}
     for day in window(ctx, days):
         verdict = read_verdict(day)
-        if verdict is not None and verdict["status"] == Status.PASSED:
+        if verdict is not None and Status.usable(verdict["status"]):
             passed[day.ds] = verdict
         else:
             excluded[day.ds] = status_of(verdict)

@@ -39,7 +39,7 @@ def score_batch(ctx: RunContext) -> ScoringResult:
     from mloops.adapters import mlflow_adapter
 
     verdict = read_verdict(ctx)
-    if not verdict or verdict["status"] != Status.PASSED:
+    if not verdict or not Status.usable(verdict["status"]):
         raise InsufficientDataError(
             f"model {ctx.model!r}: partition {ctx.ds} has no validated batch to score (verdict: "
             f"{status_of(verdict)})"

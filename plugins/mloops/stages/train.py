@@ -154,6 +154,9 @@ def lineage_tags(
         Tag.REFERENCE_URI: partitions.to_uri(reference),
         **{k: str(v) for k, v in ctx.lineage.items()},
     }
+    left_out = {d: v["rows_quarantined"] for d, v in passed.items() if v.get("rows_quarantined")}
+    if left_out:
+        tags[Tag.QUARANTINED_ROWS] = json.dumps(left_out, sort_keys=True)
     if overrides:
         tags[Tag.OVERRIDES] = json.dumps(dict(overrides), sort_keys=True)
     return tags
