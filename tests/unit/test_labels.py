@@ -300,3 +300,33 @@ def test_the_labels_source_path_is_confined_at_read_time(stage, tmp_path: Path) 
     outside = _config(source={"kind": "files", "path": "/var/elsewhere/dt={ds}/labels.parquet"})
     with pytest.raises(DataSourceError, match="field 'labels.source.path' resolves to /var/elsewhere"):
         extract_labels(outside, D3, settings.data_root)
+
+
+# ------------------------------------------------------------------------------------- example feed
+
+
+def test_the_generator_delivers_each_days_labels_late_as_its_own_feed(mloops_home: Path) -> None:
+    from mloops.config_files import find_model_config
+    from mloops.data.sources import extract_labels, to_generator_scenarios
+    from mloops.settings import get_settings
+    from mloops_examples.generator import generate_labels, generate_partition
+    from tests.helpers import REPO
+
+    config = find_model_config("churn", REPO / "include/models")  # the example uses the feed
+    assert config.labels is not None and config.labels.source.kind == "generator"
+    settings = get_settings()
+    extracted = extract_labels(config, dt.date(2026, 1, 10), settings.data_root)
+    assert str(extracted.source_files[0]).endswith("raw/churn-labels/dt=2026-01-10/part.parquet")
+    frame = extracted.frame
+    scenarios = to_generator_scenarios(config.source.scenarios)  # covariate drift from 01-08
+    events = generate_partition("churn", dt.date(2026, 1, 8), rows=1500, seed=7, scenarios=scenarios)
+    assert set(frame["event_date"].dt.date) == {dt.date(2026, 1, 8)}  # two days late
+    scored = frame[frame["customer_id"].isin(events["customer_id"])]
+    assert len(frame) - len(scored) == 25  # ids that were never scored
+    assert 0.85 < len(scored) / len(events) < 0.95  # coverage 0.9
+    truth = events.set_index("customer_id")["churned"]
+    assert (scored.set_index("customer_id")["churned"] == truth.loc[scored["customer_id"]]).all()
+    again = generate_labels(
+        "churn", dt.date(2026, 1, 10), rows=1500, seed=7, scenarios=scenarios, coverage=0.9, unmatched_rows=25
+    )
+    assert again.equals(frame)
