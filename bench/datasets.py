@@ -115,6 +115,7 @@ def wide_config(source_template: str, extra_features: list[str]) -> dict[str, An
     data["description"] = "Benchmark model: churn plus 22 derived numeric features (bench/datasets.py)."
     data["features"] = list(data["features"]) + [{"name": name, "type": "numeric"} for name in extra_features]
     data["source"] = {"kind": "files", "path": source_template, "format": "parquet"}
+    data.pop("labels", None)  # the generator's label feed needs the generator source
     data["training"]["window_days"] = 1
     data["training"]["min_partitions"] = 1
     data["training"]["estimator"]["params"] = dict(WIDE_ESTIMATOR)

@@ -15,8 +15,10 @@ def example_config(name: str) -> dict[str, Any]:
 
 
 def small_churn(**source: Any) -> dict[str, Any]:
-    """The churn example, shrunk so a whole DAG run takes seconds."""
+    """The churn example, shrunk so a whole DAG run takes seconds; without its label feed (a test of
+    the feed declares its own, see tests/integration/test_label_feed.py)."""
     data = example_config("churn")
+    data.pop("labels", None)
     data["source"].update({"rows_per_day": 600, "scenarios": [], **source})
     data["training"].update({"window_days": 2, "min_rows": 200})
     # A few hundred holdout rows make slice and champion metrics noisy: loosen the gates accordingly.

@@ -103,6 +103,51 @@ class GeneratorSource(_Frozen):
 Source = Annotated[FilesSource | SqlSource | GeneratorSource, Field(discriminator="kind")]
 
 
+class LabelGeneratorSource(_Frozen):
+    """The example generator's label feed: the ground truth of the model's own generated partitions
+    (needs ``source.kind: generator``), delivered ``delay_days`` after the events and landed as
+    Parquet under ``{data_root}/raw/<model>-labels/dt=<arrival>/``."""
+
+    kind: Literal["generator"]
+    delay_days: int = Field(default=2, ge=0, le=60)
+    #: Share of the events whose label ever arrives (the others stay unlabeled).
+    coverage: float = Field(default=1.0, ge=0.0, le=1.0)
+    #: Labels per delivery for ids that were never scored (another system's customers, typos).
+    unmatched_rows: int = Field(default=0, ge=0, le=1_000_000)
+
+
+LabelSource = Annotated[FilesSource | SqlSource | LabelGeneratorSource, Field(discriminator="kind")]
+
+
+#: Upper bound of ``labels.lookback_days``: each run reads that many prediction partitions.
+MAX_LABEL_LOOKBACK_DAYS = 120
+
+
+class LabelsConfig(_Frozen):
+    """Ground truth from a separate feed, joined by id to the predictions that were served.
+
+    ``source`` delivers, for each arrival date ``{ds}``, the labels that arrived that day (same kinds,
+    templates and confinement as the model's ``source``). A label joins the newest stored prediction
+    of its id among the ``lookback_days`` prediction intervals ending at its arrival date (with
+    ``event_date_column``: only the prediction of that date).
+    """
+
+    source: LabelSource
+    id_column: str | None = None
+    label_column: str | None = None
+    event_date_column: str | None = None
+    expected_delay_days: int = Field(default=1, ge=0, le=365)
+    lookback_days: int = Field(default=14, ge=1, le=MAX_LABEL_LOOKBACK_DAYS)
+
+    def label_id_column(self, model: ModelConfig) -> str:
+        """The id column of the feed (default: the model's ``id_column``)."""
+        return self.id_column or model.id_column or ""
+
+    def label_column_of(self, model: ModelConfig) -> str:
+        """The label column of the feed (default: the model's target)."""
+        return self.label_column or model.target
+
+
 def category_text(value: Any) -> str:
     """The text of a categorical value as the contract compares it: ``3``, ``3.0`` and ``"3"`` are
     all ``"3"``."""
@@ -298,6 +343,7 @@ class ModelConfig(_Frozen):
     promotion: PromotionConfig = PromotionConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    labels: LabelsConfig | None = None
     source_file: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -328,7 +374,42 @@ class ModelConfig(_Frozen):
                 raise ValueError(
                     f"evaluation.slices: slice {s.name!r} uses column {s.column!r}, which is not a feature"
                 )
+        self._check_labels()
         return self
+
+    def _check_labels(self) -> None:
+        labels = self.labels
+        if labels is None:
+            return
+        if not self.id_column:
+            raise ValueError(
+                "labels: a label feed is joined to the predictions by id, so the model needs an id_column "
+                "(predictions carry it)"
+            )
+        if labels.lookback_days <= labels.expected_delay_days:
+            raise ValueError(
+                f"labels.lookback_days: {labels.lookback_days} must be greater than "
+                f"labels.expected_delay_days ({labels.expected_delay_days}), or labels arriving on time "
+                "find no prediction to join"
+            )
+        if isinstance(labels.source, LabelGeneratorSource):
+            if not isinstance(self.source, GeneratorSource):
+                raise ValueError(
+                    "labels.source: kind 'generator' labels the model's generated partitions, but "
+                    f"source.kind is {self.source.kind!r}"
+                )
+            if labels.source.delay_days >= labels.lookback_days:
+                raise ValueError(
+                    f"labels.source.delay_days: {labels.source.delay_days} is not within "
+                    f"labels.lookback_days ({labels.lookback_days}): no delivered label could be joined"
+                )
+        names = {labels.label_id_column(self), labels.label_column_of(self)}
+        if labels.event_date_column in names:
+            raise ValueError(
+                f"labels.event_date_column: {labels.event_date_column!r} is also the id or label column"
+            )
+        if len(names) < 2:
+            raise ValueError(f"labels.label_column: {labels.label_column_of(self)!r} is also the id column")
 
     @property
     def feature_names(self) -> list[str]:

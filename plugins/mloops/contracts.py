@@ -160,6 +160,14 @@ AUDIT_TAG_PREFIX = "mloops.audit."
 #: The column of a prediction in predictions partitions, references and drift inputs.
 PREDICTION_COLUMN = "prediction"
 
+#: The ``model_version`` of metrics that belong to no single version (a label delivery's counts).
+ANY_VERSION = "*"
+
+#: Metric families of the metrics store (the first dotted part of a metric's name); each stage
+#: replaces only its own families of a (model, version, window).
+DRIFT_METRIC_FAMILIES = ("drift", "rows", "policy", "quality")
+LABEL_METRIC_FAMILIES = ("labels",)
+
 
 # ------------------------------------------------------------------------------ results through XCom
 
@@ -274,6 +282,32 @@ class DriftResult(StageResult):
     reasons: list[str]
     report_uri: str
     report_json_uri: str
+
+
+@dataclass(frozen=True)
+class LabelJoinResult(StageResult):
+    """One label delivery joined to the served predictions (``join_labels``).
+
+    ``coverage`` has one entry per (prediction interval, model version) of the lookback:
+    predictions, labeled, coverage, lateness median/max in days; ``quality`` the configured metrics
+    per version over the monitoring window ending at the arrival date.
+    """
+
+    model: str
+    arrival: str
+    delivered: bool
+    source_uri: str
+    arrived: int
+    matched: int
+    unmatched: int
+    rejected: int
+    duplicates: int
+    unmatched_uri: str
+    lookback_start: str
+    coverage: list[dict[str, Any]]
+    quality_window_start: str
+    quality: dict[str, dict[str, float | None]]
+    labeled_uris: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

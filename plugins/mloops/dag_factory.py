@@ -21,6 +21,7 @@ from mloops.operators import (
     DriftRetrainTriggerOperator,
     EvidentlyDriftCheckOperator,
     GXValidateBatchOperator,
+    LabelFeedJoinOperator,
     MLflowPromoteModelOperator,
     MLflowRegisterModelOperator,
     MLflowRegistryActionOperator,
@@ -242,8 +243,16 @@ def build_scoring_dag(config: ModelConfig) -> DAG:
 
 
 def build_monitoring_dag(config: ModelConfig) -> DAG:
-    """``mloops_monitor_<model>``: check_drift >> trigger_retraining, on the monitoring schedule."""
+    """``mloops_monitor_<model>``: [join_labels >>] check_drift >> trigger_retraining, on the monitoring
+    schedule (``join_labels`` only for a model with a ``labels:`` feed)."""
     m = config.monitoring
+    feed = config.labels
+    quality_doc = (
+        f"quality on the label feed (joined by `join_labels`, expected {feed.expected_delay_days} day(s) "
+        "late) of the rows the champion served"
+        if feed
+        else f"quality on labels delayed {m.label_delay_days} day(s)"
+    )
     with DAG(
         dag_id=f"{MONITORING_DAG_PREFIX}{config.name}",
         description=f"Drift checks of {config.name} (Evidently); drift triggers retraining",
@@ -253,18 +262,23 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
             f"with the champion's training reference (fixed-seed samples of at most {m.sample_size:,} rows "
             "per side): "
             f"`{m.numeric_method}` on numeric and `{m.categorical_method}` on categorical features, "
-            "prediction drift, and "
-            f"quality on labels delayed {m.label_delay_days} day(s). When {m.drift_share:.0%} of features "
+            f"prediction drift, and {quality_doc}. When {m.drift_share:.0%} of features "
             "drift (or "
             f"predictions drift, or quality drops by more than {m.max_quality_drop}), emits Asset "
             f"`mloops_{config.name}_drift`, which starts `mloops_train_{config.name}`."
         ),
         **_nightly_dag_args(config, "monitoring", m.cron),
     ) as dag:
-        check = EvidentlyDriftCheckOperator(task_id="check_drift", model=config.name)
+        # With a label feed, a broken delivery must not blind the drift check: it runs on the labels
+        # joined so far (the failed join_labels still fails the run).
+        check = EvidentlyDriftCheckOperator(
+            task_id="check_drift", model=config.name, trigger_rule="all_done" if feed else "all_success"
+        )
         trigger = DriftRetrainTriggerOperator(
             task_id="trigger_retraining", model=config.name, outlets=[drift_asset(config.name)], retries=0
         )
+        if feed:
+            LabelFeedJoinOperator(task_id="join_labels", model=config.name) >> check
         check >> trigger
     return dag
 

@@ -96,6 +96,11 @@ class DriftInputError(MloopsError):
     """The windows cannot be compared (empty window, feature missing from the current data)."""
 
 
+class LabelFeedError(MloopsError):
+    """A label delivery cannot be joined (its id or label column is missing): the message names the
+    delivery and the columns it has."""
+
+
 class ModelIntegrityError(MloopsError):
     """A model version is not verifiably the one mloops logged (flavor, digest, trusted types): it is
     not loaded."""

@@ -220,6 +220,16 @@ def evaluate_policy(config: ModelConfig, summary: DriftSummary) -> PolicyVerdict
     return PolicyVerdict(bool(reasons), tuple(reasons))
 
 
+def served_metrics(task: str, y_true: Any, prediction: pd.Series) -> dict[str, float | None]:
+    """The task's metrics of served predictions against their labels (a classifier's label is its
+    score at 0.5, as scoring serves it)."""
+    from mloops import training
+
+    if task == "classification":
+        return training.compute_metrics(task, y_true, (prediction >= 0.5).astype("int64"), prediction)
+    return training.compute_metrics(task, y_true, prediction, None)
+
+
 def cooldown_blocks(last_trigger: dt.date | None, window_end: dt.date, hours: float) -> bool:
     """A retrain was triggered for a window ending less than ``hours`` of data time before this one.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -85,14 +85,25 @@ def write_metrics(
     window_end: dt.date,
     metrics: Mapping[str, float | None],
     run_id: str | None = None,
+    families: Sequence[str] | None = None,
 ) -> int:
-    """Replace the metrics of one (model, version, window); returns the number of rows written."""
+    """Replace the metrics of one (model, version, window); returns the number of rows written.
+
+    With ``families`` (first dotted parts of metric names, e.g. ``("labels",)``) only the metrics of
+    those families are replaced, so two stages can keep numbers on the same window; every metric
+    written must belong to one of them.
+    """
     key = (
         (METRICS.c.model == model)
         & (METRICS.c.model_version == model_version)
         & (METRICS.c.window_start == window_start)
         & (METRICS.c.window_end == window_end)
     )
+    if families is not None:
+        stray = sorted(name for name in metrics if name.split(".", 1)[0] not in families)
+        if stray:
+            raise ValueError(f"metrics {stray} are not in the families {list(families)} being replaced")
+        key = key & sa.or_(*(METRICS.c.metric.startswith(f"{family}.") for family in families))
     rows = [
         {
             "model": model,

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mloops import partitions
 from mloops.config_files import load_model_configs
-from mloops.contracts import Alias, Status, Tag
+from mloops.contracts import ANY_VERSION, Alias, Status, Tag
 from mloops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mloops.config import ModelConfig
 
 
 def reported_partitions(verdicts: dict[str, str]) -> dict[str, str]:
@@ -25,6 +28,16 @@ def reported_partitions(verdicts: dict[str, str]) -> dict[str, str]:
     ordered = sorted(verdicts.items())
     first = next((i for i, (_, status) in enumerate(ordered) if status != Status.MISSING), len(ordered))
     return dict(ordered[first:])
+
+
+def _config_of(name: str, settings: Settings) -> ModelConfig | None:
+    from mloops.config_files import find_model_config
+    from mloops.errors import ModelConfigError
+
+    try:
+        return find_model_config(name, settings.models_dir)
+    except ModelConfigError:
+        return None
 
 
 def model_summary(name: str, settings: Settings) -> dict[str, Any]:
@@ -39,6 +52,7 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
         if (info := mlflow_adapter.version_by_alias(client, registered, alias)) is not None
     }
     champion = next((v for v in versions if v.version == aliases.get(Alias.CHAMPION)), None)
+    config = _config_of(name, settings)
     verdicts: dict[str, str] = {}
     staged = settings.data_root / "staged" / name
     if staged.is_dir():
@@ -59,10 +73,14 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
     from mloops import store
 
     drift: dict[tuple[str, str, Any], dict[str, Any]] = {}
+    feed: dict[tuple[str, str, Any], dict[str, Any]] = {}
+    primary = f"quality.{config.evaluation.primary_metric}" if config else None
     for row in store.read_metrics(settings.metrics_db_uri, name):
-        if row["metric"] in ("drift.share", "drift.prediction", "policy.breached"):
-            key = (str(row["window_start"]), str(row["window_end"]), row["model_version"])
+        key = (str(row["window_start"]), str(row["window_end"]), row["model_version"])
+        if row["metric"] in ("drift.share", "drift.prediction", "policy.breached", "rows.labeled", primary):
             drift.setdefault(key, {})[row["metric"]] = row["value"]
+        elif str(row["metric"]).startswith("labels."):
+            feed.setdefault(key, {})[row["metric"].removeprefix("labels.")] = row["value"]
     retrains = [
         {"window_end": str(e["partition"]), "reasons": e["message"], "dag_run": e["run_id"]}
         for e in store.read_events(settings.metrics_db_uri, model=name, kind="retrain_triggered")
@@ -75,6 +93,8 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
             for k, v in sorted(drift.items(), key=lambda kv: kv[0][1])
         ],
         "retrains": retrains,
+        "primary_metric": config.evaluation.primary_metric if config else None,
+        "label_feed": label_feed_summary(feed),
         "champion_trigger": champion.tags.get("airflow.run_type") if champion else None,
         "versions": [v.version for v in versions],
         "aliases": aliases,
@@ -93,6 +113,21 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
         "reports": str(settings.data_root / "reports" / name),
         "drift_reports": str(settings.data_root / "monitoring" / name),
     }
+
+
+def label_feed_summary(feed: dict[tuple[str, str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """The label feed's latest numbers: deliveries (by arrival), coverage (by prediction interval and
+    version), live quality (by version and window)."""
+    deliveries, coverage, quality = [], [], []
+    for (start, end, version), numbers in sorted(feed.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if version == ANY_VERSION:
+            deliveries.append({"arrival": end, **numbers})
+            continue
+        if start == end and "coverage" in numbers:
+            coverage.append({"partition": start, "version": version, **numbers})
+        if any(k.startswith("quality.") for k in numbers):
+            quality.append({"window": f"{start}..{end}", "version": version, **numbers})
+    return {"deliveries": deliveries[-3:], "coverage": coverage[-4:], "quality": quality[-2:]}
 
 
 def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
@@ -123,11 +158,18 @@ def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
             )
             for h in s["drift_history"]:
                 prediction = h.get("drift.prediction")
+                quality = h.get(f"quality.{s['primary_metric']}")
+                live = (
+                    f", {s['primary_metric']} {quality:.3f} on {h.get('rows.labeled', 0):.0f} labeled rows"
+                    if quality is not None
+                    else ""
+                )
                 lines.append(
                     f"    {h['window']}: v{h['champion']}, {h.get('drift.share', 0):.0%} drifted, prediction "
-                    f"{'n/a' if prediction is None else f'{prediction:.3f}'}, "
+                    f"{'n/a' if prediction is None else f'{prediction:.3f}'}{live}, "
                     f"{'BREACHED' if h.get('policy.breached') else 'ok'}"
                 )
+        lines.extend(_label_feed_lines(s))
         for r in s["retrains"]:
             lines.append(
                 f"  retrain triggered by drift in the window ending {r['window_end']}: {r['reasons']}"
@@ -140,6 +182,35 @@ def render(summaries: Sequence[dict[str, Any]], settings: Settings) -> str:
     )
     lines.append(f"Airflow home: {settings.home / 'airflow'}  (UI: make ui, then http://localhost:8080)")
     return "\n".join(lines) + "\n"
+
+
+def _label_feed_lines(s: dict[str, Any]) -> list[str]:
+    feed = s.get("label_feed") or {}
+    if not any(feed.values()):
+        return []
+    lines = ["  label feed (deliveries by arrival date; coverage by prediction interval):"]
+    for d in feed["deliveries"]:
+        lines.append(
+            f"    arrived {d['arrival']}: {d.get('arrived', 0):.0f} labels, "
+            f"{d.get('matched', 0):.0f} joined, {d.get('unmatched', 0):.0f} unmatched, "
+            f"{d.get('rejected', 0):.0f} rejected"
+        )
+    for c in feed["coverage"]:
+        late = c.get("lateness_median_days")
+        lines.append(
+            f"    predictions of {c['partition']} (v{c['version']}): {c.get('labeled', 0):.0f}/"
+            f"{c.get('predictions', 0):.0f} labeled ({(c.get('coverage') or 0):.0%})"
+            + (f", median {late:.0f} days late" if late is not None else "")
+        )
+    metric = f"quality.{s['primary_metric']}"
+    for q in feed["quality"]:
+        value = q.get(metric)
+        shown = f"{s['primary_metric']}={value:.4f}" if value is not None else "too few labels"
+        lines.append(
+            f"    live quality {q['window']} (v{q['version']}): {shown} "
+            f"on {q.get('quality.rows', 0):.0f} rows"
+        )
+    return lines
 
 
 def fleet_table(settings: Settings, names: Sequence[str]) -> str:

@@ -732,6 +732,58 @@ def generate_partition(
     return _corrupt(_clean_frame(spec, day, rows, seed, plan), spec, plan, seed, day)
 
 
+def generate_labels(
+    dataset: str,
+    arrival: dt.date,
+    *,
+    rows: int,
+    seed: int = 0,
+    scenarios: Sequence[Scenario] = (),
+    delay_days: int = 2,
+    coverage: float = 1.0,
+    unmatched_rows: int = 0,
+) -> pd.DataFrame:
+    """The ground truth that arrives on ``arrival``: the labels of the events of ``arrival - delay_days``.
+
+    Columns: the dataset's id column, ``event_date`` and its target. The labels come from the source
+    system's clean records (a broken feature delivery does not break the label feed), so events whose
+    batch was quarantined or never scored arrive too and find no prediction. ``coverage`` keeps that
+    share of the events (a fixed-seed draw); ``unmatched_rows`` adds labels of ids that were never
+    scored. Deterministic in all its arguments.
+    """
+    spec, arrival, rows, seed = _check_call(dataset, arrival, rows, seed)
+    if delay_days < 0 or not 0.0 <= coverage <= 1.0 or unmatched_rows < 0:
+        raise ValueError(
+            f"labels: delay_days {delay_days} must be >= 0, coverage {coverage} in [0, 1], "
+            f"unmatched_rows {unmatched_rows} >= 0"
+        )
+    day = arrival - dt.timedelta(days=delay_days)
+    plan = _plan(spec, day, [s for s in scenarios if s.kind in _DISTRIBUTION_KINDS])
+    events = _clean_frame(spec, day, rows, seed, plan)[[spec.id_column, TIMESTAMP_COLUMN, spec.target]]
+    keep = _rng(seed, spec, day, "labels:coverage").random(len(events)) < coverage
+    events = events[keep]
+    if unmatched_rows:
+        stray = _rng(seed, spec, day, "labels:unmatched")
+        extra = pd.DataFrame(
+            {
+                spec.id_column: pd.Series(_ids(f"X{day:%Y%m%d}-", unmatched_rows), dtype="str"),
+                TIMESTAMP_COLUMN: np.full(unmatched_rows, np.datetime64(day.isoformat(), "ns")),
+                spec.target: events[spec.target]
+                .sample(n=unmatched_rows, replace=True, random_state=int(stray.integers(2**31)))
+                .to_numpy()
+                if len(events)
+                else np.zeros(unmatched_rows, dtype=events[spec.target].dtype),
+            }
+        )
+        events = pd.concat([events, extra], ignore_index=True)
+    return events.reset_index(drop=True)
+
+
+#: Scenarios that change what the source system holds (and so the labels); the others only corrupt
+#: the feature delivery.
+_DISTRIBUTION_KINDS = frozenset({ScenarioKind.COVARIATE_DRIFT, ScenarioKind.CONCEPT_DRIFT})
+
+
 FORMATS = (".parquet", ".csv")
 
 

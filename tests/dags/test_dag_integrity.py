@@ -54,8 +54,15 @@ def test_scoring_and_monitoring_structure(bag) -> None:
     score = bag.dags["mloops_score_churn"]
     assert [t.task_id for t in score.topological_sort()] == ["validate_batch", "score_batch"]
     assert [a.uri for a in score.task_dict["score_batch"].outlets] == ["x-mloops://predictions/churn"]
-    monitor = bag.dags["mloops_monitor_churn"]
-    assert [t.task_id for t in monitor.topological_sort()] == ["check_drift", "trigger_retraining"]
+    monitor = bag.dags["mloops_monitor_churn"]  # churn has a label feed, house_prices none
+    assert [t.task_id for t in monitor.topological_sort()] == [
+        "join_labels",
+        "check_drift",
+        "trigger_retraining",
+    ]
+    assert monitor.task_dict["check_drift"].trigger_rule == "all_done"  # a broken feed never blinds drift
+    plain = bag.dags["mloops_monitor_house_prices"]
+    assert [t.task_id for t in plain.topological_sort()] == ["check_drift", "trigger_retraining"]
     assert [a.uri for a in monitor.task_dict["trigger_retraining"].outlets] == ["x-mloops://drift/churn"]
     assert monitor.task_dict["trigger_retraining"].retries == 0
     assert isinstance(score.timetable, CronDataIntervalTimetable) and isinstance(

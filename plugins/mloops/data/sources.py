@@ -13,7 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mloops.config import FilesSource, GeneratorSource, ModelConfig, ScenarioConfig, SqlSource
+from mloops.config import (
+    FilesSource,
+    GeneratorSource,
+    LabelGeneratorSource,
+    ModelConfig,
+    ScenarioConfig,
+    SqlSource,
+)
 from mloops.data.confinement import is_under, source_roots
 from mloops.errors import DataSourceError, PartitionMissingError, UnreadablePartitionError
 from mloops.partitions import (
@@ -41,7 +48,7 @@ class Extracted:
     source_files: tuple[StoragePath, ...] = ()
 
 
-def render_query(query: str, day: dt.date) -> str:
+def render_query(query: str, day: dt.date, field: str = "source.query") -> str:
     """Render a SQL template with the interval of ``day`` (``ds``, ``ds_nodash``, interval bounds)."""
     import jinja2
 
@@ -56,7 +63,7 @@ def render_query(query: str, day: dt.date) -> str:
             data_interval_end=(start + dt.timedelta(days=1)).isoformat(),
         )
     except jinja2.TemplateError as exc:
-        raise DataSourceError(f"source.query cannot be rendered for {day}: {exc}") from exc
+        raise DataSourceError(f"{field} cannot be rendered for {day}: {exc}") from exc
 
 
 def files_path(
@@ -65,6 +72,7 @@ def files_path(
     day: dt.date,
     data_root: StoragePath,
     declared_roots: tuple[str, ...] | None = None,
+    field: str = "source.path",
 ) -> StoragePath:
     """The partition file of ``day``: a local path or an object-storage URI (``s3://conn@bucket/…``).
 
@@ -82,7 +90,7 @@ def files_path(
     roots = source_roots(data_root, declared_roots)
     if not any(is_under(path, root) for root in roots):
         raise DataSourceError(
-            f"model {model!r}: field 'source.path' resolves to {rendered}, outside the allowed source roots "
+            f"model {model!r}: field '{field}' resolves to {rendered}, outside the allowed source roots "
             f"{[str(r) for r in roots]}; declare its folder in MLOOPS_SOURCE_ROOTS to allow it"
         )
     return path
@@ -130,6 +138,74 @@ def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Stora
     if frame is None:
         return None
     return write_parquet(frame, path)
+
+
+def labels_generator_path(model: str, day: dt.date, data_root: StoragePath) -> StoragePath:
+    return partition_dir(data_root, "raw", f"{model}-labels", day) / "part.parquet"
+
+
+def land_generated_labels(config: ModelConfig, day: dt.date, data_root: StoragePath) -> StoragePath:
+    """Write the generator's label delivery of ``day`` unless it already landed."""
+    from mloops_examples import generator
+
+    source, labels = config.source, config.labels
+    if not isinstance(source, GeneratorSource) or labels is None:
+        raise TypeError(f"model {config.name!r}: the generated label feed needs a generator source")
+    feed = labels.source
+    if not isinstance(feed, LabelGeneratorSource):
+        raise TypeError(f"model {config.name!r}: labels.source kind {feed.kind!r} is not the generator")
+    path = labels_generator_path(config.name, day, data_root)
+    if path.exists():
+        return path
+    frame = generator.generate_labels(
+        source.dataset,
+        day,
+        rows=source.rows_per_day,
+        seed=source.seed,
+        scenarios=to_generator_scenarios(source.scenarios),
+        delay_days=feed.delay_days,
+        coverage=feed.coverage,
+        unmatched_rows=feed.unmatched_rows,
+    )
+    return write_parquet(frame, path)
+
+
+def extract_labels(
+    config: ModelConfig, day: dt.date, data_root: StoragePath, sql_reader: SqlReader | None = None
+) -> Extracted:
+    """Read the label delivery that arrived on ``day`` (``labels.source``); raise
+    :class:`PartitionMissingError` when none arrived, :class:`DataSourceError` when it cannot be read."""
+    if config.labels is None:
+        raise DataSourceError(f"model {config.name!r} has no labels: block")
+    source = config.labels.source
+    if isinstance(source, FilesSource):
+        path = files_path(source, config.name, day, data_root, field="labels.source.path")
+        return Extracted(_read_labels(path, source.format, config.name, day), to_uri(path), (path,))
+    if isinstance(source, LabelGeneratorSource):
+        landed = land_generated_labels(config, day, data_root)
+        return Extracted(_read_labels(landed, "parquet", config.name, day), to_uri(landed), (landed,))
+    if sql_reader is None:
+        raise DataSourceError(
+            f"model {config.name!r}: a SQL label source needs a reader for connection {source.conn_id!r}"
+        )
+    query = render_query(source.query, day, field="labels.source.query")
+    try:
+        frame = sql_reader(source.conn_id, query)
+    except Exception as exc:  # noqa: BLE001 - surface the driver's message with the query
+        raise DataSourceError(
+            f"model {config.name!r}: labels of {day}: query on connection {source.conn_id!r} failed: "
+            f"{exc}\n{query}"
+        ) from exc
+    return Extracted(frame, f"sql://{source.conn_id}?labels&ds={day.isoformat()}")
+
+
+def _read_labels(path: StoragePath, fmt: str, model: str, day: dt.date) -> pd.DataFrame:
+    try:
+        return _read_file(path, fmt, model, day)
+    except PartitionMissingError:
+        raise PartitionMissingError(
+            f"model {model!r}: no labels arrived on {day}: no file at {path}"
+        ) from None
 
 
 def to_generator_scenarios(scenarios: tuple[ScenarioConfig, ...]) -> list:

@@ -174,6 +174,8 @@ def drift_history(metrics: Sequence[Mapping[str, Any]], primary_metric: str) -> 
     """One entry per monitored window (oldest first): share, prediction drift, policy, live quality."""
     windows: dict[tuple[str, str], dict[str, Any]] = {}
     for row in metrics:
+        if str(row["metric"]).startswith("labels."):  # the label feed's numbers, not a drift check
+            continue
         key = (_day(row["window_start"]) or "", _day(row["window_end"]) or "")
         entry = windows.setdefault(
             key, {"window_start": key[0], "window_end": key[1], "version": row["model_version"]}

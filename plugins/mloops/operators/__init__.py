@@ -1,5 +1,6 @@
 """Thin Airflow operators over :mod:`mloops.stages`; importing them costs no heavy imports."""
 
+from mloops.operators.labels import LabelFeedJoinOperator
 from mloops.operators.monitoring import DriftRetrainTriggerOperator, EvidentlyDriftCheckOperator
 from mloops.operators.params import CheckRunParamsOperator
 from mloops.operators.quality import GXValidateBatchOperator
@@ -15,6 +16,7 @@ __all__ = [
     "EvidentlyDriftCheckOperator",
     "MLflowScoreBatchOperator",
     "GXValidateBatchOperator",
+    "LabelFeedJoinOperator",
     "MLflowPromoteModelOperator",
     "MLflowRegisterModelOperator",
     "MLflowTestModelOperator",

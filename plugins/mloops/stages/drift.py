@@ -11,7 +11,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from mloops import monitoring, partitions, store, training
-from mloops.contracts import PREDICTION_COLUMN, DriftResult, Status, Tag
+from mloops.contracts import DRIFT_METRIC_FAMILIES, PREDICTION_COLUMN, DriftResult, Status, Tag
 from mloops.errors import DriftInputError
 from mloops.stages.layout import (
     RunContext,
@@ -50,7 +50,7 @@ def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
     current_sample = monitoring.sample(current, m.sample_size, m.seed)
     out_dir = monitoring_dir(ctx, start)
     snapshot, unevaluable = compare_samples(ctx.config, reference_sample, current_sample, out_dir)
-    labeled = labeled_rows(ctx, current, [d.partition for d in days])
+    labeled = labeled_rows(ctx, current, [d.partition for d in days], version.version)
     quality = live_quality(ctx.config, reference_sample, labeled, out_dir)
     reference_metric = version.tags.get(f"metric.{ctx.config.evaluation.primary_metric}")
     summary = monitoring.summarize(
@@ -132,6 +132,7 @@ def record_numbers(
         window_end=ctx.partition,
         metrics=numbers,
         run_id=run_id,
+        families=DRIFT_METRIC_FAMILIES,
     )
 
 
@@ -164,8 +165,16 @@ def current_window(ctx: RunContext) -> tuple[pd.DataFrame, list[str], dict[str, 
     return current, used, skipped
 
 
-def labeled_rows(ctx: RunContext, current: pd.DataFrame, days: list[dt.date]) -> pd.DataFrame:
-    """The rows of the window whose labels have arrived (partitions older than the label delay)."""
+def labeled_rows(
+    ctx: RunContext, current: pd.DataFrame, days: list[dt.date], version: str | None = None
+) -> pd.DataFrame:
+    """The rows of the window whose labels have arrived: from the label feed (the rows ``version``
+    served, with their joined labels) when the model has one, else the batch's own target on the
+    partitions older than ``monitoring.label_delay_days``."""
+    if ctx.config.labels is not None:
+        from mloops.stages.labels import feed_labeled_rows
+
+        return feed_labeled_rows(ctx, current, days, version)
     if ctx.config.target not in current.columns:  # unlabeled scoring batches: no label has arrived
         return current.iloc[0:0]
     delay = ctx.config.monitoring.label_delay_days
@@ -181,12 +190,8 @@ def live_quality(
 
     if len(labeled) < config.monitoring.min_rows:
         return {}
-    if config.task == "classification":
-        label, probability = (labeled[PREDICTION_COLUMN] >= 0.5).astype("int64"), labeled[PREDICTION_COLUMN]
-    else:
-        label, probability = labeled[PREDICTION_COLUMN], None
-    metrics = training.compute_metrics(
-        config.task, training.target_series(labeled, config), label, probability
+    metrics = monitoring.served_metrics(
+        config.task, training.target_series(labeled, config), labeled[PREDICTION_COLUMN]
     )
     evidently_adapter.quality_report(
         reference=reference.assign(**{config.target: training.target_series(reference, config)}),

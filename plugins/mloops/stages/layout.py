@@ -2,8 +2,8 @@
 
 A stage works on one model's partition (the data interval's start) with the settings in force;
 :class:`RunContext` carries the three, frozen, in that order. This module owns where each area of
-a partition lives (staged snapshot, verdict, quarantine, run outputs, reports, predictions, drift
-reports) and how verdicts are read and written, so no stage builds a path of its own.
+a partition lives (staged snapshot, verdict, quarantine, run outputs, reports, predictions, joined
+labels, drift reports) and how verdicts are read and written, so no stage builds a path of its own.
 """
 
 from __future__ import annotations
@@ -101,6 +101,40 @@ def reports_dir(ctx: RunContext) -> StoragePath:
 def predictions_path(ctx: RunContext) -> StoragePath:
     """``predictions/<model>/dt=<ds>/predictions.parquet``."""
     return area_dir(ctx, "predictions") / "predictions.parquet"
+
+
+def labeled_dir(ctx: RunContext) -> StoragePath:
+    """``labeled/<model>/dt=<ds>/``: the labels joined to the predictions of this interval, one file per
+    serving version and label arrival (``version=<v>/arrival=<date>.parquet``)."""
+    return area_dir(ctx, "labeled")
+
+
+def labeled_path(ctx: RunContext, version: str, arrival: dt.date) -> StoragePath:
+    """The labels that arrived on ``arrival`` for the predictions of this interval served by ``version``."""
+    return labeled_dir(ctx) / f"version={version}" / f"arrival={arrival.isoformat()}.parquet"
+
+
+def labeled_files(ctx: RunContext) -> list[tuple[str, dt.date, StoragePath]]:
+    """Every ``(version, arrival, path)`` joined to this interval's predictions, oldest arrival first."""
+    root = labeled_dir(ctx)
+    if not root.exists():
+        return []
+    found = []
+    for folder in root.iterdir():
+        if not folder.name.startswith("version="):
+            continue
+        for path in folder.iterdir():
+            name = path.name
+            if name.startswith("arrival=") and name.endswith(".parquet"):
+                arrival = dt.date.fromisoformat(name.removeprefix("arrival=").removesuffix(".parquet"))
+                found.append((folder.name.removeprefix("version="), arrival, path))
+    return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+def unmatched_labels_path(ctx: RunContext) -> StoragePath:
+    """``labels-unmatched/<model>/dt=<arrival>/labels.parquet``: the labels of a delivery that joined no
+    prediction or could not be used, each with its reason."""
+    return area_dir(ctx, "labels-unmatched") / "labels.parquet"
 
 
 def monitoring_dir(ctx: RunContext, window_start: dt.date) -> StoragePath:
