@@ -47,6 +47,7 @@ STAGE_OF = {
     "approve_promotion": None,
     "promote_model": "registry",
     "score_batch": "score",
+    "join_labels": "labels",
     "check_drift": "drift",
     "trigger_retraining": None,
 }

@@ -34,6 +34,7 @@ STAGE_IMPORTS: dict[str, tuple[str, ...]] = {
     "test": ("pandas", "sklearn.metrics", "sklearn.inspection", "mlflow", "mloops.stages.test"),
     "registry": ("mlflow", "mloops.stages.registry"),
     "score": ("pandas", "pyarrow.parquet", "mlflow", "skops.io", "mloops.stages.score"),
+    "labels": ("pandas", "pyarrow.parquet", "sklearn.metrics", "mloops.stages.labels"),
     "drift": ("pandas", "pyarrow.parquet", "evidently", "mlflow", "mloops.stages.drift"),
 }
 #: The libraries of every stage, then mloops' own modules behind them.
