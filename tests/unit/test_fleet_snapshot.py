@@ -199,6 +199,8 @@ def test_airflow_state_ranks_filters_and_draws() -> None:
     assert [r["model"] for r in view.filter_rows(joined, None, "t", None)] == ["a"]
     svg = view.sparkline([0.1, None, 0.5], label="drift share", threshold=0.3, flags=[False, False, True])
     assert 'data-points="2"' in svg and svg.count('class="breach"') == 1 and "threshold" in svg
+    assert 'data-count="1"' in svg and svg.count("<polyline") == 1 and "<circle" not in svg
+    assert 'class="breach"' not in view.sparkline([0.1, 0.2], label="x", flags=[False, False])
     assert "empty" in view.sparkline([None], label="x")
 
 
