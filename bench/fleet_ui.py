@@ -304,8 +304,11 @@ def run(ws: Any, models: int, days: int, repeats: int) -> dict[str, Any]:
     m = measure(models, days, repeats)
     listing = f"GET /api/v2/dags?limit={m['dags']} (the API server's own listing of the same DAGs)"
 
-    def case(name: str, subject_s: float, baseline_s: float, extra: dict[str, Any]) -> dict[str, Any]:
+    def case(
+        kind: str, name: str, subject_s: float, baseline_s: float, extra: dict[str, Any]
+    ) -> dict[str, Any]:
         return {
+            "kind": kind,
             "name": name,
             "models": models,
             "seconds": subject_s,
@@ -322,18 +325,21 @@ def run(ws: Any, models: int, days: int, repeats: int) -> dict[str, Any]:
         "baseline": listing,
         "cases": [
             case(
+                "snapshot",
                 "snapshot endpoint",
                 m["snapshot_endpoint_median_s"],
                 m["dags_listing_median_s"],
                 {k: m[k] for k in ("snapshot_endpoint_bytes", "snapshot_endpoint_wire_bytes", "dags")},
             ),
             case(
+                "after_write",
                 "snapshot endpoint after a stage wrote a row",
                 m["snapshot_endpoint_after_write_median_s"],
                 m["dags_listing_median_s"],
                 {"first_request_s": m["snapshot_endpoint_first_request_s"]},
             ),
             case(
+                "page",
                 "fleet page in Chromium (load event)",
                 m["page_in_chromium_median_s"],
                 m["dags_listing_in_chromium_median_s"],
