@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import dag_parse, drift, fleet, pipeline, validation
+from bench import dag_parse, drift, fleet, fleet_ui, pipeline, validation
 from bench.harness import REPO, Workspace
 from bench.report import machine, render
 
@@ -40,7 +40,11 @@ class Mode:
     fleet_rows: int
     fleet_repeats: int
     #: The sections a run without ``--only`` measures.
-    default: tuple[str, ...] = ("fleet", "dag_parse", "validation", "pipeline", "drift")
+    default: tuple[str, ...] = ("fleet", "dag_parse", "validation", "pipeline", "drift", "fleet_ui")
+    #: The fleet dashboard section: models x days of history, requests per figure.
+    fleet_ui_models: int = 300
+    fleet_ui_days: int = 90
+    fleet_ui_repeats: int = 15
 
 
 MODES = {
@@ -69,7 +73,21 @@ MODES = {
         1,
         default=("fleet",),
     ),
-    "smoke": Mode(1, (1,), 5_000, (5_000,), 2_000, 5_000, (2_000,), (1,), 3_000, 1),
+    "smoke": Mode(
+        1,
+        (1,),
+        5_000,
+        (5_000,),
+        2_000,
+        5_000,
+        (2_000,),
+        (1,),
+        3_000,
+        1,
+        fleet_ui_models=5,
+        fleet_ui_days=10,
+        fleet_ui_repeats=3,
+    ),
 }
 
 
@@ -172,12 +190,32 @@ BUDGETS = (
         1.25,
         _worst_memory,
     ),
+    Budget(
+        "fleet_ui_snapshot",
+        "fleet_ui",
+        "Fleet snapshot endpoint with 300 models and 90 days of metrics: median under 200 ms",
+        0.2,
+        _worst("fleet_ui", "seconds", models=300, kind="snapshot"),
+        unit=" s",
+    ),
+    Budget(
+        "fleet_ui_page",
+        "fleet_ui",
+        "Fleet page with 300 models and 90 days of metrics rendered in Chromium: median under 2 s",
+        2.0,
+        _worst("fleet_ui", "seconds", models=300, kind="page"),
+        unit=" s",
+    ),
 )
 
-GROUPS = ("fleet", "dag_parse", "validation", "pipeline", "drift")
+GROUPS = ("fleet", "dag_parse", "validation", "pipeline", "drift", "fleet_ui")
 
 
 def _run_group(group: str, ws: Workspace, mode: Mode) -> dict[str, Any]:
+    if group == "fleet_ui":
+        return fleet_ui.run(
+            ws, models=mode.fleet_ui_models, days=mode.fleet_ui_days, repeats=mode.fleet_ui_repeats
+        )
     if group == "fleet":
         return fleet.run(ws, rows=mode.fleet_rows, repeats=mode.fleet_repeats)
     if group == "dag_parse":

@@ -128,6 +128,12 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
                 f"(+{case['excess_s']:.2f}s; "
                 f"parts {parts}); libraries loaded: {', '.join(extra['libraries_loaded']) or 'none'}."
             )
+        elif name == "fleet_ui":
+            notes.append(
+                f"{case['name']}: "
+                + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in extra.items())
+                + "."
+            )
         elif "verdicts_agree" in extra:
             notes.append(
                 f"{case['name']}: verdicts agree: {extra['verdicts_agree']}"

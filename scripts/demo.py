@@ -116,6 +116,10 @@ def main() -> int:
         problems.append("the simulated bad batch was not quarantined")
     if "churn" in states and not states["churn"]["retrains"]:
         problems.append("churn's drift did not trigger a retrain")
+    # the Models page reads the snapshot summary.main just refreshed: check what it will show
+    from mloops.fleet import collect, snapshot
+
+    problems += snapshot.demo_shown({m: collect.read_model(settings, m) for m in MODELS})
     if problems:
         print("Demo did not reach its expected end state: " + "; ".join(problems), file=sys.stderr)
         return 1

@@ -218,6 +218,14 @@ def read_fleet(uri: str) -> list[dict[str, Any]]:
     return rows
 
 
+def fleet_version(uri: str) -> tuple[int, str | None]:
+    """``(rows, newest updated_at)`` of the snapshot: changes whenever a row is written or dropped, so
+    readers can keep what they decoded until it does (one cheap query)."""
+    with engine(uri).connect() as conn:
+        count, newest = conn.execute(sa.select(sa.func.count(), sa.func.max(FLEET.c.updated_at))).one()
+    return int(count), None if newest is None else str(newest)
+
+
 def read_fleet_detail(uri: str, model: str) -> dict[str, Any] | None:
     """One model's full snapshot row (summary and detail decoded), or None."""
     with engine(uri).connect() as conn:

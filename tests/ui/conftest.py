@@ -21,19 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from scripts.browser import CHROMIUM, launch
 from tests.conftest import free_port
 from tests.helpers import dag_test, small_churn, write_models
 
-CHROMIUM = os.environ.get("MLOOPS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 USER, PASSWORD = "ops", "fleet-ui-test-password"
 ENV_KEYS = ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI")
 
@@ -180,7 +171,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        chromium = launch(pw)
         try:
             yield chromium
         finally:

@@ -199,6 +199,8 @@ def test_airflow_state_ranks_filters_and_draws() -> None:
     assert [r["model"] for r in view.filter_rows(joined, None, "t", None)] == ["a"]
     svg = view.sparkline([0.1, None, 0.5], label="drift share", threshold=0.3, flags=[False, False, True])
     assert 'data-points="2"' in svg and svg.count('class="breach"') == 1 and "threshold" in svg
+    assert 'data-count="1"' in svg and svg.count("<polyline") == 1 and "<circle" not in svg
+    assert 'class="breach"' not in view.sparkline([0.1, 0.2], label="x", flags=[False, False])
     assert "empty" in view.sparkline([None], label="x")
 
 
@@ -224,3 +226,32 @@ def test_text_table_lists_attention_first(churn) -> None:
     assert lines[0].startswith("model") and lines[1].startswith("bad") and "2026-01-03 missing" in lines[1]
     assert "v1 (2026-01-03)" in lines[2]
     assert "bad: 2026-01-03 missing" in text
+
+
+def test_demo_end_state_is_what_the_fleet_page_shows(churn) -> None:
+    """``make run`` ends by checking the snapshot the Models page reads: both models, the quarantined
+    batch and the drift-triggered retrain."""
+    retrained = {**_version("2", "2026-01-09", aliases=["champion"]), "trigger": "drift"}
+    inputs = {
+        "versions": [_version("1", "2026-01-05"), retrained],
+        "verdicts": [
+            {"partition": "2026-01-06", "status": "quarantined", "failures": []},
+            {"partition": "2026-01-07", "status": "passed"},
+        ],
+        "metrics": [],
+        "events": [],
+        "scored": [],
+    }
+    built = snapshot.build_row(churn, **inputs)
+    row = {**built["summary"], **built["detail"]}
+    assert snapshot.demo_shown({"churn": row, "house_prices": row}) == []
+    assert snapshot.demo_shown({"churn": row, "house_prices": None}) == [
+        "house_prices: no row in the fleet snapshot"
+    ]
+    plain = snapshot.build_row(
+        churn, **{**inputs, "versions": [_version("1", "2026-01-05")], "verdicts": inputs["verdicts"][1:]}
+    )
+    assert snapshot.demo_shown({"churn": {**plain["summary"], **plain["detail"]}}) == [
+        "no quarantined batch in the fleet snapshot",
+        "no drift-triggered version in the fleet snapshot",
+    ]

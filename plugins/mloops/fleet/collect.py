@@ -135,6 +135,11 @@ def refresh(settings: Settings, names: Sequence[str] | None = None) -> list[str]
     return chosen
 
 
+def version(settings: Settings) -> tuple[int, str | None]:
+    """The snapshot's version (rows, newest write): what the web app keys its caches on."""
+    return store.fleet_version(settings.metrics_db_uri)
+
+
 def read(settings: Settings) -> list[dict[str, Any]]:
     """The fleet: every model's summary, one query."""
     return [

@@ -342,4 +342,18 @@ def build_row(
     return {"status": status, "summary": summary, "detail": detail}
 
 
+def demo_shown(detail_rows: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+    """What the fleet page would fail to show at the end of ``make run`` (empty: all of it): a row for
+    every example model, and across them a quarantined batch and a drift-triggered version.
+
+    ``detail_rows`` maps each model to its full snapshot row (summary and detail), or None."""
+    problems = [f"{m}: no row in the fleet snapshot" for m, row in detail_rows.items() if row is None]
+    rows = [row for row in detail_rows.values() if row is not None]
+    if not any(p.get("status") == Status.QUARANTINED for r in rows for p in r.get("partitions") or []):
+        problems.append("no quarantined batch in the fleet snapshot")
+    if not any(v.get("trigger") == "drift" for r in rows for v in r.get("versions") or []):
+        problems.append("no drift-triggered version in the fleet snapshot")
+    return problems
+
+
 # ------------------------------------------------------------------------------------------- I/O

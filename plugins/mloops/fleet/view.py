@@ -84,7 +84,11 @@ def sparkline(
     width: int = 120,
     height: int = 28,
 ) -> str:
-    """An inline SVG polyline of the values (None leaves a gap); flagged points drawn red."""
+    """An inline SVG polyline of the values (None leaves a gap); flagged points drawn red.
+
+    Compact on purpose (the fleet page draws two per model, 600 at 300 models): one polyline and
+    two paths of round dots (every window, the flagged ones), never an element per point.
+    """
     points = [(i, v) for i, v in enumerate(values) if v is not None]
     title = html.escape(f"{label}: " + ", ".join("n/a" if v is None else f"{v:.3g}" for v in values))
     if not points:
@@ -98,7 +102,8 @@ def sparkline(
     def y(v: float) -> float:
         return round(height - 2 - (height - 4) * (v / top if top else 0), 1)
 
-    line = " ".join(f"{round(i * step, 1)},{y(v)}" for i, v in points)
+    xy = [(i, f"{round(i * step, 1):g}", f"{y(v):g}") for i, v in points]
+    breached = [(x, yv) for i, x, yv in xy if flags and i < len(flags) and flags[i]]
     parts = [
         f'<svg class="spark" role="img" data-label="{html.escape(label)}" data-points="{len(points)}" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}"><title>{title}</title>'
@@ -108,12 +113,17 @@ def sparkline(
             f'<line class="threshold" x1="0" x2="{width}" y1="{y(threshold)}" y2="{y(threshold)}" '
             'stroke="#999" stroke-dasharray="3,2"/>'
         )
-    parts.append(f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{line}"/>')
-    for i, v in points:  # a dot per window, so a single window still shows
-        breach = bool(flags and i < len(flags) and flags[i])
+    parts.append(
+        f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" '
+        f'points="{" ".join(f"{x},{yv}" for _, x, yv in xy)}"/>'
+        # a dot per window, so a single window still shows
+        f'<path class="point" stroke="#1f6feb" stroke-width="3" stroke-linecap="round" '
+        f'd="{"".join(f"M{x} {yv}h0" for _, x, yv in xy)}"/>'
+    )
+    if breached:
         parts.append(
-            f'<circle class="{"breach" if breach else "point"}" cx="{round(i * step, 1)}" cy="{y(v)}" '
-            f'r="{2.5 if breach else 1.5}" fill="{"#d1242f" if breach else "#1f6feb"}"/>'
+            f'<path class="breach" data-count="{len(breached)}" stroke="#d1242f" stroke-width="5" '
+            f'stroke-linecap="round" d="{"".join(f"M{x} {yv}h0" for x, yv in breached)}"/>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -2,13 +2,76 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mloops.contracts import METRIC_TAG_PREFIX, EventKind, PromotionPolicy, Tag
+from mloops.contracts import METRIC_TAG_PREFIX, Alias, EventKind, PromotionPolicy, Tag
 from mloops.operators.base import emit_event
+
+
+def approval_request(
+    registered_model: str,
+    version: str,
+    tags: Mapping[str, str],
+    *,
+    primary_metric: str,
+    champion: tuple[str, Mapping[str, str]] | None,
+    timeout_hours: float,
+) -> tuple[str, str]:
+    """Subject and Markdown body of the Required Actions entry: which version, its test results, its
+    metrics against the champion's, where the report is and what Reject (or no answer) does."""
+    try:
+        checks = json.loads(tags.get(Tag.TESTS, "{}"))
+    except ValueError:
+        checks = {}
+    passed = sum(1 for ok in checks.values() if ok)
+    status = tags.get(Tag.TEST_STATUS, "not tested")
+    metrics = {
+        k.removeprefix(METRIC_TAG_PREFIX): v
+        for k, v in sorted(tags.items())
+        if k.startswith(METRIC_TAG_PREFIX)
+    }
+    lines = [
+        f"**{registered_model} v{version}**, trained on data to {tags.get(Tag.DATA_INTERVAL, 'unknown')}: "
+        f"model tests **{status}** ({passed} of {len(checks)} checks passed).",
+        "",
+        "| Check | Result |",
+        "|---|---|",
+        *(f"| {check} | {'pass' if ok else 'FAIL'} |" for check, ok in sorted(checks.items())),
+        "",
+    ]
+    champion_tags = champion[1] if champion else {}
+    header = f"| Metric | v{version} |" + (f" champion v{champion[0]} |" if champion else "")
+    lines += [header, "|---|---|" + ("---|" if champion else "")]
+    for metric, value in metrics.items():
+        mark = " (primary)" if metric == primary_metric else ""
+        row = f"| {metric}{mark} | {_number(value)} |"
+        if champion:
+            row += f" {_number(champion_tags.get(METRIC_TAG_PREFIX + metric))} |"
+        lines.append(row)
+    lines += [
+        "",
+        f"Current champion: v{champion[0]}."
+        if champion
+        else "No champion yet: Approve makes this the first.",
+        f"Test report: `{tags.get(Tag.TEST_REPORT) or 'none'}`",
+        "",
+        f"Approve moves the champion alias to v{version}. Reject (or no answer within {timeout_hours:g} h) "
+        "keeps the current champion.",
+    ]
+    return f"Promote {registered_model} v{version} to champion?", "\n".join(lines)
+
+
+def _number(value: str | None) -> str:
+    if value is None:
+        return "n/a"
+    try:
+        return f"{float(value):.4f}"
+    except ValueError:
+        return value
 
 
 def approval_operator_class() -> type:
@@ -65,21 +128,17 @@ def approval_operator_class() -> type:
             if policy != PromotionPolicy.APPROVAL:
                 raise AirflowSkipException(f"promotion policy is {policy!r}: no approval needed")
             registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
-            version = mlflow_adapter.get_version(
-                mlflow_adapter.client(settings), config.registered_model_name, registered["version"]
-            )
-            metrics = ", ".join(
-                f"{k.removeprefix(METRIC_TAG_PREFIX)}={v}"
-                for k, v in sorted(version.tags.items())
-                if k.startswith(METRIC_TAG_PREFIX)
-            )
-            self.subject = f"Promote {config.registered_model_name} v{version.version} to champion?"
-            self.body = (
-                f"**{config.registered_model_name} v{version.version}** passed its tests "
-                f"(data interval {version.tags.get(Tag.DATA_INTERVAL)}).\n\n"
-                f"Metrics: {metrics}\n\nTest report: {version.tags.get(Tag.TEST_REPORT)}\n\n"
-                f"Reject (or no answer within {config.promotion.approval_timeout_hours} h) keeps the "
-                "current champion."
+            mlflow = mlflow_adapter.client(settings)
+            name = config.registered_model_name
+            version = mlflow_adapter.get_version(mlflow, name, registered["version"])
+            champion = mlflow_adapter.version_by_alias(mlflow, name, Alias.CHAMPION)
+            self.subject, self.body = approval_request(
+                name,
+                str(version.version),
+                dict(version.tags),
+                primary_metric=config.evaluation.primary_metric,
+                champion=None if champion is None else (str(champion.version), dict(champion.tags)),
+                timeout_hours=config.promotion.approval_timeout_hours,
             )
             return super().execute(context)
 
@@ -93,7 +152,6 @@ def approval_operator_class() -> type:
 
         def _record(self, context: Any, event: dict[str, Any]) -> None:
             import datetime as dt
-            import json
 
             from mloops.adapters import mlflow_adapter
             from mloops.config_files import find_model_config
