@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 FINISHED = ("success", "failed")
+#: SQLite metadata DBs: wait up to 60 s for the write lock (Python's default is 5 s, and the scheduler, the
+#: CLI and the task processes all write). Airflow reads it through ``[database] sql_alchemy_connect_args``.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 
 
@@ -65,6 +68,12 @@ class LocalAirflow:
             **local_api_env(merged),
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         }
+        if merged.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
+            repo = str(Path(__file__).resolve().parents[1])
+            self.env.setdefault(
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", "scripts.devstack.SQLITE_CONNECT_ARGS"
+            )
+            self.env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, self.env.get("PYTHONPATH")) if p)
         self.airflow = str(Path(bin_dir) / "airflow")
         self.log_path = log_path
         self.max_restarts = max_restarts
@@ -78,7 +87,7 @@ class LocalAirflow:
     def url(self) -> str:
         return self.env["AIRFLOW__API__BASE_URL"]
 
-    def cli(self, *args: str, check: bool = True, attempts: int = 6) -> str:
+    def cli(self, *args: str, check: bool = True, attempts: int = 10) -> str:
         """Run an ``airflow`` CLI command; retried while SQLite reports ``database is locked`` (the
         scheduler and the CLI share one SQLite file in the embedded setup)."""
         for attempt in range(attempts):
