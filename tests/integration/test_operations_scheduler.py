@@ -192,8 +192,28 @@ def _start_approval_run(stack, partition: str) -> str:
     return run["dag_run_id"]
 
 
+def _wait_for_pause_to_be_reaped(stack, run_id: str, timeout: float = 90) -> None:
+    """Wait until the executor's worker has reaped the paused task process.
+
+    Answering earlier races Airflow 3.3: the triggerer resumes the task (state ``scheduled``) before the
+    executor's "success" event of the paused try arrives, and the scheduler then marks that event's
+    task FAILED ("finished with state success, but the task instance's state attribute is queued").
+    A person never answers within the ~5 s this takes; a test does.
+    """
+    ti_id = stack.api.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve_promotion")["id"]
+    log, deadline = stack.component_log("scheduler"), time.time() + timeout
+    while time.time() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if "Workload finished" in line and ti_id in line:
+                time.sleep(3)  # and the scheduler has processed the event
+                return
+        time.sleep(1)
+    raise TimeoutError(f"the paused approve_promotion of {run_id} was not reaped in {timeout:.0f}s")
+
+
 def _approval_run(stack, partition: str, choice: str) -> tuple[str, dict[str, str]]:
     run_id = _start_approval_run(stack, partition)
+    _wait_for_pause_to_be_reaped(stack, run_id)
     stack.api.patch(
         f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve_promotion/-1/hitlDetails",
         {"chosen_options": [choice], "params_input": {"comment": f"{choice} from the test"}},
