@@ -25,11 +25,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.child import Probe
 from bench.harness import REPO, Run, Workspace, median, paired_ratio
 from mloops.warm import STAGE_IMPORTS
 
@@ -148,14 +147,8 @@ def startup_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
 def _startup_in_fork(target: dict[str, Any]) -> dict[str, Any]:
     """In a forked child: what the task runner does before the stage code (parse, stage imports)."""
     started = time.perf_counter()
-    outcome = startup_child(target, _NullProbe())
+    outcome = startup_child(target, Probe())
     return {**outcome, "seconds": time.perf_counter() - started}
-
-
-class _NullProbe:
-    @contextmanager
-    def timed(self, name: str) -> Iterator[None]:
-        yield
 
 
 def forked_startup_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
