@@ -68,12 +68,15 @@ class LocalAirflow:
             **local_api_env(merged),
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         }
+        # Every component imports from the repository: the scheduler's warm parent `mloops.warm` from
+        # plugins/, the SQLite connect args `scripts.devstack.SQLITE_CONNECT_ARGS` from the root.
+        repo = Path(__file__).resolve().parents[1]
+        search_path = (str(repo / "plugins"), str(repo), self.env.get("PYTHONPATH"))
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in search_path if p)
         if merged.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
-            repo = str(Path(__file__).resolve().parents[1])
             self.env.setdefault(
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", "scripts.devstack.SQLITE_CONNECT_ARGS"
             )
-            self.env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, self.env.get("PYTHONPATH")) if p)
         self.airflow = str(Path(bin_dir) / "airflow")
         self.log_path = log_path
         self.max_restarts = max_restarts
@@ -120,16 +123,13 @@ class LocalAirflow:
 
     def _spawn(self, name: str) -> None:
         args = [self.airflow, name]
-        env = self.env
-        if name == "scheduler" and env.get("MLOOPS_WARM_PARENT", "1") != "0":
+        if name == "scheduler" and self.env.get("MLOOPS_WARM_PARENT", "1") != "0":
             args = [sys.executable, "-m", "mloops.warm", name]
-            plugins = str(Path(__file__).resolve().parents[1] / "plugins")
-            env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (plugins, env.get("PYTHONPATH")) if p)}
         if name == "api-server":
             args += ["--host", self.env["AIRFLOW__API__HOST"], "--port", self.env["AIRFLOW__API__PORT"]]
         with self.component_log(name).open("a") as log:
             self.processes[name] = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
             )
 
     def start(self) -> None:
