@@ -120,13 +120,13 @@ def score_shadow(ctx: RunContext) -> ShadowScoringResult:
     from mloops.adapters import mlflow_adapter
     from mloops.stages import score
 
-    verdict = read_verdict(ctx)
-    if not verdict or not Status.usable(verdict["status"]):
-        raise SkipStage(f"{ctx.where()}: no validated batch to score in shadow (verdict: {status_of(verdict)})")
     client = mlflow_adapter.client(ctx.settings)
     challenger, champion = in_shadow(client, ctx)
     if champion is not None and champion.version == challenger.version:
         raise SkipStage(f"model {ctx.model!r}: v{challenger.version} is champion; nothing to shadow")
+    verdict = read_verdict(ctx)
+    if not verdict or not Status.usable(verdict["status"]):
+        raise SkipStage(f"{ctx.where()}: no validated batch to score in shadow (verdict: {status_of(verdict)})")
     frame = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
     out = score.predict(ctx, challenger, frame)
     path = partitions.write_parquet(out, shadow_predictions_path(ctx, challenger.version))
