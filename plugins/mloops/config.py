@@ -407,7 +407,8 @@ class ModelConfig(_Frozen):
             )
         if self.labels is None and promotion.auto_rollback is not None:
             raise ValueError(
-                "promotion.auto_rollback: judges the champion on live labels, so the model needs a labels: feed"
+                "promotion.auto_rollback: judges the champion on live labels, so the model needs a "
+                "labels: feed"
             )
 
     def _check_labels(self) -> None:

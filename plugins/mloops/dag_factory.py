@@ -29,13 +29,13 @@ from mloops.operators import (
     MLflowTestModelOperator,
     MLflowTrainModelOperator,
 )
+from mloops.operators.approval import approval_operator_class
 from mloops.operators.shadow import (
     AutoRollbackOperator,
     MLflowShadowScoreOperator,
     ShadowDecisionOperator,
     ShadowPromoteOperator,
 )
-from mloops.operators.approval import approval_operator_class
 from mloops.settings import get_settings
 
 if TYPE_CHECKING:

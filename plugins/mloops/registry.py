@@ -120,6 +120,10 @@ class ShadowDecision:
     reason: str
 
 
+#: Differences this small are float noise: a drop of exactly the tolerance stays within it.
+_EPSILON = 1e-9
+
+
 def _gain(challenger: float, champion: float, greater_is_better: bool) -> float:
     """How much better ``challenger`` is (negative: worse), whichever direction the metric goes."""
     return challenger - champion if greater_is_better else champion - challenger
@@ -140,7 +144,9 @@ def decide_shadow(
     """Promote a challenger in shadow once labels cover ``required_intervals`` of its intervals, if on the
     same rows it is no worse than the champion by more than ``tolerance``; else retire it."""
     if champion is None:
-        return ShadowDecision("wait", f"v{version} is in shadow but the model has no champion to compare with")
+        return ShadowDecision(
+            "wait", f"v{version} is in shadow but the model has no champion to compare with"
+        )
     if champion == version:
         return ShadowDecision("wait", f"v{version} is already champion")
     covered = len(evidence.intervals)
@@ -163,9 +169,10 @@ def decide_shadow(
     gain = _gain(evidence.challenger, evidence.champion, greater_is_better)
     compared = (
         f"{metric} {evidence.challenger:.4f} vs champion v{champion}'s {evidence.champion:.4f} on the same "
-        f"{evidence.rows} labeled rows of {covered} intervals ({evidence.intervals[0]}..{evidence.intervals[-1]})"
+        f"{evidence.rows} labeled rows of {covered} intervals "
+        f"({evidence.intervals[0]}..{evidence.intervals[-1]})"
     )
-    if gain < -tolerance:
+    if gain < -tolerance - _EPSILON:
         return ShadowDecision(
             "retire",
             f"v{version} retired after its shadow: {compared}, {-gain:.4f} worse (tolerance {tolerance})",
@@ -202,7 +209,9 @@ def decide_rollback(
         return RollbackDecision("keep", f"champion v{champion} has no previous version to roll back to")
     if by_automatic_rollback:
         return RollbackDecision(
-            "keep", f"champion v{champion} is back by an automatic rollback; it is not rolled back again automatically"
+            "keep",
+            f"champion v{champion} is back by an automatic rollback; it is not rolled back again "
+            "automatically",
         )
     if promoted_on is None:
         return RollbackDecision("keep", f"no promotion of champion v{champion} is recorded: nothing to watch")
@@ -221,7 +230,7 @@ def decide_rollback(
     compared = (
         f"live {metric} of champion v{champion} is {live:.4f}, previous v{previous} had {previous_live:.4f}"
     )
-    if drop > tolerance:
+    if drop > tolerance + _EPSILON:
         return RollbackDecision(
             "rollback",
             f"automatic rollback to v{previous}: {compared}, {drop:.4f} worse (tolerance {tolerance}), "

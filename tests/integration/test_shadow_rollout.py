@@ -67,7 +67,9 @@ def _land(data: Path, model: str, concept: tuple[str, str], scored: list[dt.date
     for arrival, days in labels.items():
         delivered = pd.concat(
             [
-                generate_labels("churn", arrival, rows=ROWS, seed=11, scenarios=scenarios, delay_days=(arrival - d).days)
+                generate_labels(
+                    "churn", arrival, rows=ROWS, seed=11, scenarios=scenarios, delay_days=(arrival - d).days
+                )
                 for d in days
             ],
             ignore_index=True,
@@ -111,7 +113,8 @@ def _validate(model: str, day: dt.date) -> None:
 
 
 def _serve(model: str, days: list[dt.date], *, shadow: bool) -> None:
-    from mloops.stages import score, shadow as shadow_stage, validate
+    from mloops.stages import score, validate
+    from mloops.stages import shadow as shadow_stage
 
     for day in days:
         ctx = _ctx(model, day, "scoring")
@@ -198,7 +201,11 @@ def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path,
 
     # Scoring: the real scoring DAG on 01-05 (score_batch beside score_shadow), stage functions on 01-06.
     validate_state = _dag_test("mloops_score_churn_up", DAY[5], hour=4)
-    assert validate_state == {"validate_batch": "success", "score_batch": "success", "score_shadow": "success"}
+    assert validate_state == {
+        "validate_batch": "success",
+        "score_batch": "success",
+        "score_shadow": "success",
+    }
     _serve("churn_up", [DAY[6]], shadow=True)
     served = pd.read_parquet(data / "predictions/churn_up/dt=2026-01-05/predictions.parquet")
     shadowed = pd.read_parquet(data / "shadow/churn_up/dt=2026-01-05/version=2/predictions.parquet")
@@ -228,7 +235,10 @@ def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path,
     assert evidence["intervals_labeled"] == ["2026-01-05", "2026-01-06"] and evidence["rows"] == 2 * ROWS
     assert evidence["challenger"]["roc_auc"] > evidence["champion"]["roc_auc"]
     (promoted,) = _events("churn_up", "model_promoted")
-    assert promoted["message"].startswith("v2 passed its shadow: roc_auc") and promoted["payload"]["version"] == "2"
+    assert (
+        promoted["message"].startswith("v2 passed its shadow: roc_auc")
+        and promoted["payload"]["version"] == "2"
+    )
 
     # churn_down: the same v1 and v2, but the old world is back: v2 is retired, v1 untouched.
     assert _train_and_promote("churn_down", DAY[2]) == "1"
@@ -259,7 +269,13 @@ def test_a_degraded_promotion_is_rolled_back_automatically(models: Path, mloops_
     from mloops.stages import labels
 
     data = mloops_home / "data"
-    _land(data, "churn_rb", RB_BLIP, [DAY[3], DAY[4], DAY[7], DAY[8]], {DAY[5]: [DAY[3], DAY[4]], DAY[9]: [DAY[7], DAY[8]]})
+    _land(
+        data,
+        "churn_rb",
+        RB_BLIP,
+        [DAY[3], DAY[4], DAY[7], DAY[8]],
+        {DAY[5]: [DAY[3], DAY[4]], DAY[9]: [DAY[7], DAY[8]]},
+    )
 
     # v1 serves 01-03 and 01-04; their labels (01-05) record v1's live quality.
     assert _train_and_promote("churn_rb", DAY[2]) == "1"
@@ -291,5 +307,8 @@ def test_a_degraded_promotion_is_rolled_back_automatically(models: Path, mloops_
     assert check["previous"] - check["champion"] > 0.05 and check["promoted_on"] == "2026-01-06"
 
     # The rolled-back champion is not rolled back again by a re-run: a skip with the reason.
-    assert _dag_test("mloops_monitor_churn_rb", DAY[9], hour=7, tasks=["check_rollback"])["check_rollback"] == "skipped"
+    assert (
+        _dag_test("mloops_monitor_churn_rb", DAY[9], hour=7, tasks=["check_rollback"])["check_rollback"]
+        == "skipped"
+    )
     assert _versions("churn_rb")["aliases"]["champion"] == "1"

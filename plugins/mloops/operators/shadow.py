@@ -1,4 +1,4 @@
-"""Staged rollout and automatic rollback operators: shadow scoring, the shadow decision, the rollback watch."""
+"""Staged rollout and automatic rollback operators: shadow scoring, shadow decision, rollback watch."""
 
 from __future__ import annotations
 

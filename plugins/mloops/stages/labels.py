@@ -150,7 +150,9 @@ def write_join(ctx: RunContext, lookback: Sequence[RunContext], matched: pd.Data
     return written
 
 
-def join_shadow(ctx: RunContext, lookback: Sequence[RunContext], delivery: labels.Delivery) -> list[StoragePath]:
+def join_shadow(
+    ctx: RunContext, lookback: Sequence[RunContext], delivery: labels.Delivery
+) -> list[StoragePath]:
     """Join the delivery to the shadow predictions of the lookback as well, each shadow version on its
     own (``labeled-shadow/``, same layout and re-run rules as the served join)."""
     import pandas as pd
@@ -165,7 +167,9 @@ def join_shadow(ctx: RunContext, lookback: Sequence[RunContext], delivery: label
                 frame.assign(**{labels.VERSION: version, labels.PARTITION: day.ds})
             )
     for version, frames in sorted(by_version.items()):
-        matched = labels.join(delivery, pd.concat(frames, ignore_index=True), ctx.config, ctx.partition).matched
+        matched = labels.join(
+            delivery, pd.concat(frames, ignore_index=True), ctx.config, ctx.partition
+        ).matched
         for partition, rows in matched.groupby(labels.PARTITION, sort=True):
             day = ctx.at(dt.date.fromisoformat(str(partition)))
             path = shadow_labeled_path(day, version, ctx.partition)

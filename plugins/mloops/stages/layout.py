@@ -3,7 +3,8 @@
 A stage works on one model's partition (the data interval's start) with the settings in force;
 :class:`RunContext` carries the three, frozen, in that order. This module owns where each area of
 a partition lives (staged snapshot, verdict, quarantine, run outputs, reports, predictions, shadow
-predictions, joined labels, drift reports) and how verdicts are read and written, so no stage builds a path of its own.
+predictions, joined labels, drift reports) and how verdicts are read and written, so no stage
+builds a path of its own.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def shadow_labeled_path(ctx: RunContext, version: str, arrival: dt.date) -> Stor
 
 
 def shadow_labeled_files(ctx: RunContext) -> list[tuple[str, dt.date, StoragePath]]:
-    """Every ``(version, arrival, path)`` joined to this interval's shadow predictions, oldest arrival first."""
+    """Every ``(version, arrival, path)`` joined to this interval's shadow predictions, oldest first."""
     return _versioned_arrivals(area_dir(ctx, "labeled-shadow"))
 
 

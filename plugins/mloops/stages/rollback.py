@@ -66,7 +66,12 @@ def check_rollback(ctx: RunContext, *, dag_run: str) -> RollbackCheckResult:
     if decision.action == "keep":
         raise SkipStage(decision.reason)
     done = registry.registry_action(
-        ctx, action=RegistryAction.ROLLBACK, version=None, reason=decision.reason, actor=AUTOMATIC_ACTOR, dag_run=dag_run
+        ctx,
+        action=RegistryAction.ROLLBACK,
+        version=None,
+        reason=decision.reason,
+        actor=AUTOMATIC_ACTOR,
+        dag_run=dag_run,
     )
     return RollbackCheckResult(
         model=ctx.model,
@@ -96,7 +101,9 @@ def champion_since(ctx: RunContext, champion: VersionInfo) -> tuple[dt.date | No
         return None, automatic
     last = events[-1]
     audit = last["payload"].get("audit") or {}
-    automatic = automatic or (last["kind"] == EventKind.MODEL_ROLLED_BACK and audit.get("by") == AUTOMATIC_ACTOR)
+    automatic = automatic or (
+        last["kind"] == EventKind.MODEL_ROLLED_BACK and audit.get("by") == AUTOMATIC_ACTOR
+    )
     day = last["partition"]
     return (dt.date.fromisoformat(str(day)) if day else None), automatic
 
@@ -114,13 +121,16 @@ def _automatic(last_action: str | None, version: str) -> bool:
     )
 
 
-def live_quality(ctx: RunContext, version: str, metric: str, *, ending: dt.date | None = None) -> float | None:
+def live_quality(
+    ctx: RunContext, version: str, metric: str, *, ending: dt.date | None = None
+) -> float | None:
     """A version's live ``metric`` recorded by ``join_labels``: over the window ending at ``ending``, or
     (without it) its latest recorded value."""
     rows = [
         r
         for r in store.read_metrics(ctx.settings.metrics_db_uri, ctx.model, f"labels.quality.{metric}")
-        if r["model_version"] == version and r["value"] is not None
+        if r["model_version"] == version
+        and r["value"] is not None
         and (ending is None or r["window_end"] == ending)
     ]
     return float(rows[-1]["value"]) if rows else None

@@ -75,7 +75,10 @@ def enter_shadow(
     if status:
         reason = shadow_state(candidate).get("reason", "")
         return policy.PromotionDecision(
-            "keep", f"v{candidate.version} is already {status} in shadow. {reason}".strip(), decision.champion, None
+            "keep",
+            f"v{candidate.version} is already {status} in shadow. {reason}".strip(),
+            decision.champion,
+            None,
         )
     _set_state(
         client,
@@ -126,7 +129,9 @@ def score_shadow(ctx: RunContext) -> ShadowScoringResult:
         raise SkipStage(f"model {ctx.model!r}: v{challenger.version} is champion; nothing to shadow")
     verdict = read_verdict(ctx)
     if not verdict or not Status.usable(verdict["status"]):
-        raise SkipStage(f"{ctx.where()}: no validated batch to score in shadow (verdict: {status_of(verdict)})")
+        raise SkipStage(
+            f"{ctx.where()}: no validated batch to score in shadow (verdict: {status_of(verdict)})"
+        )
     frame = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
     out = score.predict(ctx, challenger, frame)
     path = partitions.write_parquet(out, shadow_predictions_path(ctx, challenger.version))
@@ -208,7 +213,9 @@ def decide_shadow(ctx: RunContext, *, run_id: str | None = None) -> ShadowDecisi
         # A promotion of an earlier try moved the alias and stopped before its shadow status was set.
         return _promote(ctx, client, challenger, None, "finishing the promotion decided earlier", metric)
     since = _date(state.get("since"), ctx.partition)
-    evidence, mine, theirs = shadow_evidence(ctx, challenger.version, champion.version if champion else "", since)
+    evidence, mine, theirs = shadow_evidence(
+        ctx, challenger.version, champion.version if champion else "", since
+    )
     _record(ctx, challenger.version, since, evidence, mine, theirs, run_id)
     decision = policy.decide_shadow(
         evidence,
@@ -274,7 +281,10 @@ def _promote(
     from mloops.stages import registry
 
     registered = RegistrationResult(
-        model=ctx.model, registered_model=ctx.config.registered_model_name, version=challenger.version, reused=True
+        model=ctx.model,
+        registered_model=ctx.config.registered_model_name,
+        version=challenger.version,
+        reused=True,
     )
     promoted = registry.promote_model(ctx, registered, mode=PromotionPolicy.AUTO)
     state = {**(record or shadow_state(challenger)), "reason": reason}
@@ -282,7 +292,9 @@ def _promote(
         if promoted.champion == challenger.version:  # already champion, event recorded: finish quietly
             _set_state(client, ctx, challenger.version, ShadowStatus.PROMOTED, state)
             raise SkipStage(f"v{challenger.version} is champion already: {promoted.reason}")
-        retired = f"v{challenger.version} retired: it passed its shadow but cannot be promoted ({promoted.reason})"
+        retired = (
+            f"v{challenger.version} retired: it passed its shadow but cannot be promoted ({promoted.reason})"
+        )
         _set_state(client, ctx, challenger.version, ShadowStatus.RETIRED, {**state, "reason": retired})
         return _result(ctx, challenger, champion, "retire", retired, metric, evidence)
     _set_state(client, ctx, challenger.version, ShadowStatus.PROMOTED, state)
