@@ -20,7 +20,9 @@ degraded promotion, the scoring DAG's ``score_shadow``, the monitoring DAG's ``j
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +126,19 @@ def _serve(model: str, days: list[dt.date], *, shadow: bool) -> None:
             shadow_stage.score_shadow(ctx)
 
 
-def _dag_test(dag_id: str, day: dt.date, hour: int, tasks: list[str] | None = None) -> dict[str, str]:
-    """``dag.test()`` of the real DAG (or of the named tasks and their upstream) for ``day``'s interval."""
+@functools.cache
+def _bag(models_dir: str) -> Any:
+    """The DAG bag of a test's models folder, parsed once (the configs do not change within a test)."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    dag = bag.dags[dag_id]
+    assert bag.import_errors == {}, models_dir
+    return bag
+
+
+def _dag_test(dag_id: str, day: dt.date, hour: int, tasks: list[str] | None = None) -> dict[str, str]:
+    """``dag.test()`` of the real DAG (or of the named tasks and their upstream) for ``day``'s interval."""
+    dag = _bag(os.environ["MLOOPS_MODELS_DIR"]).dags[dag_id]
     if tasks:
         dag = dag.partial_subset(task_ids=tasks, include_upstream=True)
     run_after = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC) + dt.timedelta(days=1)
@@ -168,6 +176,7 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, a
         tmp_path / "models",
         churn_up=_config("churn_up", shadow),
         churn_down=_config("churn_down", shadow),
+        churn_ok=_config("churn_ok", {**shadow, "policy": "shadow_then_approval"}),
         churn_rb=_config("churn_rb", rollback),
     )
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
@@ -179,6 +188,7 @@ def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path,
     scored = [DAY[5], DAY[6]]
     _land(data, "churn_up", LASTING, scored, {DAY[6]: [DAY[5]], DAY[7]: [DAY[6]]})
     _land(data, "churn_down", BLIP, scored, {DAY[7]: [DAY[5], DAY[6]]})
+    _land(data, "churn_ok", LASTING, scored, {DAY[7]: [DAY[5], DAY[6]]})
 
     # v1 bootstraps champion; v2 (new world) enters shadow: the real training DAG for churn_up.
     assert _train_and_promote("churn_up", DAY[2]) == "1"
@@ -258,11 +268,33 @@ def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path,
     assert reason in retired["message"]
     assert _events("churn_down", "model_promoted") == []
     # A retired challenger is never shadow-scored again.
+    from mloops.contracts import RegistrationResult
     from mloops.errors import SkipStage
     from mloops.stages import shadow
 
     with pytest.raises(SkipStage, match="no challenger in shadow"):
         shadow.score_shadow(_ctx("churn_down", DAY[8], "scoring"))
+
+    # churn_ok (shadow_then_approval): v2 passes its shadow, then waits for a person (approve_promotion
+    # reads decide_shadow's XCom as the registration); once approved, promote_shadow promotes it.
+    assert _train_and_promote("churn_ok", DAY[2]) == "1"
+    assert _train_and_promote("churn_ok", DAY[4]) == "2"
+    _serve("churn_ok", scored, shadow=True)
+    assert _dag_test("mloops_monitor_churn_ok", DAY[7], hour=6, tasks=["decide_shadow"]) == {
+        "join_labels": "success",
+        "decide_shadow": "success",
+    }
+    ok = _versions("churn_ok")
+    assert ok["aliases"]["champion"] == "1" and ok["tags"]["2"]["mloops.shadow.status"] == "passed"
+    (passed,) = _events("churn_ok", "shadow_passed")
+    assert passed["payload"]["action"] == "approve" and "waiting for approval" in passed["message"]
+    approved = shadow.promote_passed(
+        _ctx("churn_ok", DAY[7]), RegistrationResult.from_xcom(passed["payload"])
+    )
+    assert approved.action == "promote" and approved.reason.endswith("; approved")
+    ok = _versions("churn_ok")
+    assert ok["aliases"] == {"champion": "2", "previous": "1", "challenger": "2"}
+    assert ok["tags"]["2"]["mloops.shadow.status"] == "promoted"
 
 
 def test_a_degraded_promotion_is_rolled_back_automatically(models: Path, mloops_home: Path) -> None:
