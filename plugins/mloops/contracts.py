@@ -80,6 +80,7 @@ class ShadowStatus(StrEnum):
     PASSED = "passed"  # no worse than the champion on live labels; waiting for an approval
     PROMOTED = "promoted"
     RETIRED = "retired"  # worse than the champion on live labels: never served
+    SUPERSEDED = "superseded"  # a newer tested version took its place in the shadow
 
 
 class RegistryAction(StrEnum):

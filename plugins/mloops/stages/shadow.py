@@ -70,7 +70,8 @@ def _set_state(client: Any, ctx: RunContext, version: str, status: str, state: d
 def enter_shadow(
     ctx: RunContext, client: Any, candidate: VersionInfo, decision: policy.PromotionDecision
 ) -> policy.PromotionDecision:
-    """Put ``candidate`` in shadow beside the champion (once: a re-run keeps what was decided)."""
+    """Put ``candidate`` in shadow beside the champion (once: a re-run keeps what was decided); a
+    version still in shadow before it is superseded (only the challenger is ever decided)."""
     status = candidate.tags.get(Tag.SHADOW_STATUS)
     if status:
         reason = shadow_state(candidate).get("reason", "")
@@ -80,6 +81,12 @@ def enter_shadow(
             decision.champion,
             None,
         )
+    from mloops.adapters import mlflow_adapter
+
+    for older in mlflow_adapter.versions(client, ctx.config.registered_model_name):
+        if older.version != candidate.version and older.tags.get(Tag.SHADOW_STATUS) == ShadowStatus.SHADOWING:
+            state = {**shadow_state(older), "reason": f"superseded by v{candidate.version} before a decision"}
+            _set_state(client, ctx, older.version, ShadowStatus.SUPERSEDED, state)
     _set_state(
         client,
         ctx,
