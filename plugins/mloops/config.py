@@ -266,11 +266,30 @@ class EvaluationConfig(_Frozen):
     explain_repeats: int = Field(default=3, ge=1, le=50)
 
 
+class AutoRollbackConfig(_Frozen):
+    """Roll ``champion`` back to ``previous`` when, within ``within_intervals`` daily intervals of its
+    promotion, the new champion's live quality (``evaluation.primary_metric`` on the label feed) is
+    worse than the previous champion's last recorded live quality by more than ``tolerance``."""
+
+    within_intervals: int = Field(default=7, ge=1, le=365)
+    tolerance: float = Field(default=0.02, ge=0.0)
+
+
 class PromotionConfig(_Frozen):
-    """How a tested version becomes champion."""
+    """How a tested version becomes champion.
+
+    Policies ``shadow`` and ``shadow_then_approval`` score a tested challenger beside the champion
+    (never served) until the label feed covers ``shadow_intervals`` intervals of its predictions; it
+    is promoted (or, with ``shadow_then_approval``, offered for approval) when its live
+    ``evaluation.primary_metric`` on the rows labeled for both is no worse than the champion's by
+    more than ``shadow_tolerance``, else retired. ``auto_rollback`` (opt-in) watches a new champion.
+    """
 
     policy: PromotionPolicy = PromotionPolicy.AUTO
     approval_timeout_hours: float = Field(default=24.0, gt=0)
+    shadow_intervals: int = Field(default=3, ge=1, le=120)
+    shadow_tolerance: float = Field(default=0.0, ge=0.0)
+    auto_rollback: AutoRollbackConfig | None = None
 
 
 def _check_cron(value: str) -> str:
@@ -375,7 +394,22 @@ class ModelConfig(_Frozen):
                     f"evaluation.slices: slice {s.name!r} uses column {s.column!r}, which is not a feature"
                 )
         self._check_labels()
+        self._check_live_promotion()
         return self
+
+    def _check_live_promotion(self) -> None:
+        """Shadow and automatic rollback judge models on the label feed: they need one."""
+        promotion = self.promotion
+        if self.labels is None and PromotionPolicy.shadowed(promotion.policy):
+            raise ValueError(
+                f"promotion.policy: '{promotion.policy}' compares the challenger with the champion on "
+                "live labels, so the model needs a labels: feed"
+            )
+        if self.labels is None and promotion.auto_rollback is not None:
+            raise ValueError(
+                "promotion.auto_rollback: judges the champion on live labels, so the model needs a "
+                "labels: feed"
+            )
 
     def _check_labels(self) -> None:
         labels = self.labels

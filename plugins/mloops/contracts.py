@@ -61,6 +61,26 @@ class PromotionPolicy(StrEnum):
     AUTO = "auto"
     APPROVAL = "approval"
     NONE = "none"
+    #: Staged rollout: a tested challenger is scored beside the champion (never served) until the
+    #: label feed covers ``promotion.shadow_intervals`` intervals; then promoted or retired.
+    SHADOW = "shadow"
+    #: Shadow first; a challenger that passes its shadow then waits for a person's approval.
+    SHADOW_THEN_APPROVAL = "shadow_then_approval"
+
+    @staticmethod
+    def shadowed(policy: object) -> bool:
+        """Whether a tested challenger goes through the shadow stage before it may serve."""
+        return policy in (PromotionPolicy.SHADOW, PromotionPolicy.SHADOW_THEN_APPROVAL)
+
+
+class ShadowStatus(StrEnum):
+    """Where a version stands in the shadow stage (tag ``mloops.shadow.status``)."""
+
+    SHADOWING = "shadowing"  # scored nightly beside the champion, never served
+    PASSED = "passed"  # no worse than the champion on live labels; waiting for an approval
+    PROMOTED = "promoted"
+    RETIRED = "retired"  # worse than the champion on live labels: never served
+    SUPERSEDED = "superseded"  # a newer tested version took its place in the shadow
 
 
 class RegistryAction(StrEnum):
@@ -84,6 +104,9 @@ class EventKind(StrEnum):
     PROMOTION_APPROVED = "promotion_approved"
     PROMOTION_REJECTED = "promotion_rejected"
     MODEL_REFUSED = "model_refused"
+    SHADOW_STARTED = "shadow_started"
+    SHADOW_PASSED = "shadow_passed"  # passed its shadow, waiting for an approval
+    SHADOW_RETIRED = "shadow_retired"
 
 
 #: The event a registry action records.
@@ -149,6 +172,9 @@ class Tag(StrEnum):
     PROMOTION_PENDING = "mloops.promotion.pending"  # intent written before an alias move, then "recorded"
     ARCHIVED = "mloops.archived"
     LAST_ACTION = "mloops.last_action"
+    # shadow stage (version): its status, and the evidence of the decision (JSON)
+    SHADOW_STATUS = "mloops.shadow.status"
+    SHADOW = "mloops.shadow"
 
 
 #: Prefixes of tag families: ``metric.<name>`` (holdout metrics on a version),
@@ -167,6 +193,10 @@ ANY_VERSION = "*"
 #: replaces only its own families of a (model, version, window).
 DRIFT_METRIC_FAMILIES = ("drift", "rows", "policy", "quality")
 LABEL_METRIC_FAMILIES = ("labels",)
+SHADOW_METRIC_FAMILIES = ("shadow",)
+
+#: Who an automatic rollback is audited as (the ``by`` of its audit tag).
+AUTOMATIC_ACTOR = "mloops (automatic rollback on live quality)"
 
 
 # ------------------------------------------------------------------------------ results through XCom
@@ -308,6 +338,7 @@ class LabelJoinResult(StageResult):
     quality_window_start: str
     quality: dict[str, dict[str, float | None]]
     labeled_uris: list[str] = field(default_factory=list)
+    shadow_labeled_uris: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -318,3 +349,53 @@ class RegistryActionResult(StageResult):
     aliases: dict[str, str]
     audit: dict[str, Any]
     from_champion: str | None
+
+
+@dataclass(frozen=True)
+class ShadowScoringResult(StageResult):
+    """The challenger's shadow predictions of one interval (``shadow/<model>/dt=<ds>/version=<v>/``)."""
+
+    model: str
+    partition: str
+    uri: str
+    rows: int
+    model_version: str
+    champion_version: str | None
+    mean_prediction: float | None
+
+
+@dataclass(frozen=True)
+class ShadowDecisionResult(StageResult):
+    """The shadow decision of one monitoring run (``decide_shadow``). ``action`` is ``promote``,
+    ``approve`` (passed, waiting for a person), ``retire`` or ``wait``. ``registered_model``,
+    ``version`` and ``reused`` make it readable as a registration by the approval and promotion steps."""
+
+    model: str
+    registered_model: str
+    version: str
+    champion_version: str | None
+    action: str
+    reason: str
+    metric: str
+    intervals: list[str]
+    rows: int
+    challenger: float | None
+    champion: float | None
+    promotion: dict[str, Any] | None = None
+    reused: bool = True
+
+
+@dataclass(frozen=True)
+class RollbackCheckResult(StageResult):
+    """The automatic rollback check of one monitoring run (``check_rollback``)."""
+
+    model: str
+    action: str
+    reason: str
+    champion_version: str | None
+    previous_version: str | None
+    metric: str
+    champion: float | None
+    previous: float | None
+    promoted_on: str | None
+    rollback: dict[str, Any] | None = None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow.sdk import DAG, Asset, Param
+from airflow.sdk import DAG, Asset, BaseOperator, Param
 
 from mloops.config_files import load_model_configs, model_names
 from mloops.contracts import PromotionPolicy, RegistryAction
@@ -30,6 +30,12 @@ from mloops.operators import (
     MLflowTrainModelOperator,
 )
 from mloops.operators.approval import approval_operator_class
+from mloops.operators.shadow import (
+    AutoRollbackOperator,
+    MLflowShadowScoreOperator,
+    ShadowDecisionOperator,
+    ShadowPromoteOperator,
+)
 from mloops.settings import get_settings
 
 if TYPE_CHECKING:
@@ -99,6 +105,15 @@ def _errors_dag(errors: Sequence[ModelConfigError]) -> DAG:
     )
 
 
+def _run_policies(config: ModelConfig) -> list[str]:
+    """The promotion modes a training run may choose: the shadow ones only for a model whose scoring and
+    monitoring DAGs carry the shadow tasks (its configured policy is a shadow policy)."""
+    plain = [PromotionPolicy.AUTO.value, PromotionPolicy.APPROVAL.value, PromotionPolicy.NONE.value]
+    if PromotionPolicy.shadowed(config.promotion.policy):
+        return [*plain, PromotionPolicy.SHADOW.value, PromotionPolicy.SHADOW_THEN_APPROVAL.value]
+    return plain
+
+
 def training_params(config: ModelConfig) -> dict[str, Param]:
     """The trigger form of a training DAG."""
     return {
@@ -106,13 +121,15 @@ def training_params(config: ModelConfig) -> dict[str, Param]:
         "promotion_mode": Param(
             None,
             type=["null", "string"],
-            enum=[None, *(p.value for p in PromotionPolicy)],
+            enum=[None, *_run_policies(config)],
             # The form labels each choice by values_display, keyed by the JSON text of the value.
             values_display={
                 "null": f"Config default ({config.promotion.policy})",
                 PromotionPolicy.AUTO.value: "auto: promote when the tests pass",
                 PromotionPolicy.APPROVAL.value: "approval: a person approves",
                 PromotionPolicy.NONE.value: "none: register only",
+                PromotionPolicy.SHADOW.value: "shadow: scored beside the champion until live labels decide",
+                PromotionPolicy.SHADOW_THEN_APPROVAL.value: "shadow, then a person approves",
             },
             title="Promotion mode",
             description="Override the promotion policy of this run. Empty: the config's "
@@ -239,6 +256,8 @@ def build_scoring_dag(config: ModelConfig) -> DAG:
             task_id="score_batch", model=config.name, outlets=[predictions_asset(config.name)]
         )
         validate >> score
+        if PromotionPolicy.shadowed(config.promotion.policy):
+            validate >> MLflowShadowScoreOperator(task_id="score_shadow", model=config.name)
     return dag
 
 
@@ -278,9 +297,36 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
             task_id="trigger_retraining", model=config.name, outlets=[drift_asset(config.name)], retries=0
         )
         if feed:
-            LabelFeedJoinOperator(task_id="join_labels", model=config.name) >> check
+            join = LabelFeedJoinOperator(task_id="join_labels", model=config.name)
+            join >> check
+            _live_promotion_tasks(config, join)
         check >> trigger
     return dag
+
+
+def _live_promotion_tasks(config: ModelConfig, join: BaseOperator) -> None:
+    """After ``join_labels``: ``decide_shadow`` (shadow policies; with ``shadow_then_approval`` followed
+    by ``approve_promotion >> promote_shadow``) and ``check_rollback`` (``promotion.auto_rollback``),
+    each in the registry pool."""
+    pool = get_settings().registry_pool
+    promotion = config.promotion
+    if PromotionPolicy.shadowed(promotion.policy):
+        decide = ShadowDecisionOperator(task_id="decide_shadow", model=config.name, pool=pool)
+        join >> decide
+        if promotion.policy == PromotionPolicy.SHADOW_THEN_APPROVAL:
+            approve = approval_operator_class()(
+                task_id="approve_promotion",
+                model=config.name,
+                policy=PromotionPolicy.APPROVAL.value,
+                register_task_id="decide_shadow",
+                response_timeout=dt.timedelta(hours=promotion.approval_timeout_hours),
+                execution_timeout=None,
+                retries=0,
+            )
+            promote = ShadowPromoteOperator(task_id="promote_shadow", model=config.name, pool=pool)
+            decide >> approve >> promote
+    if promotion.auto_rollback is not None:
+        join >> AutoRollbackOperator(task_id="check_rollback", model=config.name, pool=pool, retries=0)
 
 
 def build_registry_ops_dag(model_names: list[str]) -> DAG:

@@ -3,10 +3,16 @@
 Aliases (:class:`~mloops.contracts.Alias`): ``challenger`` is the latest tested version, ``champion``
 serves, ``previous`` is the champion it replaced (the rollback target). A backfill re-running an old
 interval never takes the champion away from a version trained on a newer interval.
+
+Staged rollout (policies ``shadow``, ``shadow_then_approval``): a tested challenger is first scored
+beside the champion, never served; :func:`decide_shadow` judges it on the live labels of the rows
+both versions scored. An opt-in automatic rollback (:func:`decide_rollback`) watches a new champion's
+live quality during its first intervals.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,9 +27,10 @@ class Candidate:
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    """``promote``: move champion (and previous); ``keep``: leave aliases as they are."""
+    """``promote``: move champion (and previous); ``keep``: leave aliases as they are; ``shadow``:
+    leave them, and score the candidate beside the champion until :func:`decide_shadow` judges it."""
 
-    action: Literal["promote", "keep"]
+    action: Literal["promote", "keep", "shadow"]
     reason: str
     champion: str | None
     previous: str | None
@@ -54,6 +61,14 @@ def decide_promotion(policy: str, candidate: Candidate, champion: Candidate | No
             champion.version,
             None,
         )
+    if PromotionPolicy.shadowed(policy):
+        return PromotionDecision(
+            "shadow",
+            f"v{candidate.version} enters shadow beside champion v{champion.version}: scored on the same "
+            "batches, never served, until live labels decide",
+            champion.version,
+            None,
+        )
     return PromotionDecision(
         "promote", f"v{candidate.version} replaces v{champion.version}", candidate.version, champion.version
     )
@@ -81,3 +96,144 @@ def refuse_action(
     if action == RegistryAction.ARCHIVE and champion == target:
         return f"{name} v{target} is the champion; promote or roll back before archiving it"
     return None
+
+
+# ------------------------------------------------------------------------------ staged rollout
+
+
+@dataclass(frozen=True)
+class ShadowEvidence:
+    """What the label feed says about a challenger in shadow: the prediction intervals with rows
+    labeled for both versions, how many such rows, and the live metric of each version on them."""
+
+    intervals: tuple[str, ...]
+    rows: int
+    challenger: float | None
+    champion: float | None
+
+
+@dataclass(frozen=True)
+class ShadowDecision:
+    """``wait`` (not enough labels yet), ``promote``, ``approve`` (passed; a person decides) or ``retire``."""
+
+    action: Literal["wait", "promote", "approve", "retire"]
+    reason: str
+
+
+#: Differences this small are float noise: a drop of exactly the tolerance stays within it.
+_EPSILON = 1e-9
+
+
+def _gain(challenger: float, champion: float, greater_is_better: bool) -> float:
+    """How much better ``challenger`` is (negative: worse), whichever direction the metric goes."""
+    return challenger - champion if greater_is_better else champion - challenger
+
+
+def decide_shadow(
+    evidence: ShadowEvidence,
+    *,
+    version: str,
+    champion: str | None,
+    metric: str,
+    greater_is_better: bool,
+    required_intervals: int,
+    min_rows: int,
+    tolerance: float,
+    approval: bool,
+) -> ShadowDecision:
+    """Promote a challenger in shadow once labels cover ``required_intervals`` of its intervals, if on the
+    same rows it is no worse than the champion by more than ``tolerance``; else retire it."""
+    if champion is None:
+        return ShadowDecision(
+            "wait", f"v{version} is in shadow but the model has no champion to compare with"
+        )
+    if champion == version:
+        return ShadowDecision("wait", f"v{version} is already champion")
+    covered = len(evidence.intervals)
+    if covered < required_intervals:
+        return ShadowDecision(
+            "wait",
+            f"v{version} in shadow: labels cover {covered} of the {required_intervals} intervals "
+            f"needed ({', '.join(evidence.intervals) or 'none yet'})",
+        )
+    if evidence.rows < min_rows:
+        return ShadowDecision(
+            "wait",
+            f"v{version} in shadow: {evidence.rows} rows labeled for both versions, fewer than "
+            f"monitoring.min_rows ({min_rows})",
+        )
+    if evidence.challenger is None or evidence.champion is None:
+        return ShadowDecision(
+            "wait", f"v{version} in shadow: {metric} is undefined on the {evidence.rows} labeled rows"
+        )
+    gain = _gain(evidence.challenger, evidence.champion, greater_is_better)
+    compared = (
+        f"{metric} {evidence.challenger:.4f} vs champion v{champion}'s {evidence.champion:.4f} on the same "
+        f"{evidence.rows} labeled rows of {covered} intervals "
+        f"({evidence.intervals[0]}..{evidence.intervals[-1]})"
+    )
+    if gain < -tolerance - _EPSILON:
+        return ShadowDecision(
+            "retire",
+            f"v{version} retired after its shadow: {compared}, {-gain:.4f} worse (tolerance {tolerance})",
+        )
+    passed = f"v{version} passed its shadow: {compared} (tolerance {tolerance})"
+    if approval:
+        return ShadowDecision("approve", f"{passed}; waiting for approval")
+    return ShadowDecision("promote", passed)
+
+
+@dataclass(frozen=True)
+class RollbackDecision:
+    action: Literal["rollback", "keep"]
+    reason: str
+
+
+def decide_rollback(
+    *,
+    champion: str,
+    previous: str | None,
+    promoted_on: dt.date | None,
+    by_automatic_rollback: bool,
+    today: dt.date,
+    within_intervals: int,
+    metric: str,
+    greater_is_better: bool,
+    live: float | None,
+    previous_live: float | None,
+    tolerance: float,
+) -> RollbackDecision:
+    """Roll back a champion whose live quality, within ``within_intervals`` of its promotion, is worse
+    than the previous champion's recorded live quality by more than ``tolerance``."""
+    if previous is None:
+        return RollbackDecision("keep", f"champion v{champion} has no previous version to roll back to")
+    if by_automatic_rollback:
+        return RollbackDecision(
+            "keep",
+            f"champion v{champion} is back by an automatic rollback; it is not rolled back again "
+            "automatically",
+        )
+    if promoted_on is None:
+        return RollbackDecision("keep", f"no promotion of champion v{champion} is recorded: nothing to watch")
+    since = (today - promoted_on).days
+    if since > within_intervals:
+        return RollbackDecision(
+            "keep",
+            f"champion v{champion} was promoted {since} intervals ago ({promoted_on}), past the "
+            f"{within_intervals} intervals watched",
+        )
+    if live is None:
+        return RollbackDecision("keep", f"no live {metric} of champion v{champion} yet (labels pending)")
+    if previous_live is None:
+        return RollbackDecision("keep", f"no recorded live {metric} of previous v{previous} to compare with")
+    drop = -_gain(live, previous_live, greater_is_better)
+    compared = (
+        f"live {metric} of champion v{champion} is {live:.4f}, previous v{previous} had {previous_live:.4f}"
+    )
+    if drop > tolerance + _EPSILON:
+        return RollbackDecision(
+            "rollback",
+            f"automatic rollback to v{previous}: {compared}, {drop:.4f} worse (tolerance {tolerance}), "
+            f"{since} intervals after its promotion on {promoted_on}",
+        )
+    return RollbackDecision("keep", f"{compared}: within the tolerance {tolerance}")

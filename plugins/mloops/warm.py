@@ -36,6 +36,8 @@ STAGE_IMPORTS: dict[str, tuple[str, ...]] = {
     "score": ("pandas", "pyarrow.parquet", "mlflow", "skops.io", "mloops.stages.score"),
     "labels": ("pandas", "pyarrow.parquet", "sklearn.metrics", "mloops.stages.labels"),
     "drift": ("pandas", "pyarrow.parquet", "evidently", "mlflow", "mloops.stages.drift"),
+    "shadow": ("pandas", "pyarrow.parquet", "sklearn.metrics", "mlflow", "skops.io", "mloops.stages.shadow"),
+    "rollback": ("mlflow", "mloops.stages.rollback"),
 }
 #: The libraries of every stage, then mloops' own modules behind them.
 WARM_MODULES = (

@@ -156,3 +156,39 @@ def test_new_model_is_only_a_yaml_file(tmp_path: Path, monkeypatch) -> None:
     assert {"mloops_train_churn", "mloops_train_churn_eu"} <= set(bag.dag_ids)
     assert "30 1 * * *" in repr(bag.dags["mloops_train_churn_eu"].timetable)
     assert {"mloops_score_churn_eu", "mloops_monitor_churn_eu"} <= set(bag.dag_ids)
+
+
+def test_shadow_and_rollback_tasks_are_wired_only_where_configured(tmp_path: Path) -> None:
+    from mloops.config_files import load_model_config
+    from mloops.dag_factory import build_monitoring_dag, build_scoring_dag, build_training_dag
+
+    data = example_config("churn")
+    data["promotion"] = {"policy": "shadow_then_approval", "auto_rollback": {"within_intervals": 3}}
+    config = load_model_config(write_models(tmp_path, churn=data) / "churn.yaml")
+    score = build_scoring_dag(config)
+    assert score.task_dict["validate_batch"].downstream_task_ids == {"score_batch", "score_shadow"}
+    assert score.task_dict["score_shadow"].outlets == []  # shadow predictions are never served
+    monitor = build_monitoring_dag(config)
+    assert monitor.task_dict["join_labels"].downstream_task_ids == {
+        "check_drift",
+        "decide_shadow",
+        "check_rollback",
+    }
+    assert monitor.task_dict["decide_shadow"].downstream_task_ids == {"approve_promotion"}
+    assert monitor.task_dict["approve_promotion"].downstream_task_ids == {"promote_shadow"}
+    for task_id in ("decide_shadow", "promote_shadow", "check_rollback"):
+        assert monitor.task_dict[task_id].pool == "mloops_registry", task_id
+    assert monitor.task_dict["approve_promotion"].register_task_id == "decide_shadow"
+    assert monitor.task_dict["check_rollback"].retries == 0  # a second rollback would undo the first
+    modes = build_training_dag(config).params.get_param("promotion_mode").schema["enum"]
+    assert modes == [None, "auto", "approval", "none", "shadow", "shadow_then_approval"]
+
+    data["promotion"] = {"policy": "shadow"}
+    config = load_model_config(write_models(tmp_path, churn=data) / "churn.yaml")
+    assert "approve_promotion" not in build_monitoring_dag(config).task_dict
+    assert "check_rollback" not in build_monitoring_dag(config).task_dict
+    data["promotion"] = {"policy": "auto"}
+    config = load_model_config(write_models(tmp_path, churn=data) / "churn.yaml")
+    assert set(build_scoring_dag(config).task_dict) == {"validate_batch", "score_batch"}
+    assert set(build_monitoring_dag(config).task_dict) == {"join_labels", "check_drift", "trigger_retraining"}
+    assert "shadow" not in build_training_dag(config).params.get_param("promotion_mode").schema["enum"]

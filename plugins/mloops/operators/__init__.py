@@ -7,9 +7,19 @@ from mloops.operators.quality import GXValidateBatchOperator
 from mloops.operators.registry import MLflowPromoteModelOperator, MLflowRegisterModelOperator
 from mloops.operators.registry_actions import MLflowRegistryActionOperator
 from mloops.operators.scoring import MLflowScoreBatchOperator
+from mloops.operators.shadow import (
+    AutoRollbackOperator,
+    MLflowShadowScoreOperator,
+    ShadowDecisionOperator,
+    ShadowPromoteOperator,
+)
 from mloops.operators.training import MLflowTestModelOperator, MLflowTrainModelOperator
 
 __all__ = [
+    "AutoRollbackOperator",
+    "MLflowShadowScoreOperator",
+    "ShadowDecisionOperator",
+    "ShadowPromoteOperator",
     "CheckRunParamsOperator",
     "MLflowRegistryActionOperator",
     "DriftRetrainTriggerOperator",

@@ -87,7 +87,8 @@ def approval_operator_class() -> type:
 
         :param model: model config name (templated).
         :param policy: promotion policy override of the run (templated); default: the config's.
-        :param register_task_id: task whose XCom holds the registration result.
+        :param register_task_id: task whose XCom holds the registration result (or the shadow
+            decision: an ``action`` other than ``approve`` needs no approval and skips).
         """
 
         template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "model", "policy")
@@ -128,6 +129,8 @@ def approval_operator_class() -> type:
             if policy != PromotionPolicy.APPROVAL:
                 raise AirflowSkipException(f"promotion policy is {policy!r}: no approval needed")
             registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
+            if registered.get("action", "approve") != "approve":  # a shadow decision needing no approval
+                raise AirflowSkipException(f"no approval needed: {registered.get('reason')}")
             mlflow = mlflow_adapter.client(settings)
             name = config.registered_model_name
             version = mlflow_adapter.get_version(mlflow, name, registered["version"])
@@ -140,6 +143,8 @@ def approval_operator_class() -> type:
                 champion=None if champion is None else (str(champion.version), dict(champion.tags)),
                 timeout_hours=config.promotion.approval_timeout_hours,
             )
+            if "action" in registered:
+                self.body += f"\n\nShadow on live labels: {registered.get('reason')}"
             return super().execute(context)
 
         def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:

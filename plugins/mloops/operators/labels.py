@@ -51,6 +51,8 @@ class LabelFeedJoinOperator(MloopsStageOperator):
                 entry["lateness_median_days"],
                 entry["lateness_max_days"],
             )
+        if result.get("shadow_labeled_uris"):
+            self.log.info("  joined to shadow predictions too: %s", result["shadow_labeled_uris"])
         for version, metrics in result["quality"].items():
             self.log.info(
                 "  live quality of v%s on %s..%s: %s",

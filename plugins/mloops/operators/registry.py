@@ -46,7 +46,9 @@ class MLflowRegisterModelOperator(MloopsStageOperator):
 
 class MLflowPromoteModelOperator(MloopsStageOperator):
     """Apply the promotion policy: ``auto`` moves ``champion`` to the new version and keeps the old
-    champion as ``previous``; a first version bootstraps. Skips (with the reason) when nothing moves.
+    champion as ``previous``; a first version bootstraps; ``shadow``/``shadow_then_approval`` put the
+    version in shadow beside the champion (event ``shadow_started``). Skips (with the reason) when
+    nothing moves.
 
     :param model: model config name (templated).
     :param register_task_id: task whose XCom holds the registration result.
@@ -81,7 +83,14 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
                 result,
             )
             registry.promotion_recorded(ctx, result["version"])
-        if result["action"] == "keep":
+        if result["action"] == "shadow":
+            self.emit(
+                context,
+                EventKind.SHADOW_STARTED,
+                f"{result['reason']} ({ctx.config.registered_model_name})",
+                result,
+            )
+        if result["action"] in ("keep", "shadow"):
             context["ti"].xcom_push(key="decision", value=result)
             raise AirflowSkipException(result["reason"])
         return result

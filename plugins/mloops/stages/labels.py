@@ -6,7 +6,9 @@ writes the join under the *prediction's* interval and serving version
 (``labeled/<model>/dt=<prediction>/version=<v>/arrival=<date>.parquet``). Labels that join nothing,
 or cannot be used, go to ``labels-unmatched/<model>/dt=<arrival>/``. Then it measures coverage and
 lateness per prediction interval and the live quality per version over the monitoring window, and
-writes both to the metrics store.
+writes both to the metrics store. The same delivery is joined to the shadow predictions of a
+challenger in shadow (``labeled-shadow/``, see :mod:`mloops.stages.shadow`); those never count as
+served.
 
 Re-running an arrival date rewrites its own files (and removes the ones it no longer produces); a
 label delivered again on a later date supersedes the earlier one, because readers keep the latest
@@ -33,6 +35,9 @@ from mloops.stages.layout import (
     labeled_files,
     labeled_path,
     predictions_path,
+    shadow_labeled_files,
+    shadow_labeled_path,
+    shadow_prediction_files,
     unmatched_labels_path,
     window,
 )
@@ -60,6 +65,7 @@ def join_labels(
     served = served_predictions(ctx, lookback)
     joined = labels.join(delivery, served, ctx.config, arrival)
     written = write_join(ctx, lookback, joined.matched)
+    shadow_written = join_shadow(ctx, lookback, delivery)
     unmatched_uri = partitions.to_uri(partitions.write_parquet(joined.unmatched, unmatched_labels_path(ctx)))
     coverage = lookback_coverage(ctx, lookback, served)
     quality_start = window(ctx, ctx.config.monitoring.window_days)[0].partition
@@ -84,6 +90,7 @@ def join_labels(
         quality_window_start=quality_start.isoformat(),
         quality=quality,
         labeled_uris=[partitions.to_uri(p) for p in written],
+        shadow_labeled_uris=[partitions.to_uri(p) for p in shadow_written],
     )
 
 
@@ -141,6 +148,51 @@ def write_join(ctx: RunContext, lookback: Sequence[RunContext], matched: pd.Data
             if arrival == ctx.partition and str(path) not in keep:
                 path.unlink()
     return written
+
+
+def join_shadow(
+    ctx: RunContext, lookback: Sequence[RunContext], delivery: labels.Delivery
+) -> list[StoragePath]:
+    """Join the delivery to the shadow predictions of the lookback as well, each shadow version on its
+    own (``labeled-shadow/``, same layout and re-run rules as the served join)."""
+    import pandas as pd
+
+    id_name = ctx.config.id_column or ""
+    written = []
+    by_version: dict[str, list[pd.DataFrame]] = {}
+    for day in lookback:
+        for version, path in shadow_prediction_files(day):
+            frame = partitions.read_parquet(path)[[id_name, PREDICTION_COLUMN]]
+            by_version.setdefault(version, []).append(
+                frame.assign(**{labels.VERSION: version, labels.PARTITION: day.ds})
+            )
+    for version, frames in sorted(by_version.items()):
+        matched = labels.join(
+            delivery, pd.concat(frames, ignore_index=True), ctx.config, ctx.partition
+        ).matched
+        for partition, rows in matched.groupby(labels.PARTITION, sort=True):
+            day = ctx.at(dt.date.fromisoformat(str(partition)))
+            path = shadow_labeled_path(day, version, ctx.partition)
+            written.append(partitions.write_parquet(rows.reset_index(drop=True), path))
+    keep = {str(p) for p in written}
+    for day in lookback:
+        for _, arrival, path in shadow_labeled_files(day):
+            if arrival == ctx.partition and str(path) not in keep:
+                path.unlink()
+    return written
+
+
+def read_shadow_labeled(ctx: RunContext) -> pd.DataFrame:
+    """The labels joined to this interval's shadow predictions, one per (id, version) (latest arrival)."""
+    import pandas as pd
+
+    files = shadow_labeled_files(ctx)
+    if not files:
+        return pd.DataFrame()
+    joined = pd.concat([partitions.read_parquet(path) for _, _, path in files], ignore_index=True)
+    ordered = joined.sort_values(labels.ARRIVAL, kind="stable")
+    keys = [ctx.config.id_column or "", labels.VERSION]
+    return ordered.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
 
 
 def read_labeled(ctx: RunContext) -> pd.DataFrame:

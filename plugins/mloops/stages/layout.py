@@ -2,8 +2,9 @@
 
 A stage works on one model's partition (the data interval's start) with the settings in force;
 :class:`RunContext` carries the three, frozen, in that order. This module owns where each area of
-a partition lives (staged snapshot, verdict, quarantine, run outputs, reports, predictions, joined
-labels, drift reports) and how verdicts are read and written, so no stage builds a path of its own.
+a partition lives (staged snapshot, verdict, quarantine, run outputs, reports, predictions, shadow
+predictions, joined labels, drift reports) and how verdicts are read and written, so no stage
+builds a path of its own.
 """
 
 from __future__ import annotations
@@ -116,7 +117,10 @@ def labeled_path(ctx: RunContext, version: str, arrival: dt.date) -> StoragePath
 
 def labeled_files(ctx: RunContext) -> list[tuple[str, dt.date, StoragePath]]:
     """Every ``(version, arrival, path)`` joined to this interval's predictions, oldest arrival first."""
-    root = labeled_dir(ctx)
+    return _versioned_arrivals(labeled_dir(ctx))
+
+
+def _versioned_arrivals(root: StoragePath) -> list[tuple[str, dt.date, StoragePath]]:
     if not root.exists():
         return []
     found = []
@@ -129,6 +133,37 @@ def labeled_files(ctx: RunContext) -> list[tuple[str, dt.date, StoragePath]]:
                 arrival = dt.date.fromisoformat(name.removeprefix("arrival=").removesuffix(".parquet"))
                 found.append((folder.name.removeprefix("version="), arrival, path))
     return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+def shadow_predictions_path(ctx: RunContext, version: str) -> StoragePath:
+    """``shadow/<model>/dt=<ds>/version=<v>/predictions.parquet``: what a challenger in shadow predicted
+    for this interval's batch (never served)."""
+    return area_dir(ctx, "shadow") / f"version={version}" / "predictions.parquet"
+
+
+def shadow_prediction_files(ctx: RunContext) -> list[tuple[str, StoragePath]]:
+    """Every ``(version, path)`` of shadow predictions of this interval."""
+    root = area_dir(ctx, "shadow")
+    if not root.exists():
+        return []
+    found = []
+    for folder in root.iterdir():
+        version = folder.name.removeprefix("version=")
+        path = folder / "predictions.parquet"
+        if folder.name.startswith("version=") and version.isdigit() and path.exists():
+            found.append((version, path))
+    return sorted(found, key=lambda item: int(item[0]))
+
+
+def shadow_labeled_path(ctx: RunContext, version: str, arrival: dt.date) -> StoragePath:
+    """``labeled-shadow/<model>/dt=<ds>/version=<v>/arrival=<date>.parquet``: the labels that arrived on
+    ``arrival`` joined to the shadow predictions of this interval by ``version``."""
+    return area_dir(ctx, "labeled-shadow") / f"version={version}" / f"arrival={arrival.isoformat()}.parquet"
+
+
+def shadow_labeled_files(ctx: RunContext) -> list[tuple[str, dt.date, StoragePath]]:
+    """Every ``(version, arrival, path)`` joined to this interval's shadow predictions, oldest first."""
+    return _versioned_arrivals(area_dir(ctx, "labeled-shadow"))
 
 
 def unmatched_labels_path(ctx: RunContext) -> StoragePath:

@@ -92,6 +92,10 @@ def promote_model(
         policy.Candidate(candidate.version, candidate.tags.get(Tag.DATA_INTERVAL)),
         policy.Candidate(champion.version, champion.tags.get(Tag.DATA_INTERVAL)) if champion else None,
     )
+    if decision.action == "shadow":
+        from mloops.stages import shadow
+
+        decision = shadow.enter_shadow(ctx, client, candidate, decision)
     if decision.action == "promote":
         intent = json.dumps({"previous": decision.previous, "reason": decision.reason})
         mlflow_adapter.set_version_tags(client, name, candidate.version, {PROMOTION_PENDING_TAG: intent})

@@ -14,6 +14,8 @@ from mloops.errors import InsufficientDataError, NoChampionError
 from mloops.stages.layout import RunContext, predictions_path, read_verdict, status_of
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mloops.adapters.mlflow_adapter import VersionInfo
 
 
@@ -34,10 +36,6 @@ def champion(ctx: RunContext) -> tuple[Any, VersionInfo]:
 
 def score_batch(ctx: RunContext) -> ScoringResult:
     """Score the interval's validated partition with the champion; overwrite its predictions partition."""
-    import pandas as pd
-
-    from mloops.adapters import mlflow_adapter
-
     verdict = read_verdict(ctx)
     if not verdict or not Status.usable(verdict["status"]):
         raise InsufficientDataError(
@@ -46,6 +44,25 @@ def score_batch(ctx: RunContext) -> ScoringResult:
         )
     _, version = champion(ctx)
     frame = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
+    out = predict(ctx, version, frame)
+    path = partitions.write_parquet(out, predictions_path(ctx))
+    return ScoringResult(
+        model=ctx.model,
+        partition=ctx.ds,
+        uri=partitions.to_uri(path),
+        rows=int(len(out)),
+        model_version=version.version,
+        mean_prediction=float(out[PREDICTION_COLUMN].mean()) if len(out) else None,
+    )
+
+
+def predict(ctx: RunContext, version: VersionInfo, frame: pd.DataFrame) -> pd.DataFrame:
+    """The predictions of ``version`` (loaded through the verified path) for a validated batch: id,
+    prediction (and label), registered model, version, partition."""
+    import pandas as pd
+
+    from mloops.adapters import mlflow_adapter
+
     model = mlflow_adapter.load_sklearn_model(version.uri)
     score, label = training.scores(model, frame, ctx.config)
     out = pd.DataFrame(index=frame.index)
@@ -57,12 +74,4 @@ def score_batch(ctx: RunContext) -> ScoringResult:
     out["registered_model"] = ctx.config.registered_model_name
     out["model_version"] = version.version
     out["partition"] = ctx.ds
-    path = partitions.write_parquet(out, predictions_path(ctx))
-    return ScoringResult(
-        model=ctx.model,
-        partition=ctx.ds,
-        uri=partitions.to_uri(path),
-        rows=int(len(out)),
-        model_version=version.version,
-        mean_prediction=float(out[PREDICTION_COLUMN].mean()) if len(out) else None,
-    )
+    return out
