@@ -1,15 +1,25 @@
-"""Partition helpers: windows, atomic writes, directory replacement, fingerprints."""
+"""Partition keys (daily and sub-daily), parsing, windows, atomic writes, directory replacement,
+fingerprints."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
 
 from mloops import partitions
+from mloops.partitions import Partition
 
 pytestmark = pytest.mark.unit
+
+
+HOUR = dt.timedelta(hours=1)
+
+
+def _utc(*parts: int) -> dt.datetime:
+    return dt.datetime(*parts, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
@@ -20,8 +30,144 @@ pytestmark = pytest.mark.unit
         (dt.date(2026, 1, 1), 1, ["2026-01-01"]),
     ],
 )
-def test_window_dates(end, days, expected) -> None:
-    assert [d.isoformat() for d in partitions.window_dates(end, days)] == expected
+def test_daily_window(end, days, expected) -> None:
+    assert [p.key for p in Partition.day(end).window(days)] == expected
+
+
+def test_hourly_window_crosses_the_day_boundary() -> None:
+    end = Partition.parse("2026-01-02T01", HOUR)
+    assert [p.key for p in end.window(4)] == [
+        "2026-01-01T22",
+        "2026-01-01T23",
+        "2026-01-02T00",
+        "2026-01-02T01",
+    ]
+    assert (
+        end.start == _utc(2026, 1, 2, 1)
+        and end.end == _utc(2026, 1, 2, 2)
+        and end.date == dt.date(2026, 1, 2)
+    )
+
+
+@pytest.mark.parametrize(
+    ("length", "moment", "key"),
+    [
+        (partitions.DAY, _utc(2026, 1, 3, 2), "2026-01-03"),  # the nightly 02:00 run: its date, as always
+        (HOUR, _utc(2026, 1, 3, 13, 15), "2026-01-03T13"),  # a :15 scoring cron lands in its hour
+        (dt.timedelta(hours=6), _utc(2026, 1, 3, 13), "2026-01-03T12"),
+        (HOUR, dt.datetime(2026, 1, 3, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))), "2026-01-03T13"),
+        (HOUR, dt.datetime(2026, 1, 3, 13), "2026-01-03T13"),  # naive: UTC
+    ],
+)
+def test_containing_keys_by_interval(length, moment, key) -> None:
+    partition = Partition.containing(moment, length)
+    assert partition.key == str(partition) == key
+    assert Partition.parse(key, length) == partition  # the key parses back to the same interval
+
+
+def test_keys_sort_as_time_and_stay_path_safe() -> None:
+    hours = Partition.parse("2026-01-02T05", HOUR).window(30)
+    keys = [p.key for p in hours]
+    assert sorted(keys) == keys and len(set(keys)) == 30
+    assert all(set(k) <= set("0123456789-T") for k in keys)
+    assert partitions.partition_dir(Path("/r"), "staged", "m", hours[-1]) == Path(
+        "/r/staged/m/dt=2026-01-02T05"
+    )
+    assert partitions.partition_dir(Path("/r"), "staged", "m", dt.date(2026, 1, 2)) == Path(
+        "/r/staged/m/dt=2026-01-02"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "length", "key"),
+    [
+        ("2026-01-05", partitions.DAY, "2026-01-05"),
+        (dt.date(2026, 1, 5), partitions.DAY, "2026-01-05"),
+        ("2026-01-05T00:00:00+00:00", partitions.DAY, "2026-01-05"),
+        ("2026-01-05T13", HOUR, "2026-01-05T13"),
+        ("2026-01-05T13:00", HOUR, "2026-01-05T13"),
+        ("2026-01-05 13:00:00Z", HOUR, "2026-01-05T13"),
+        ("2026-01-05T14:00:00+01:00", HOUR, "2026-01-05T13"),
+        (_utc(2026, 1, 5, 13), HOUR, "2026-01-05T13"),
+        ("2026-01-05T12", dt.timedelta(hours=6), "2026-01-05T12"),
+    ],
+)
+def test_parse_accepts_aligned_values(value, length, key) -> None:
+    assert Partition.parse(value, length).key == key
+
+
+@pytest.mark.parametrize(
+    ("value", "length", "message"),
+    [
+        ("yesterday", partitions.DAY, "partition 'yesterday' is not a date (YYYY-MM-DD)"),
+        ("2026-02-30", partitions.DAY, "'2026-02-30' is not a date"),
+        ("2026-01-05T13:00", partitions.DAY, "'2026-01-05T13:00' is not aligned to the model's 1d interval"),
+        (
+            "2026-01-05",
+            HOUR,
+            "partition '2026-01-05' is a date; this model's partition is a datetime on a 1h",
+        ),
+        (dt.date(2026, 1, 5), HOUR, "is a date"),
+        ("2026-01-05T13:30", HOUR, "falls inside the interval starting 2026-01-05T13"),
+        ("2026-01-05T13", dt.timedelta(hours=6), "not aligned to the model's 6h interval"),
+        ("", HOUR, "partition '' is not a datetime"),
+        (17, partitions.DAY, "partition 17 is not a date"),
+    ],
+)
+def test_parse_rejects_malformed_or_misaligned_values(value, length, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Partition.parse(value, length)
+
+
+def test_partition_refuses_misaligned_starts_and_unknown_intervals() -> None:
+    with pytest.raises(ValueError, match="not the start of a 1h interval"):
+        Partition(_utc(2026, 1, 1, 13, 30), HOUR)
+    with pytest.raises(ValueError, match="unsupported partition interval"):
+        Partition(_utc(2026, 1, 1), dt.timedelta(hours=5))
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("daily", partitions.DAY),
+        ("1d", partitions.DAY),
+        ("hourly", HOUR),
+        ("1h", HOUR),
+        ("6h", dt.timedelta(hours=6)),
+    ],
+)
+def test_parse_interval(text, length) -> None:
+    assert partitions.parse_interval(text) == length
+
+
+@pytest.mark.parametrize("text", ["5h", "2d", "30m", "0h", "weekly", "25h"])
+def test_parse_interval_refuses_lengths_that_do_not_tile_a_day(text) -> None:
+    with pytest.raises(ValueError, match="is not a"):
+        partitions.parse_interval(text)
+
+
+def test_durations_in_intervals() -> None:
+    assert partitions.intervals_in(partitions.parse_duration("2d"), HOUR) == 48
+    assert partitions.intervals_in(partitions.parse_duration("36h"), dt.timedelta(hours=12)) == 3
+    with pytest.raises(ValueError, match="36h is not a whole number of 1d intervals"):
+        partitions.intervals_in(partitions.parse_duration("36h"), partitions.DAY)
+
+
+def test_template_fields_of_an_hour() -> None:
+    assert Partition.parse("2026-01-05T07", HOUR).fields() == {
+        "ds": "2026-01-05",
+        "ds_nodash": "20260105",
+        "hour": "07",
+        "ts_nodash": "20260105T070000",
+        "partition": "2026-01-05T07",
+    }
+
+
+def test_key_of_stored_values() -> None:
+    assert partitions.key_of(dt.date(2026, 1, 5)) == "2026-01-05"
+    assert partitions.key_of(_utc(2026, 1, 5, 13), HOUR) == "2026-01-05T13"
+    assert partitions.key_of("2026-01-05T13:00:00", HOUR) == "2026-01-05T13"
+    assert partitions.key_of(_utc(2026, 1, 5, 13)) == "2026-01-05"
 
 
 def _fail_mid_write(path: Path) -> None:

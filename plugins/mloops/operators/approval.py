@@ -187,6 +187,7 @@ def approval_operator_class() -> type:
                 f"{config.registered_model_name} v{registered['version']} {decision} by {record['by']}: "
                 f"{record['comment']}",
                 record,
+                length=config.interval,
             )
 
     return MLflowPromotionApprovalOperator

@@ -48,7 +48,7 @@ def validate_batch(ctx: RunContext, *, sql_reader: SqlReader | None = None) -> V
     """
     expectations = quality.model_expectations(ctx.config, ctx.settings.expectations_dir, ctx.use)
     checked: dict[str, dict[str, Any]] = {}
-    days = window(ctx, ctx.config.training.window_days) if ctx.use == Use.TRAINING else [ctx]
+    days = window(ctx, ctx.config.training_window) if ctx.use == Use.TRAINING else [ctx]
     for day in days:
         if day.partition != ctx.partition and read_verdict(day) is not None:
             continue
