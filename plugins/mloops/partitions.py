@@ -83,8 +83,10 @@ def interval_text(length: dt.timedelta) -> str:
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
-    """An aware datetime in UTC (a naive one is taken as UTC, as Airflow stores them)."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    """A plain aware datetime in UTC (a naive one is taken as UTC, as Airflow stores them; Airflow's
+    pendulum datetimes become plain ones, whose arithmetic with timedeltas is exact)."""
+    m = moment if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    return dt.datetime(m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, order=True)
