@@ -205,3 +205,77 @@ def test_fingerprints_are_order_independent(tmp_path: Path) -> None:
         {"b": "2", "a": "1"}
     )
     assert partitions.combine_digests({"a": "1"}) != partitions.combine_digests({"a": "2"})
+
+
+def test_hourly_sources_read_their_own_hour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mloops.config import FilesSource
+    from mloops.data.sources import files_path, render_query
+
+    monkeypatch.setenv("MLOOPS_DATA_ROOT", str(tmp_path))
+    hour = Partition.parse("2026-01-02T07", HOUR)
+    source = FilesSource(kind="files", path="{data_root}/landing/{model}/dt={ds}/hour={hour}/part.parquet")
+    assert (
+        files_path(source, "churn", hour, tmp_path, ())
+        == tmp_path / "landing/churn/dt=2026-01-02/hour=07/part.parquet"
+    )
+    stamped = FilesSource(kind="files", path="{data_root}/landing/{ts_nodash}.csv")
+    assert files_path(stamped, "churn", hour, tmp_path, ()).name == "20260102T070000.csv"
+    query = "where t >= '{{ data_interval_start }}' and t < '{{ data_interval_end }}' -- {{ partition }}"
+    assert render_query(query, hour) == (
+        "where t >= '2026-01-02T07:00:00+00:00' and t < '2026-01-02T08:00:00+00:00' -- 2026-01-02T07"
+    )
+    # A daily partition renders as it always did.
+    assert render_query("{{ ds }} {{ data_interval_end }}", Partition.day(dt.date(2026, 1, 2))) == (
+        "2026-01-02 2026-01-03T00:00:00+00:00"
+    )
+
+
+def test_metrics_store_keeps_hourly_windows_apart(tmp_path: Path) -> None:
+    from mloops import store
+
+    uri = f"sqlite:///{tmp_path / 'metrics.db'}"
+    for hour in (13, 14):
+        start = Partition.parse(f"2026-01-02T{hour}", HOUR)
+        store.write_metrics(
+            uri,
+            model="m",
+            model_version="1",
+            window_start=start.value,
+            window_end=start.value,
+            metrics={"drift.share": hour / 100},
+        )
+    store.write_metrics(
+        uri,
+        model="m",
+        model_version="1",
+        window_start=dt.date(2026, 1, 1),
+        window_end=dt.date(2026, 1, 2),
+        metrics={"drift.share": 0.5},
+    )
+    rows = store.read_metrics(uri, "m")
+    assert [(r["window_end"], r["value"]) for r in rows] == [
+        (dt.date(2026, 1, 2), 0.5),
+        (dt.datetime(2026, 1, 2, 13, tzinfo=dt.UTC), 0.13),
+        (dt.datetime(2026, 1, 2, 14, tzinfo=dt.UTC), 0.14),
+    ]
+    store.record_event(
+        uri, model="m", kind="k", message="x", partition=Partition.parse("2026-01-02T13", HOUR).value
+    )
+    assert store.read_events(uri, "m")[0]["partition"] == dt.datetime(2026, 1, 2, 13, tzinfo=dt.UTC)
+
+
+def test_generator_hours_are_distinct_and_days_unchanged() -> None:
+    from mloops_examples.generator import generate_partition
+
+    day = dt.date(2026, 1, 2)
+    thirteen = generate_partition("churn", day, rows=20, seed=7, hour=13)
+    fourteen = generate_partition("churn", day, rows=20, seed=7, hour=14)
+    assert thirteen is not None and fourteen is not None
+    assert not set(thirteen["customer_id"]) & set(fourteen["customer_id"])
+    assert set(thirteen["event_date"]) == {dt.datetime(2026, 1, 2, 13)}
+    assert not thirteen["tenure_months"].equals(fourteen["tenure_months"])
+    assert generate_partition("churn", day, rows=20, seed=7).equals(
+        generate_partition("churn", day, rows=20, seed=7, hour=None)
+    )
+    with pytest.raises(ValueError, match="hour must be an int from 0 to 23, got 24"):
+        generate_partition("churn", day, rows=20, hour=24)
