@@ -70,6 +70,11 @@ def _end(config: ModelConfig) -> dt.datetime | None:
     return dt.datetime.combine(end, dt.time(23, 59), tzinfo=dt.UTC) if end else None
 
 
+def _interval_name(config: ModelConfig) -> str:
+    """``daily`` or the interval length (``1h``), as the DAG docs name a model's partitions."""
+    return "daily" if config.interval == DAY else interval_text(config.interval)
+
+
 def _partition_param(config: ModelConfig | None = None) -> Param:
     """The form field of a run's partition: a date for a daily model, a datetime on an interval
     boundary for a sub-daily one (checked by :meth:`Partition.parse` before any work)."""
@@ -163,7 +168,7 @@ def build_training_dag(config: ModelConfig) -> DAG:
     doc = (
         f"### Nightly training of `{config.name}`\n\n{config.description}\n\n"
         f"Config: `{Path(config.source_file or '').name}`. Window: {config.training_window} "
-        f"{interval_text(config.interval)} partitions; "
+        f"{_interval_name(config)} partitions; "
         f"estimator `{config.training.estimator.class_path}`; gate metric "
         f"`{config.evaluation.primary_metric}`; "
         f"promotion `{config.promotion.policy}`. Registered model: `{config.registered_model_name}`. "
@@ -270,7 +275,7 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
         description=f"Drift checks of {config.name} (Evidently); drift triggers retraining",
         doc_md=(
             f"### Drift monitoring of `{config.name}`\n\nCompares the last {config.monitoring_window} "
-            f"validated, scored {interval_text(config.interval)} partitions "
+            f"validated, scored {_interval_name(config)} partitions "
             f"with the champion's training reference (fixed-seed samples of at most {m.sample_size:,} rows "
             "per side): "
             f"`{m.numeric_method}` on numeric and `{m.categorical_method}` on categorical features, "
