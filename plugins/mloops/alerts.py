@@ -27,6 +27,7 @@ from typing import Any
 
 from mloops import store
 from mloops.contracts import EventKind
+from mloops.partitions import Partition
 from mloops.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def emit(
     message: str,
     *,
     payload: Mapping[str, Any] | None = None,
-    partition: dt.date | None = None,
+    partition: Partition | dt.date | None = None,
     dag_id: str | None = None,
     run_id: str | None = None,
     get_connection: ConnectionGetter = _airflow_connection,
@@ -116,7 +117,7 @@ def emit(
         "kind": kind,
         "model": model,
         "message": message,
-        "partition": partition.isoformat() if partition else None,
+        "partition": partition.isoformat() if partition else None,  # a Partition's is its key
         "dag_id": dag_id,
         "run_id": run_id,
         "payload": dict(payload or {}),
@@ -128,7 +129,7 @@ def emit(
         kind=kind,
         message=message,
         payload=payload,
-        partition=partition,
+        partition=partition.value if isinstance(partition, Partition) else partition,
         dag_id=dag_id,
         run_id=run_id,
     )

@@ -10,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mloops.contracts import OnFailure, PromotionPolicy, ScenarioKind
-from mloops.data.confinement import check_path_template
+from mloops.data.confinement import SUB_DAILY_PLACEHOLDERS, check_path_template
+from mloops.partitions import DAY, interval_text, intervals_in, parse_duration, parse_interval
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+#: Template variables of a SQL source that select a sub-daily interval (a ``{{ ds }}`` alone cannot).
+SQL_SUB_DAILY_VARIABLES = ("data_interval_start", "data_interval_end", "ts", "ts_nodash", "hour", "partition")
 
 #: Estimators a config may name. Each is a scikit-learn class whose fitted state serializes with
 #: skops without custom code; the extra skops types each one needs live in ``training.TRUSTED_TYPES``.
@@ -67,7 +70,7 @@ class ScenarioConfig(_Frozen):
 
 class FilesSource(_Frozen):
     """Partitioned files; ``path`` is a template with ``{data_root}``, ``{model}``, ``{ds}``,
-    ``{ds_nodash}``."""
+    ``{ds_nodash}`` and, for sub-daily models, ``{hour}``, ``{ts_nodash}`` or ``{partition}``."""
 
     kind: Literal["files"]
     path: str
@@ -231,10 +234,56 @@ class EstimatorConfig(_Frozen):
         return value
 
 
-class TrainingConfig(_Frozen):
-    """Training window (in daily partitions ending at the run's interval) and the held-out split."""
+#: Upper bound of a window given as a count of intervals (ten years of hours).
+MAX_WINDOW_INTERVALS = 24 * 3650
 
-    window_days: int = Field(default=7, ge=1, le=3650)
+
+class _Windowed(_Frozen):
+    """A window of partitions ending at the run's: ``window_days`` (days), ``window`` (a duration,
+    ``7d`` or ``36h``) or ``window_intervals`` (a count of the model's intervals); at most one."""
+
+    #: The window when none of the three is given, in days.
+    default_window_days: ClassVar[int] = 7
+
+    window_days: int | None = Field(default=None, ge=1, le=3650)
+    window: str | None = None
+    window_intervals: int | None = Field(default=None, ge=1, le=MAX_WINDOW_INTERVALS)
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        return None if value is None else interval_text(parse_duration(value))
+
+    @model_validator(mode="after")
+    def _one_window(self) -> _Windowed:
+        given = [n for n in ("window_days", "window", "window_intervals") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of {', '.join(given)}: each sets the window")
+        return self
+
+    def window_duration(self) -> dt.timedelta | None:
+        """The window as a duration, unless it is given as a count of intervals."""
+        if self.window_intervals is not None:
+            return None
+        if self.window is not None:
+            return parse_duration(self.window)
+        return dt.timedelta(days=self.window_days or self.default_window_days)
+
+    def window_count(self, interval: dt.timedelta) -> int:
+        """How many partitions of ``interval`` the window holds."""
+        if self.window_intervals is not None:
+            return self.window_intervals
+        return intervals_in(self.window_duration() or DAY, interval)
+
+    def window_text(self, interval: dt.timedelta) -> str:
+        """``7d`` or ``24 x 1h``: the window as messages and run parameters show it."""
+        count = self.window_count(interval)
+        return f"{count}d" if interval == DAY else f"{count} x {interval_text(interval)}"
+
+
+class TrainingConfig(_Windowed):
+    """Training window (partitions ending at the run's interval) and the held-out split."""
+
     min_partitions: int = Field(default=1, ge=1)
     min_rows: int = Field(default=100, ge=2)
     holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
@@ -292,26 +341,65 @@ class PromotionConfig(_Frozen):
     auto_rollback: AutoRollbackConfig | None = None
 
 
+#: Cron presets a schedule may use, as the five fields they stand for.
+CRON_PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *"}
+
+
 def _check_cron(value: str) -> str:
+    value = CRON_PRESETS.get(value.strip(), value)
     if len(value.split()) != 5:
-        raise ValueError(f"cron {value!r} must have five fields (minute hour day month weekday)")
+        raise ValueError(
+            f"cron {value!r} must have five fields (minute hour day month weekday) or be one of "
+            f"{', '.join(CRON_PRESETS)}"
+        )
     return value
 
 
-class ScheduleConfig(_Frozen):
-    """The nightly data-interval timetables of training and scoring.
+def cron_cadence(cron: str) -> dt.timedelta | None:
+    """How often a cron fires when it fires at a fixed minute every ``n`` hours (``15 * * * *``: 1 h,
+    ``0 */6 * * *``: 6 h) or once a day (``0 2 * * *``); ``None`` for any other pattern."""
+    minute, hour, *rest = cron.split()
+    if not minute.isdigit() or rest != ["*", "*", "*"]:
+        return None
+    if hour.isdigit():
+        return DAY
+    if hour == "*":
+        return dt.timedelta(hours=1)
+    step = hour.removeprefix("*/").removeprefix("0/")
+    if step != hour and step.isdigit() and 0 < int(step) < 24 and 24 % int(step) == 0:
+        return dt.timedelta(hours=int(step))
+    return None
 
-    ``end_date`` stops time-based runs after that date (backfills before it and drift-triggered
+
+class ScheduleConfig(_Frozen):
+    """The data-interval timetables of training and scoring, and the partition interval.
+
+    ``interval`` is the length of a partition (``daily``/``1d``, ``hourly``/``1h``, ``2h`` … ``12h``);
+    without it, a ``cron`` firing every ``n`` hours gives ``n`` h partitions and any other cron daily
+    ones. ``end_date`` stops time-based runs after that date (backfills before it and drift-triggered
     training runs still happen); simulations such as ``make run`` use it.
     """
 
     cron: str = "0 2 * * *"
     scoring_cron: str = "0 4 * * *"
+    interval: str | None = None
     timezone: str = "UTC"
     start_date: dt.date = dt.date(2026, 1, 1)
     end_date: dt.date | None = None
 
     _crons = field_validator("cron", "scoring_cron")(classmethod(lambda cls, v: _check_cron(v)))
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        return None if value is None else interval_text(parse_interval(value))
+
+    @property
+    def partition_interval(self) -> dt.timedelta:
+        if self.interval is not None:
+            return parse_interval(self.interval)
+        cadence = cron_cadence(self.cron)
+        return cadence if cadence is not None and cadence < DAY else DAY
 
 
 #: Evidently stattests a config may pin, per column type. Pinning matters: Evidently's default picks
@@ -321,11 +409,13 @@ NUMERIC_DRIFT_METHODS = ("wasserstein", "ks", "psi", "kl_div", "jensenshannon", 
 CATEGORICAL_DRIFT_METHODS = ("jensenshannon", "psi", "kl_div", "hellinger", "chisquare", "TVD")
 
 
-class MonitoringConfig(_Frozen):
+class MonitoringConfig(_Windowed):
     """Drift checks: schedule, windows, pinned tests and the policy that triggers retraining."""
 
+    default_window_days: ClassVar[int] = 3
+
     cron: str = "0 6 * * *"
-    window_days: int = Field(default=3, ge=1, le=365)
+    window_days: int | None = Field(default=None, ge=1, le=365)
     sample_size: int = Field(default=100_000, ge=100)
     seed: int = 0
     numeric_method: Literal[NUMERIC_DRIFT_METHODS] = "wasserstein"  # type: ignore[valid-type]
@@ -395,6 +485,7 @@ class ModelConfig(_Frozen):
                 )
         self._check_labels()
         self._check_live_promotion()
+        self._check_interval()
         return self
 
     def _check_live_promotion(self) -> None:
@@ -410,6 +501,75 @@ class ModelConfig(_Frozen):
                 "promotion.auto_rollback: judges the champion on live labels, so the model needs a "
                 "labels: feed"
             )
+
+    def _check_interval(self) -> None:
+        """Schedules, windows and sources that fit the partition interval."""
+        interval = self.interval
+        text = interval_text(interval)
+        for where, cron in (
+            ("schedule.cron", self.schedule.cron),
+            ("schedule.scoring_cron", self.schedule.scoring_cron),
+        ):
+            cadence = cron_cadence(cron)
+            if cadence is not None and cadence < interval:
+                raise ValueError(
+                    f"{where}: {cron!r} runs every {interval_text(cadence)} but a partition is {text}: "
+                    f"{int(interval / cadence)} runs would rewrite each partition (set schedule.interval)"
+                )
+        cadence = cron_cadence(self.schedule.scoring_cron)
+        if interval < DAY and cadence != interval:
+            hours = "*" if text == "1h" else f"*/{text[:-1]}"
+            raise ValueError(
+                f"schedule.scoring_cron: {self.schedule.scoring_cron!r} does not run once per {text} "
+                f"partition, so partitions would go unscored; use e.g. '15 {hours} * * *'"
+            )
+        for where, windowed in (("training", self.training), ("monitoring", self.monitoring)):
+            try:
+                windowed.window_count(interval)
+            except ValueError as exc:
+                raise ValueError(f"{where}.window: {exc} (the model's partition interval)") from None
+        if interval == DAY:
+            return
+        sources: list[tuple[str, object]] = [("source", self.source)]
+        if self.labels is not None:
+            sources.append(("labels.source", self.labels.source))
+        for where, source in sources:
+            if isinstance(source, FilesSource) and not any(
+                f"{{{p}}}" in source.path for p in SUB_DAILY_PLACEHOLDERS
+            ):
+                raise ValueError(
+                    f"{where}.path: {source.path!r} has no hour: a {text} partition's path must contain "
+                    f"{' or '.join(f'{{{p}}}' for p in SUB_DAILY_PLACEHOLDERS)} so each interval reads its "
+                    "own file"
+                )
+            if isinstance(source, SqlSource) and not any(v in source.query for v in SQL_SUB_DAILY_VARIABLES):
+                raise ValueError(
+                    f"{where}.query: a {text} partition's query must select its interval with one of "
+                    f"{', '.join(f'{{{{ {v} }}}}' for v in SQL_SUB_DAILY_VARIABLES)}"
+                )
+
+    @property
+    def interval(self) -> dt.timedelta:
+        """The length of one partition (one day unless the schedule says otherwise)."""
+        return self.schedule.partition_interval
+
+    @property
+    def intervals_per_day(self) -> int:
+        return int(DAY / self.interval)
+
+    @property
+    def training_window(self) -> int:
+        """The training window, in partitions."""
+        return self.training.window_count(self.interval)
+
+    @property
+    def monitoring_window(self) -> int:
+        """The drift and live-quality window, in partitions."""
+        return self.monitoring.window_count(self.interval)
+
+    def days_as_intervals(self, days: int) -> int:
+        """A number of days (label lookback) in partitions."""
+        return days * self.intervals_per_day
 
     def _check_labels(self) -> None:
         labels = self.labels
@@ -474,4 +634,11 @@ class ModelConfig(_Frozen):
         payload = self.model_dump(
             mode="json", include={"task", "target", "features", "training", "id_column"}
         )
+        # Configs written before windows could be durations keep their fingerprint.
+        training = payload["training"]
+        if training["window"] is None and training["window_intervals"] is None:
+            del training["window"], training["window_intervals"]
+            training["window_days"] = training["window_days"] or self.training.default_window_days
+        if self.interval != DAY:
+            payload["interval"] = interval_text(self.interval)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -36,6 +36,7 @@ from mloops.operators.shadow import (
     ShadowDecisionOperator,
     ShadowPromoteOperator,
 )
+from mloops.partitions import DAY, interval_text
 from mloops.settings import get_settings
 
 if TYPE_CHECKING:
@@ -75,13 +76,29 @@ def _end(config: ModelConfig) -> dt.datetime | None:
     return dt.datetime.combine(end, dt.time(23, 59), tzinfo=dt.UTC) if end else None
 
 
-def _partition_param() -> Param:
+def _interval_name(config: ModelConfig) -> str:
+    """``daily`` or the interval length (``1h``), as the DAG docs name a model's partitions."""
+    return "daily" if config.interval == DAY else interval_text(config.interval)
+
+
+def _partition_param(config: ModelConfig | None = None) -> Param:
+    """The form field of a run's partition: a date for a daily model, a datetime on an interval
+    boundary for a sub-daily one (checked by :meth:`Partition.parse` before any work)."""
+    if config is not None and config.interval == DAY:
+        return Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Partition date",
+            description="Work on this partition (YYYY-MM-DD). Empty: the run's data interval start.",
+        )
+    interval = "" if config is None else f" {interval_text(config.interval)}"
     return Param(
         None,
         type=["null", "string"],
-        format="date",
-        title="Partition date",
-        description="Work on this partition (YYYY-MM-DD). Empty: the run's data interval start.",
+        title="Partition",
+        description=f"Work on this partition: a date for a daily model, the start of a{interval} interval in "
+        "UTC for a sub-daily one (YYYY-MM-DDTHH, e.g. 2026-01-01T13). Empty: the run's data interval start.",
     )
 
 
@@ -117,7 +134,7 @@ def _run_policies(config: ModelConfig) -> list[str]:
 def training_params(config: ModelConfig) -> dict[str, Param]:
     """The trigger form of a training DAG."""
     return {
-        "partition_date": _partition_param(),
+        "partition_date": _partition_param(config),
         "promotion_mode": Param(
             None,
             type=["null", "string"],
@@ -167,8 +184,8 @@ def build_training_dag(config: ModelConfig) -> DAG:
     )
     doc = (
         f"### Nightly training of `{config.name}`\n\n{config.description}\n\n"
-        f"Config: `{Path(config.source_file or '').name}`. Window: {config.training.window_days} daily "
-        "partitions; "
+        f"Config: `{Path(config.source_file or '').name}`. Window: {config.training_window} "
+        f"{_interval_name(config)} partitions; "
         f"estimator `{config.training.estimator.class_path}`; gate metric "
         f"`{config.evaluation.primary_metric}`; "
         f"promotion `{config.promotion.policy}`. Registered model: `{config.registered_model_name}`. "
@@ -231,7 +248,7 @@ def _nightly_dag_args(config: ModelConfig, kind: str, cron: str) -> dict:
         "max_active_runs": 1,
         "dagrun_timeout": dt.timedelta(hours=4),
         "tags": ["mloops", kind, f"model:{config.name}", *config.tags],
-        "params": {"partition_date": _partition_param()},
+        "params": {"partition_date": _partition_param(config)},
         "default_args": _default_args(config),
     }
 
@@ -276,8 +293,8 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
         dag_id=f"{MONITORING_DAG_PREFIX}{config.name}",
         description=f"Drift checks of {config.name} (Evidently); drift triggers retraining",
         doc_md=(
-            f"### Drift monitoring of `{config.name}`\n\nCompares the last {m.window_days} validated, "
-            "scored partitions "
+            f"### Drift monitoring of `{config.name}`\n\nCompares the last {config.monitoring_window} "
+            f"validated, scored {_interval_name(config)} partitions "
             f"with the champion's training reference (fixed-seed samples of at most {m.sample_size:,} rows "
             "per side): "
             f"`{m.numeric_method}` on numeric and `{m.categorical_method}` on categorical features, "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloops.contracts import PREDICTION_COLUMN
 from mloops.errors import LabelFeedError
+from mloops.partitions import Partition
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,12 +118,15 @@ def _bool_as_int(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-def join(delivery: Delivery, predictions: pd.DataFrame, config: ModelConfig, arrival: dt.date) -> Join:
+def join(
+    delivery: Delivery, predictions: pd.DataFrame, config: ModelConfig, arrival: Partition | dt.date
+) -> Join:
     """Join a checked delivery to the served predictions of the lookback (by id, or by id and event
     date); each label joins the newest prediction of its id. ``predictions`` has the id column,
-    ``prediction``, ``model_version`` and ``partition`` (ISO date) of each served row."""
+    ``prediction``, ``model_version`` and ``partition`` (the partition key) of each served row."""
     import pandas as pd
 
+    arrival = Partition.of(arrival, config.interval)
     id_name = config.id_column or ""
     labels = delivery.labels
     served = predictions[[id_name, PREDICTION_COLUMN, VERSION, PARTITION]].copy()
@@ -139,8 +143,10 @@ def join(delivery: Delivery, predictions: pd.DataFrame, config: ModelConfig, arr
     hit = merged["_merge"] == "both"
     matched = merged[hit].drop(columns=["_merge", "_event_date"], errors="ignore")
     matched = matched[[id_name, PARTITION, VERSION, PREDICTION_COLUMN, LABEL]].reset_index(drop=True)
-    matched[ARRIVAL] = arrival.isoformat()
-    matched[LATENESS] = (pd.Timestamp(arrival) - pd.to_datetime(matched[PARTITION])).dt.days.astype("int64")
+    matched[ARRIVAL] = arrival.key
+    late = pd.Timestamp(arrival.start.replace(tzinfo=None)) - pd.to_datetime(matched[PARTITION])
+    # Whole days for daily partitions (as always); fractions of a day between sub-daily ones.
+    matched[LATENESS] = late.dt.days.astype("int64") if arrival.daily else late / pd.Timedelta(days=1)
     unmatched = merged.loc[~hit, [id_name, LABEL]].assign(**{REASON: NO_PREDICTION})
     unmatched[LABEL] = unmatched[LABEL].astype("string")
     rejected = delivery.rejected[[id_name, LABEL, REASON]]

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from mloops.contracts import PREDICTION_COLUMN as PREDICTION
 from mloops.errors import DriftInputError
+from mloops.partitions import start_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from mloops.config import ModelConfig, MonitoringConfig
+    from mloops.partitions import Partition
 
 
 @dataclass(frozen=True)
@@ -230,16 +232,19 @@ def served_metrics(task: str, y_true: Any, prediction: pd.Series) -> dict[str, f
     return training.compute_metrics(task, y_true, prediction, None)
 
 
-def cooldown_blocks(last_trigger: dt.date | None, window_end: dt.date, hours: float) -> bool:
+def cooldown_blocks(
+    last_trigger: dt.date | dt.datetime | None, window_end: dt.date | dt.datetime, hours: float
+) -> bool:
     """A retrain was triggered for a window ending less than ``hours`` of data time before this one.
 
     Measured in data time (window ends), not wall time, so backfills and simulations behave the same.
     """
     if last_trigger is None:
         return False
-    return (window_end - last_trigger) < dt.timedelta(hours=hours) and window_end >= last_trigger
+    last, end = start_of(last_trigger), start_of(window_end)
+    return (end - last) < dt.timedelta(hours=hours) and end >= last
 
 
-def labeled_partitions(window: Sequence[dt.date], end: dt.date, delay_days: int) -> list[dt.date]:
-    """Partitions whose labels have arrived by ``end`` (labels land ``delay_days`` after the data)."""
-    return [d for d in window if d + dt.timedelta(days=delay_days) <= end]
+def labeled_partitions(window: Sequence[Partition], end: Partition, delay: dt.timedelta) -> list[Partition]:
+    """Partitions whose labels have arrived by ``end`` (labels land ``delay`` after the data)."""
+    return [d for d in window if d.start + delay <= end.start]

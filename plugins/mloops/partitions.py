@@ -1,15 +1,16 @@
 """Partition layout, atomic writes and fingerprints: how every task keys its outputs by interval.
 
-Layout under the data root (``{ds}`` is the data interval's start date)::
+Layout under the data root (``<key>`` is the key of the partition's interval, see :class:`Partition`)::
 
-    raw/<model>/dt=<ds>/part.parquet          landed input (generator source only; never modified)
-    staged/<model>/dt=<ds>/data.parquet       snapshot of a batch that passed validation
-    staged/<model>/dt=<ds>/verdict.json       validation verdict of the batch (passed/quarantined/missing)
-    quarantine/<model>/dt=<ds>/               copy of a failing batch and its validation result
-    runs/<model>/dt=<ds>/holdout.parquet      the held-out split used by every model test of the interval
-    reports/<model>/dt=<ds>/                  model test reports
+    raw/<model>/dt=<key>/part.parquet          landed input (generator source only; never modified)
+    staged/<model>/dt=<key>/data.parquet       snapshot of a batch that passed validation
+    staged/<model>/dt=<key>/verdict.json       validation verdict of the batch (passed/quarantined/missing)
+    quarantine/<model>/dt=<key>/               copy of a failing batch and its validation result
+    runs/<model>/dt=<key>/holdout.parquet      the held-out split used by every model test of the interval
+    reports/<model>/dt=<key>/                  model test reports
 
-Re-running an interval rewrites the same paths; nothing is appended.
+A daily partition's key is its date (``dt=2026-01-01``); a sub-daily one's is its start to the hour
+(``dt=2026-01-01T13``). Re-running an interval rewrites the same paths; nothing is appended.
 
 The data root is a local folder or, in production, object storage: an Airflow
 ``ObjectStoragePath`` such as ``s3://<conn_id>@bucket/prefix`` whose credentials come from an Airflow
@@ -25,10 +26,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -40,13 +43,224 @@ if TYPE_CHECKING:
 StoragePath = Union[Path, "ObjectStoragePath"]
 
 
-def window_dates(end: dt.date, days: int) -> list[dt.date]:
-    """The ``days`` daily partitions ending at ``end`` (inclusive), oldest first."""
-    return [end - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+DAY = dt.timedelta(days=1)
+#: Sub-daily interval lengths, in hours: whole hours that divide a day, so every day holds the same
+#: partitions, aligned to midnight UTC.
+SUB_DAILY_HOURS = (1, 2, 3, 4, 6, 8, 12)
+_DURATION = re.compile(r"^\s*(\d+)\s*([dh])\s*$")
+_NAMED_INTERVALS = {"daily": DAY, "hourly": dt.timedelta(hours=1)}
 
 
-def partition_dir(root: StoragePath, area: str, model: str, day: dt.date) -> StoragePath:
-    return root / area / model / f"dt={day.isoformat()}"
+def parse_duration(value: str) -> dt.timedelta:
+    """``"7d"`` or ``"36h"`` as a positive duration; ``ValueError`` naming the value otherwise."""
+    match = _DURATION.match(str(value))
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(
+            f"{value!r} is not a duration: write a positive whole number of days or hours (7d, 36h)"
+        )
+    count = int(match.group(1))
+    return dt.timedelta(days=count) if match.group(2) == "d" else dt.timedelta(hours=count)
+
+
+def parse_interval(value: str) -> dt.timedelta:
+    """A partition interval: ``daily``/``1d``, ``hourly``/``1h`` or ``<n>h`` for n in
+    :data:`SUB_DAILY_HOURS`; ``ValueError`` naming the value otherwise."""
+    named = _NAMED_INTERVALS.get(str(value).strip().lower())
+    length = named or parse_duration(value)
+    if length != DAY and (length > DAY or length.total_seconds() / 3600 not in SUB_DAILY_HOURS):
+        raise ValueError(
+            f"{value!r} is not a partition interval: use 1d (daily) or a number of hours that divides a "
+            f"day ({', '.join(f'{h}h' for h in SUB_DAILY_HOURS)})"
+        )
+    return length
+
+
+def interval_text(length: dt.timedelta) -> str:
+    """``1d``, ``1h``, ``36h``: how configs, messages and MLflow params write a whole-hour duration."""
+    if length % DAY == dt.timedelta():
+        return f"{length.days}d"
+    return f"{int(length.total_seconds() // 3600)}h"
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """A plain aware datetime in UTC (a naive one is taken as UTC, as Airflow stores them; Airflow's
+    pendulum datetimes become plain ones, whose arithmetic with timedeltas is exact)."""
+    m = moment if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    return dt.datetime(m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """One data interval of a model: ``[start, start + length)`` in UTC, aligned to its length.
+
+    ``key`` names it in paths (``dt=<key>``), verdicts, predictions and messages, and sorts as time
+    does: a daily partition's key is its date (``2026-01-01``, the layout mloops always had), a
+    sub-daily one's is its start to the hour (``2026-01-01T13``). Build one with :meth:`day`,
+    :meth:`containing` (the partition of a data interval start) or :meth:`parse` (anything a person
+    or an Asset event sets).
+    """
+
+    start: dt.datetime
+    length: dt.timedelta = DAY
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.start, dt.datetime):
+            raise TypeError(f"a partition starts at a datetime, got {type(self.start).__name__}")
+        start = _utc(self.start)
+        object.__setattr__(self, "start", start)
+        if self.length != DAY and self.length.total_seconds() / 3600 not in SUB_DAILY_HOURS:
+            raise ValueError(f"unsupported partition interval {self.length}")
+        if start != Partition._floor(start, self.length):
+            raise ValueError(
+                f"{start.isoformat()} is not the start of a {interval_text(self.length)} interval"
+            )
+
+    @staticmethod
+    def _floor(moment: dt.datetime, length: dt.timedelta) -> dt.datetime:
+        midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight + ((moment - midnight) // length) * length
+
+    @classmethod
+    def day(cls, day: dt.date) -> Partition:
+        """The daily partition of ``day``."""
+        return cls(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC), DAY)
+
+    @classmethod
+    def containing(cls, moment: dt.datetime, length: dt.timedelta = DAY) -> Partition:
+        """The partition holding ``moment`` (a run's data interval start, on any cron)."""
+        utc = _utc(moment)
+        return cls(cls._floor(utc, length), length)
+
+    @classmethod
+    def parse(cls, value: Any, length: dt.timedelta = DAY) -> Partition:
+        """The one parser of a partition set from outside (trigger forms, Asset extras, folder names):
+        a date (``2026-01-01``) for a daily model, a datetime on the interval's boundary
+        (``2026-01-01T13``, ``2026-01-01T13:00:00+00:00``) for a sub-daily one. Anything else, or a
+        datetime inside an interval, raises ``ValueError`` naming the value."""
+        daily = length == DAY
+        expected = (
+            "a date (YYYY-MM-DD)"
+            if daily
+            else f"a datetime on a {interval_text(length)} boundary in UTC "
+            "(YYYY-MM-DDTHH, e.g. 2026-01-01T13)"
+        )
+        if isinstance(value, dt.datetime):
+            moment = value
+        elif isinstance(value, dt.date):
+            moment = dt.datetime.combine(value, dt.time())
+            if not daily:
+                raise ValueError(
+                    f"partition {value.isoformat()!r} is a date; this model's partition is {expected}"
+                )
+        elif isinstance(value, str) and value.strip():
+            text = value.strip()
+            try:
+                moment = dt.datetime.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"partition {value!r} is not {expected}") from None
+            if not daily and len(text) == 10:
+                raise ValueError(f"partition {value!r} is a date; this model's partition is {expected}")
+        else:
+            raise ValueError(f"partition {value!r} is not {expected}")
+        utc = _utc(moment)
+        if utc != cls._floor(utc, length):
+            start = cls._floor(utc, length)
+            raise ValueError(
+                f"partition {str(value)!r} is not aligned to the model's {interval_text(length)} interval "
+                f"(it falls inside the interval starting {cls(start, length).key}); expected {expected}"
+            )
+        return cls(utc, length)
+
+    @classmethod
+    def of(cls, value: Partition | dt.date, length: dt.timedelta = DAY) -> Partition:
+        """``value`` if it is a partition, else :meth:`parse` of it (a date names a daily partition)."""
+        return value if isinstance(value, Partition) else cls.parse(value, length)
+
+    @property
+    def daily(self) -> bool:
+        return self.length == DAY
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + self.length
+
+    @property
+    def date(self) -> dt.date:
+        """The (UTC) day the interval lies in."""
+        return self.start.date()
+
+    @property
+    def key(self) -> str:
+        """The path-safe, sortable name: ``2026-01-01`` (daily) or ``2026-01-01T13`` (sub-daily)."""
+        return self.start.strftime("%Y-%m-%d" if self.daily else "%Y-%m-%dT%H")
+
+    @property
+    def value(self) -> dt.date | dt.datetime:
+        """What the metrics store keeps: the date of a daily partition, the start of a sub-daily one."""
+        return self.date if self.daily else self.start
+
+    def isoformat(self) -> str:
+        return self.key
+
+    def __repr__(self) -> str:
+        return f"Partition({self.key!r}, {interval_text(self.length)})"
+
+    def __str__(self) -> str:
+        return self.key
+
+    def shift(self, intervals: int) -> Partition:
+        """The partition ``intervals`` intervals later (earlier when negative)."""
+        return Partition(self.start + intervals * self.length, self.length)
+
+    def window(self, count: int) -> list[Partition]:
+        """The ``count`` partitions ending at this one (inclusive), oldest first."""
+        return [self.shift(-offset) for offset in range(count - 1, -1, -1)]
+
+    def fields(self) -> dict[str, str]:
+        """The template variables of the interval, for source paths and queries."""
+        return {
+            "ds": self.start.strftime("%Y-%m-%d"),
+            "ds_nodash": self.start.strftime("%Y%m%d"),
+            "hour": self.start.strftime("%H"),
+            "ts_nodash": self.start.strftime("%Y%m%dT%H%M%S"),
+            "partition": self.key,
+        }
+
+
+def key_of(value: Any, length: dt.timedelta = DAY) -> str:
+    """The key of the partition (of interval ``length``) a stored value names: a date or datetime from
+    the metrics store, or text from a file."""
+    if isinstance(value, dt.datetime):
+        return Partition.containing(value, length).key
+    if isinstance(value, dt.date):
+        return Partition.containing(dt.datetime.combine(value, dt.time()), length).key
+    text = str(value)
+    try:
+        return key_of(dt.datetime.fromisoformat(text), length) if len(text) > 10 else text
+    except ValueError:
+        return text
+
+
+def start_of(value: dt.date | dt.datetime) -> dt.datetime:
+    """The start of a partition as the metrics store returns it (a date, or a sub-daily start)."""
+    if isinstance(value, dt.datetime):
+        return _utc(value)
+    return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+
+
+def intervals_in(duration: dt.timedelta, length: dt.timedelta) -> int:
+    """How many intervals of ``length`` make ``duration``; ``ValueError`` when it is not a whole number."""
+    count, rest = divmod(duration, length)
+    if rest or count < 1:
+        raise ValueError(
+            f"{interval_text(duration)} is not a whole number of {interval_text(length)} intervals"
+        )
+    return int(count)
+
+
+def partition_dir(root: StoragePath, area: str, model: str, partition: Partition | dt.date) -> StoragePath:
+    """``<root>/<area>/<model>/dt=<key>`` (a date names a daily partition)."""
+    return root / area / model / f"dt={Partition.of(partition).key}"
 
 
 def is_local(path: StoragePath) -> bool:

@@ -298,7 +298,7 @@ def conform(frame: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, lis
                 examples = [str(v) for v in text.unique()[:5]]
                 failures.append(
                     Failure(
-                        "expect_column_values_to_be_in_type_list",
+                        TEXT_IN_NUMERIC,
                         feature.name,
                         f"text in a numeric column: {len(text)} of {len(column)} rows, e.g. {examples}",
                         "numbers (declared type: numeric)",
@@ -306,6 +306,33 @@ def conform(frame: pd.DataFrame, config: ModelConfig) -> tuple[pd.DataFrame, lis
                 )
             out[feature.name] = parsed
     return out, failures
+
+
+def text_in_numeric_rows(frame: pd.DataFrame, config: ModelConfig) -> list[RowViolation]:
+    """The rows (0-based positions) of each declared-numeric column holding text that is not a number,
+    with that text: what :func:`conform` reports as one failure, located row by row so
+    ``quality.on_failure: quarantine_rows`` can take those rows out like any row-level failure."""
+    import pandas as pd
+
+    found = []
+    for feature in config.features:
+        if feature.type != "numeric" or feature.name not in frame.columns:
+            continue
+        column = frame[feature.name].reset_index(drop=True)
+        if pd.api.types.is_numeric_dtype(column):
+            continue
+        bad = column.notna() & pd.to_numeric(column, errors="coerce").isna()
+        rows = tuple(int(i) for i in bad.to_numpy().nonzero()[0])
+        if rows:
+            found.append(
+                RowViolation(
+                    TEXT_IN_NUMERIC,
+                    (feature.name,),
+                    rows,
+                    tuple(str(column.iat[i]) for i in rows),
+                )
+            )
+    return found
 
 
 def without_columns(expectations: list[dict[str, Any]], columns: Iterable[str]) -> list[dict[str, Any]]:
@@ -360,6 +387,9 @@ ROW_LEVEL_TYPES = frozenset(
     }
 )
 
+#: The failure of a declared-numeric column holding text (found by :func:`conform`, before GX runs).
+TEXT_IN_NUMERIC = "expect_column_values_to_be_in_type_list"
+
 #: Columns added to ``rows.parquet``: the row's position in the batch as delivered, and why it failed.
 ROW_COLUMN = "mloops_row"
 REASON_COLUMN = "mloops_reason"
@@ -403,6 +433,9 @@ class RowViolation:
     expectation: str
     columns: tuple[str, ...]
     rows: tuple[int, ...] | None
+    #: The value each row held as delivered, when the validated copy no longer shows it (text in a
+    #: numeric column is missing there); aligned with ``rows``.
+    delivered: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -463,9 +496,12 @@ def split_rows(frame: pd.DataFrame, violations: Iterable[RowViolation]) -> tuple
 
     reasons: dict[int, list[str]] = {}
     for violation in violations:
-        for row in violation.rows or ():
+        for i, row in enumerate(violation.rows or ()):
+            delivered = violation.delivered
             values = ", ".join(
-                f"{c}={_value_text(frame[c].iat[row])}" for c in violation.columns if c in frame.columns
+                f"{c}={_value_text(frame[c].iat[row]) if delivered is None else repr(delivered[i])}"
+                for c in violation.columns
+                if c in frame.columns
             )
             reasons.setdefault(row, []).append(f"{violation.label}: {values}" if values else violation.label)
     bad = sorted(reasons)

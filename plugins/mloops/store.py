@@ -19,13 +19,47 @@ import sqlalchemy as sa
 
 METADATA = sa.MetaData()
 
+
+class PartitionValue(sa.types.TypeDecorator):
+    """A window bound or event partition: a date (daily partitions) or a UTC datetime (the start of a
+    sub-daily one), kept as ISO text (``2026-01-01``, ``2026-01-01T13:00:00``) so an hourly model's
+    windows stay apart and they sort as time does.
+
+    SQLite stored the former ``DATE`` columns as the same ``YYYY-MM-DD`` text, so existing stores keep
+    working; a Postgres store created before keeps ``DATE`` columns, which hold daily windows only
+    (``ALTER TABLE ... TYPE varchar(25)`` before an hourly model writes to it).
+    """
+
+    impl = sa.String(25)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            return value.isoformat(timespec="seconds")
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        raise TypeError(f"a partition is a date or datetime, got {type(value).__name__} {value!r}")
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.date | dt.datetime | None:
+        if value is None or isinstance(value, dt.date):  # a DATE column of an older store
+            return value
+        text = str(value)
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
 METRICS = sa.Table(
     "mloops_metrics",
     METADATA,
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("model_version", sa.String(32), nullable=False),
-    sa.Column("window_start", sa.Date, nullable=False),
-    sa.Column("window_end", sa.Date, nullable=False),
+    sa.Column("window_start", PartitionValue, nullable=False),
+    sa.Column("window_end", PartitionValue, nullable=False),
     sa.Column("metric", sa.String(256), nullable=False),
     sa.Column("value", sa.Float, nullable=True),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
@@ -39,7 +73,7 @@ EVENTS = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("model", sa.String(128), nullable=False, index=True),
     sa.Column("kind", sa.String(64), nullable=False, index=True),
-    sa.Column("partition", sa.Date, nullable=True),
+    sa.Column("partition", PartitionValue, nullable=True),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("dag_id", sa.String(256), nullable=True),
@@ -81,8 +115,8 @@ def write_metrics(
     *,
     model: str,
     model_version: str,
-    window_start: dt.date,
-    window_end: dt.date,
+    window_start: dt.date | dt.datetime,
+    window_end: dt.date | dt.datetime,
     metrics: Mapping[str, float | None],
     run_id: str | None = None,
     families: Sequence[str] | None = None,
@@ -141,7 +175,7 @@ def record_event(
     kind: str,
     message: str,
     payload: Mapping[str, Any] | None = None,
-    partition: dt.date | None = None,
+    partition: dt.date | dt.datetime | None = None,
     dag_id: str | None = None,
     run_id: str | None = None,
 ) -> int:

@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 
 def reported_partitions(verdicts: dict[str, str]) -> dict[str, str]:
-    """The verdicts by date from the model's first delivered partition on.
+    """The verdicts by partition key from the model's first delivered partition on (keys sort as
+    time does, so this works per interval: days, or hours of an hourly model).
 
-    A training window reaches back ``window_days`` before the first night, so the first runs record
-    dates the source never had as ``missing``; listing those would hide the real gaps.
+    A training window reaches back before the first run, so the first runs record partitions the
+    source never had as ``missing``; listing those would hide the real gaps.
     """
     ordered = sorted(verdicts.items())
     first = next((i for i, (_, status) in enumerate(ordered) if status != Status.MISSING), len(ordered))
@@ -75,14 +76,23 @@ def model_summary(name: str, settings: Settings) -> dict[str, Any]:
     drift: dict[tuple[str, str, Any], dict[str, Any]] = {}
     feed: dict[tuple[str, str, Any], dict[str, Any]] = {}
     primary = f"quality.{config.evaluation.primary_metric}" if config else None
+    length = config.interval if config else partitions.DAY
     for row in store.read_metrics(settings.metrics_db_uri, name):
-        key = (str(row["window_start"]), str(row["window_end"]), row["model_version"])
+        key = (
+            partitions.key_of(row["window_start"], length),
+            partitions.key_of(row["window_end"], length),
+            row["model_version"],
+        )
         if row["metric"] in ("drift.share", "drift.prediction", "policy.breached", "rows.labeled", primary):
             drift.setdefault(key, {})[row["metric"]] = row["value"]
         elif str(row["metric"]).startswith("labels."):
             feed.setdefault(key, {})[row["metric"].removeprefix("labels.")] = row["value"]
     retrains = [
-        {"window_end": str(e["partition"]), "reasons": e["message"], "dag_run": e["run_id"]}
+        {
+            "window_end": partitions.key_of(e["partition"], length),
+            "reasons": e["message"],
+            "dag_run": e["run_id"],
+        }
         for e in store.read_events(settings.metrics_db_uri, model=name, kind="retrain_triggered")
     ]
     return {

@@ -570,8 +570,11 @@ def _resolve(spec: _Spec, scenario: Scenario) -> dict[str, Any]:
 
 
 def _rng(seed: int, spec: _Spec, day: dt.date, stream: str) -> np.random.Generator:
-    """An independent generator per (seed, dataset, day, purpose); crc32 keeps it stable across processes."""
+    """An independent generator per (seed, dataset, day or hour, purpose); crc32 keeps it stable across
+    processes. An hour's partition (``day`` a datetime) has a stream of its own; a day's is unchanged."""
     entropy = [seed % 2**64, zlib.crc32(spec.name.encode()), day.toordinal(), zlib.crc32(stream.encode())]
+    if isinstance(day, dt.datetime):
+        entropy.append(day.hour + 1)
     return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
@@ -640,7 +643,7 @@ def _clean_frame(spec: _Spec, day: dt.date, rows: int, seed: int, plan: _Plan) -
     null_rng = _rng(seed, spec, day, "nulls")
     nulls = {name: null_rng.random(rows) < fraction for name, fraction in spec.baseline_nulls.items()}
     columns: dict[str, Any] = {
-        spec.id_column: pd.Series(_ids(f"{spec.id_prefix}{day:%Y%m%d}-", rows), dtype="str"),
+        spec.id_column: pd.Series(_ids(f"{spec.id_prefix}{_stamp(day)}-", rows), dtype="str"),
         TIMESTAMP_COLUMN: np.full(rows, np.datetime64(day.isoformat(), "ns")),
     }
     for name in spec.numeric:
@@ -713,6 +716,20 @@ def _corrupt(frame: pd.DataFrame, spec: _Spec, plan: _Plan, seed: int, day: dt.d
     return frame
 
 
+def _stamp(day: dt.date) -> str:
+    """The date (or date and hour) in generated ids, so the ids of two partitions never collide."""
+    return f"{day:%Y%m%d%H}" if isinstance(day, dt.datetime) else f"{day:%Y%m%d}"
+
+
+def _at_hour(day: dt.date, hour: int | None) -> dt.date:
+    """The day, or the start of its ``hour`` (0-23) for an hourly partition."""
+    if hour is None:
+        return day
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+        raise ValueError(f"hour must be an int from 0 to 23, got {hour!r}")
+    return dt.datetime.combine(day, dt.time(hour))
+
+
 def generate_partition(
     dataset: str,
     day: dt.date,
@@ -720,12 +737,15 @@ def generate_partition(
     rows: int,
     seed: int = 0,
     scenarios: Sequence[Scenario] = (),
+    hour: int | None = None,
 ) -> pd.DataFrame | None:
-    """One day's partition of ``dataset``, or ``None`` when a ``missing_partition`` scenario is active.
+    """One day's partition of ``dataset`` (with ``hour``: that hour's), or ``None`` when a
+    ``missing_partition`` scenario is active. Scenarios apply by date, to every hour of their days.
 
     ``rows`` is the size before scenarios: ``duplicate_rows`` adds rows, ``empty_partition`` removes all.
     """
     spec, day, rows, seed = _check_call(dataset, day, rows, seed)
+    day = _at_hour(day, hour)
     plan = _plan(spec, day, scenarios)
     if plan.of(ScenarioKind.MISSING_PARTITION):
         return None
@@ -742,6 +762,7 @@ def generate_labels(
     delay_days: int = 2,
     coverage: float = 1.0,
     unmatched_rows: int = 0,
+    hour: int | None = None,
 ) -> pd.DataFrame:
     """The ground truth that arrives on ``arrival``: the labels of the events of ``arrival - delay_days``.
 
@@ -752,6 +773,7 @@ def generate_labels(
     scored. Deterministic in all its arguments.
     """
     spec, arrival, rows, seed = _check_call(dataset, arrival, rows, seed)
+    arrival = _at_hour(arrival, hour)
     if delay_days < 0 or not 0.0 <= coverage <= 1.0 or unmatched_rows < 0:
         raise ValueError(
             f"labels: delay_days {delay_days} must be >= 0, coverage {coverage} in [0, 1], "
@@ -766,7 +788,7 @@ def generate_labels(
         stray = _rng(seed, spec, day, "labels:unmatched")
         extra = pd.DataFrame(
             {
-                spec.id_column: pd.Series(_ids(f"X{day:%Y%m%d}-", unmatched_rows), dtype="str"),
+                spec.id_column: pd.Series(_ids(f"X{_stamp(day)}-", unmatched_rows), dtype="str"),
                 TIMESTAMP_COLUMN: np.full(unmatched_rows, np.datetime64(day.isoformat(), "ns")),
                 spec.target: events[spec.target]
                 .sample(n=unmatched_rows, replace=True, random_state=int(stray.integers(2**31)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from mloops.operators import (
     MLflowTestModelOperator,
     MLflowTrainModelOperator,
 )
-from mloops.operators.base import lineage, partition_date
+from mloops.operators.base import lineage, run_partition
 from tests.helpers import small_churn, write_models
 
 pytestmark = pytest.mark.operators
@@ -35,6 +36,13 @@ class FakeTI:
 
     def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
         return self.store.get((task_ids, key))
+
+
+class FakeEvent:
+    """An Asset event as a triggered run sees it: only its extra matters here."""
+
+    def __init__(self, extra: dict[str, Any]) -> None:
+        self.extra = extra
 
 
 class FakeRun:
@@ -93,14 +101,52 @@ def churn_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: P
     ],
 )
 def test_partition_date_resolution(context, override, expected) -> None:
-    assert partition_date(context, override).isoformat() == expected
+    assert run_partition(context, override=override).key == expected
 
 
-def test_partition_date_rejects_garbage() -> None:
+HOUR = dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("context", "override", "expected"),
+    [
+        # A :15 scoring cron's interval starts inside its hour's partition.
+        ({"data_interval_start": dt.datetime(2026, 1, 3, 13, 15, tzinfo=dt.UTC)}, None, "2026-01-03T13"),
+        ({"params": {"partition_date": "2026-01-03T22:00:00+00:00"}}, None, "2026-01-03T22"),
+        ({}, "2026-01-04T00", "2026-01-04T00"),
+        (
+            {
+                "triggering_asset_events": {
+                    "a": [FakeEvent({"kind": "drift", "partition_date": "2026-01-04T05"})]
+                }
+            },
+            None,
+            "2026-01-04T05",
+        ),
+    ],
+)
+def test_hourly_partition_resolution(context, override, expected) -> None:
+    assert run_partition(context, HOUR, override).key == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "length", "message"),
+    [
+        (
+            "yesterday",
+            dt.timedelta(days=1),
+            "partition_date: partition 'yesterday' is not a date (YYYY-MM-DD)",
+        ),
+        ("2026-01-03T13:00", dt.timedelta(days=1), "not aligned to the model's 1d interval"),
+        ("2026-01-03", HOUR, "partition '2026-01-03' is a date; this model's partition is a datetime"),
+        ("2026-01-03T13:30", HOUR, "'2026-01-03T13:30' is not aligned to the model's 1h interval"),
+    ],
+)
+def test_partition_date_rejects_malformed_and_misaligned(value, length, message) -> None:
     from mloops.errors import InvalidParamsError
 
-    with pytest.raises(InvalidParamsError, match="partition_date 'yesterday' is not an ISO date"):
-        partition_date({"params": {"partition_date": "yesterday"}})
+    with pytest.raises(InvalidParamsError, match=re.escape(message)):
+        run_partition({"params": {"partition_date": value}}, length)
 
 
 def test_lineage_records_run_and_reason() -> None:

@@ -176,3 +176,168 @@ def test_config_is_frozen_and_fingerprint_tracks_training_inputs() -> None:
         {**config.model_dump(by_alias=True), "promotion": {"policy": "none"}}
     )
     assert same_except_promotion.fingerprint() == config.fingerprint()
+
+
+# ------------------------------------------------------------------------------ partition intervals
+
+
+def _hourly(**schedule: object) -> dict:
+    data = _base()
+    data["schedule"] = {"cron": "0 * * * *", "scoring_cron": "20 * * * *", **schedule}
+    return data
+
+
+def _loaded(tmp_path: Path, data: dict) -> ModelConfig:
+    return load_model_config(_write(tmp_path, data))
+
+
+def test_daily_stays_the_default(tmp_path: Path) -> None:
+    import datetime as dt
+
+    config = _loaded(tmp_path, _base())
+    assert config.interval == dt.timedelta(days=1) and config.intervals_per_day == 1
+    assert (config.training_window, config.monitoring_window) == (3, 3)  # window_days, as before
+    default = _base()
+    del default["training"]["window_days"], default["monitoring"]["window_days"]
+    assert (_loaded(tmp_path, default).training_window, _loaded(tmp_path, default).monitoring_window) == (
+        7,
+        3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "hours"),
+    [
+        ({"cron": "0 * * * *", "scoring_cron": "20 * * * *"}, 1),  # derived from the training cron
+        ({"cron": "@hourly", "scoring_cron": "20 * * * *"}, 1),
+        ({"cron": "0 */6 * * *", "scoring_cron": "30 */6 * * *"}, 6),
+        # Hourly partitions, trained once a night on the last day of them.
+        ({"cron": "0 2 * * *", "scoring_cron": "20 * * * *", "interval": "hourly"}, 1),
+        ({"cron": "0 2 * * *", "scoring_cron": "0 4 * * *", "interval": "1d"}, 24),
+    ],
+)
+def test_interval_from_schedule(tmp_path: Path, schedule: dict, hours: int) -> None:
+    import datetime as dt
+
+    data = _base()
+    data["schedule"] = schedule
+    assert _loaded(tmp_path, data).interval == dt.timedelta(hours=hours)
+
+
+@pytest.mark.parametrize(
+    ("window", "count"),
+    [
+        ({"window_days": 2}, 48),
+        ({"window": "36h"}, 36),
+        ({"window": "1d"}, 24),
+        ({"window_intervals": 24}, 24),
+    ],
+)
+def test_windows_in_intervals_or_durations(tmp_path: Path, window: dict, count: int) -> None:
+    data = _hourly()
+    for section in ("training", "monitoring"):
+        data[section].pop("window_days")
+        data[section].update(window)
+    config = _loaded(tmp_path, data)
+    assert config.training_window == count and config.monitoring_window == count
+
+
+def test_fingerprint_of_a_daily_config_is_unchanged_by_the_new_fields() -> None:
+    config = find_model_config("churn", REPO / "include/models")
+    # The fingerprint of churn.yaml before windows could be durations (tags of existing MLflow runs).
+    legacy = config.model_dump(mode="json", include={"task", "target", "features", "training", "id_column"})
+    del legacy["training"]["window"], legacy["training"]["window_intervals"]
+    import hashlib
+    import json
+
+    assert (
+        config.fingerprint() == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "fragment"),
+    [
+        (
+            lambda d: d["schedule"].update(interval="5h"),
+            "schedule.interval",
+            "'5h' is not a partition interval",
+        ),
+        (lambda d: d["schedule"].update(interval="90m"), "schedule.interval", "'90m' is not a duration"),
+        (lambda d: d["schedule"].update(cron="@weekly"), "schedule.cron", "must have five fields"),
+        (
+            lambda d: d["schedule"].update(scoring_cron="0 4 * * *"),
+            "schedule.scoring_cron",
+            "'0 4 * * *' does not run once per 1h partition, so partitions would go unscored; "
+            "use e.g. '15 * * * *'",
+        ),
+        (
+            lambda d: d["schedule"].update(interval="1d"),
+            "schedule.cron",
+            "'0 * * * *' runs every 1h but a partition is 1d: 24 runs would rewrite each partition",
+        ),
+        (
+            lambda d: d["training"].update(window="2x"),
+            "training.window",
+            "'2x' is not a duration",
+        ),
+        (
+            lambda d: (
+                d["training"].update(window="36h", window_days=None) or d["schedule"].update(interval="12h")
+            ),
+            "schedule.cron",
+            "runs every 1h but a partition is 12h",
+        ),
+        (
+            lambda d: d["training"].update(window_intervals=24),
+            "training",
+            "give one of window_days, window_intervals",
+        ),
+        (
+            lambda d: (
+                d["monitoring"].update(window="3d", window_days=None)
+                or d["schedule"].update(cron="0 */6 * * *", scoring_cron="0 */6 * * *", interval="6h")
+                or d["monitoring"].update(window="9h")
+            ),
+            "monitoring.window",
+            "9h is not a whole number of 6h intervals",
+        ),
+        (
+            lambda d: (
+                d.pop("labels")
+                and d.update(
+                    source={"kind": "files", "path": "{data_root}/landing/churn/dt={ds}/part.parquet"}
+                )
+            ),
+            "source.path",
+            "has no hour: a 1h partition's path must contain {hour} or {ts_nodash} or {partition}",
+        ),
+        (
+            lambda d: (
+                d.pop("labels")
+                and d.update(
+                    source={"kind": "sql", "conn_id": "crm", "query": "select * from t where d = '{{ ds }}'"}
+                )
+            ),
+            "source.query",
+            "a 1h partition's query must select its interval",
+        ),
+    ],
+)
+def test_invalid_interval_config_names_file_and_field(
+    tmp_path: Path, mutate, field: str, fragment: str
+) -> None:
+    data = _hourly()
+    mutate(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(ModelConfigError) as caught:
+        load_model_config(path)
+    message = str(caught.value)
+    assert str(path) in message and f"field '{field}'" in message and fragment in message, message
+
+
+def test_hourly_files_source_with_an_hour_loads(tmp_path: Path) -> None:
+    data = _hourly()
+    data.pop("labels")
+    data["source"] = {"kind": "files", "path": "{data_root}/landing/churn/dt={ds}/hour={hour}/part.parquet"}
+    assert _loaded(tmp_path, data).source.path.endswith("hour={hour}/part.parquet")  # type: ignore[union-attr]

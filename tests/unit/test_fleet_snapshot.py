@@ -255,3 +255,49 @@ def test_demo_end_state_is_what_the_fleet_page_shows(churn) -> None:
         "no quarantined batch in the fleet snapshot",
         "no drift-triggered version in the fleet snapshot",
     ]
+
+
+def test_an_hourly_model_is_watched_per_hour(churn) -> None:
+    """Missing and late partitions, drift windows and failures are told apart per hour."""
+    hourly = churn.model_copy(update={"schedule": churn.schedule.model_copy(update={"interval": "1h"})})
+    keys = [f"2026-01-01T{h:02d}" for h in range(20, 24)] + ["2026-01-02T00", "2026-01-02T01"]
+    verdicts = [{"partition": k, "status": "passed", "rows": 50} for k in keys]
+    verdicts[1]["status"] = "missing"  # 21:00 and midnight: within the last RECENT_INTERVALS (7) hours
+    verdicts[4]["status"] = "missing"
+    verdicts.append({"partition": "2026-01-01T12", "status": "missing"})  # the same day, 13 hours back
+    hour = dt.timedelta(hours=1)
+    metrics = [
+        {
+            "model_version": "1",
+            "window_start": dt.datetime(2026, 1, 1, 22, tzinfo=dt.UTC) + offset * hour,
+            "window_end": dt.datetime(2026, 1, 2, 0, tzinfo=dt.UTC) + offset * hour,
+            "metric": "drift.share",
+            "value": 0.1 * offset,
+        }
+        for offset in (0, 1)
+    ]
+    events = [_event("gate_failed", "t", {}, partition=dt.datetime(2026, 1, 2, 1, tzinfo=dt.UTC))]
+    row = snapshot.build_row(
+        hourly,
+        versions=[_version("1", "2026-01-01T23", aliases=["champion"])],
+        verdicts=verdicts,
+        metrics=metrics,
+        events=events,
+        scored=["2026-01-01T23"],
+    )
+    summary = row["summary"]
+    assert [b["date"] for b in summary["recent_bad"]] == ["2026-01-01T21", "2026-01-02T00"]
+    assert [d["window_end"] for d in row["detail"]["drift"]] == ["2026-01-02T00", "2026-01-02T01"]
+    assert summary["last_training"]["partition"] == "2026-01-02T01"
+    assert row["detail"]["events"][0]["partition"] == "2026-01-02T01"
+    # Scored up to 23:00 while 01:00 arrived: two hours behind is late for an hourly model.
+    assert summary["scoring_late"] is True
+    on_time = snapshot.build_row(
+        hourly,
+        versions=[_version("1", "2026-01-01T23", aliases=["champion"])],
+        verdicts=verdicts,
+        metrics=[],
+        events=[],
+        scored=["2026-01-02T00"],
+    )
+    assert on_time["summary"]["scoring_late"] is False

@@ -227,7 +227,7 @@ def test_rerun_overwrites_and_a_redelivered_label_supersedes_without_duplicating
     # The 01-02 delivery is re-delivered without b: its re-run drops b's join, nothing stale remains.
     deliver(D2, [("a", 0)])
     stage_labels.join_labels(ctx(D2))
-    assert [a for _, a, _ in labeled_files(ctx(D1))] == [D2, D4]
+    assert [a.key for _, a, _ in labeled_files(ctx(D1))] == [D2.isoformat(), D4.isoformat()]
     assert sorted(stage_labels.read_labeled(ctx(D1))["customer_id"]) == ["a"]
 
 

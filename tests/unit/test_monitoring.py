@@ -12,6 +12,7 @@ import pytest
 
 from mloops import monitoring, store
 from mloops.config_files import find_model_config
+from mloops.partitions import Partition
 from tests.helpers import REPO
 
 if TYPE_CHECKING:
@@ -146,9 +147,22 @@ def test_cooldown(last, end, hours, blocked) -> None:
 
 
 def test_labels_arrive_late() -> None:
-    window = [dt.date(2026, 1, d) for d in (8, 9, 10)]
-    assert monitoring.labeled_partitions(window, dt.date(2026, 1, 10), 2) == [dt.date(2026, 1, 8)]
-    assert monitoring.labeled_partitions(window, dt.date(2026, 1, 10), 0) == window
+    window = Partition.day(dt.date(2026, 1, 10)).window(3)
+    two_days = dt.timedelta(days=2)
+    assert monitoring.labeled_partitions(window, window[-1], two_days) == [window[0]]
+    assert monitoring.labeled_partitions(window, window[-1], dt.timedelta()) == window
+    hours = Partition.parse("2026-01-10T05", dt.timedelta(hours=1)).window(48)
+    assert monitoring.labeled_partitions(hours, hours[-1], two_days) == []
+    assert [p.key for p in monitoring.labeled_partitions(hours, hours[-1], dt.timedelta(hours=46))] == [
+        "2026-01-08T06",
+        "2026-01-08T07",
+    ]
+
+
+def test_cooldown_in_hours_of_data_time() -> None:
+    last = dt.datetime(2026, 1, 10, 5, tzinfo=dt.UTC)
+    assert monitoring.cooldown_blocks(last, last + dt.timedelta(hours=3), 4) is True
+    assert monitoring.cooldown_blocks(last, last + dt.timedelta(hours=4), 4) is False
 
 
 def test_sampling_is_bounded_and_repeatable() -> None:

@@ -172,3 +172,67 @@ def test_table_level_check_on_kept_rows() -> None:
 )
 def test_usable_statuses(status: object, usable: bool) -> None:
     assert Status.usable(status) is usable
+
+
+def test_text_in_a_numeric_column_is_located_row_by_row() -> None:
+    from mloops.config_files import find_model_config
+    from tests.helpers import REPO
+
+    config = find_model_config("churn", REPO / "include" / "models")
+    frame = pd.DataFrame({"monthly_charges": ["10.5", "n/a", None, "7", "twelve"], "age": [1, 2, 3, 4, 5]})
+    [found] = quality.text_in_numeric_rows(frame, config)
+    assert (found.columns, found.rows, found.delivered) == (("monthly_charges",), (1, 4), ("n/a", "twelve"))
+    conformed, failures = quality.conform(frame, config)
+    assert [f.expectation for f in failures] == [found.expectation]
+    kept, bad = quality.split_rows(conformed, [found])
+    assert len(kept) == 3 and bad[quality.ROW_COLUMN].tolist() == [1, 4]
+    assert bad[quality.REASON_COLUMN].tolist() == [
+        "expect_column_values_to_be_in_type_list(monthly_charges): monthly_charges='n/a'",
+        "expect_column_values_to_be_in_type_list(monthly_charges): monthly_charges='twelve'",
+    ]
+
+
+@pytest.mark.parametrize(("bad_rows", "status"), [(6, "passed_with_quarantined_rows"), (30, "quarantined")])
+def test_text_rows_are_quarantined_within_the_share(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, mloops_home, bad_rows: int, status: str
+) -> None:
+    """A CSV whose declared-numeric column holds text in 3 % of its rows is staged without them, the
+    rows quarantined with the text they held; at 15 % the batch is quarantined whole."""
+    import datetime as dt
+
+    from mloops.config_files import load_model_config
+    from mloops.settings import get_settings
+    from mloops.stages.layout import RunContext
+    from mloops.stages.validate import validate_partition
+    from mloops_examples.generator import generate_partition
+    from tests.helpers import small_churn, write_models
+
+    day = dt.date(2026, 1, 3)
+    frame = generate_partition("churn", day, rows=200, seed=7)
+    assert frame is not None
+    charges = frame["monthly_charges"].round(2).astype(str).astype(object)
+    charges.iloc[:bad_rows] = "unknown"  # not one of the texts pandas reads as missing
+    frame["monthly_charges"] = charges
+    landing = mloops_home / "data" / "landing" / f"dt={day}"
+    landing.mkdir(parents=True)
+    frame.to_csv(landing / "part.csv", index=False)
+    config = small_churn()
+    config["source"] = {"kind": "files", "path": "{data_root}/landing/dt={ds}/part.csv", "format": "csv"}
+    config["quality"] = {"min_rows": 50, "on_failure": "quarantine_rows", "max_bad_row_share": 0.05}
+    models = write_models(tmp_path / "models", churn=config)
+    ctx = RunContext(load_model_config(models / "churn.yaml"), day, get_settings())
+    from mloops import quality as q
+
+    verdict = validate_partition(
+        ctx, q.model_expectations(ctx.config, ctx.settings.expectations_dir, ctx.use), None
+    )
+    assert verdict["status"] == status, verdict.get("message")
+    if status == "quarantined":
+        assert "30 of 200 rows (15.00%) failed row-level expectations" in verdict["message"]
+        return
+    assert (verdict["rows_kept"], verdict["rows_quarantined"]) == (194, 6)
+    rows = pd.read_parquet(mloops_home / f"data/quarantine/churn/dt={day}/rows.parquet")
+    assert rows[quality.ROW_COLUMN].tolist() == list(range(6))
+    assert all("monthly_charges='unknown'" in r for r in rows[quality.REASON_COLUMN])
+    staged = pd.read_parquet(mloops_home / f"data/staged/churn/dt={day}/data.parquet")
+    assert len(staged) + len(rows) == 200 and staged["monthly_charges"].notna().all()

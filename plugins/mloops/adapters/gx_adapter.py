@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloops.partitions import Partition
 from mloops.quality import RowViolation, ValidationOutcome, spec_columns, summarize_failures
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def validate_dataframe(
     frame: pd.DataFrame,
     *,
     model: str,
-    partition: dt.date,
+    partition: Partition | dt.date,
     expectations: Sequence[dict[str, Any]],
     project_dir: Path,
 ) -> ValidationOutcome:
@@ -149,10 +150,10 @@ def validate_dataframe(
                 result_format=_RESULT_FORMAT,
             )
         )
-    run_time = dt.datetime.combine(partition, dt.time(), tzinfo=dt.UTC)
+    partition = Partition.of(partition)
     result = checkpoint.run(
         batch_parameters={"dataframe": frame},
-        run_id=RunIdentifier(run_name=f"{model}-{partition.isoformat()}", run_time=run_time),
+        run_id=RunIdentifier(run_name=f"{model}-{partition.key}", run_time=partition.start),
     )
     validation = next(iter(result.run_results.values()))
     items = _items(validation.results)

@@ -5,7 +5,8 @@ A config file is data an operator can edit, but what it names is read by every w
 worker's rights. Without these checks ``file:///proc/self/environ?{ds}`` met the "path has a date"
 rule through its query string and copied the worker's environment into the quarantine area. So:
 
-* the date placeholder must be part of the path itself (not a host, query or fragment);
+* the date placeholder (and for a sub-daily model the hour's) must be part of the path itself (not a
+  host, query or fragment);
 * only the data root's scheme is allowed (``file`` or none for a local root, ``s3`` for an s3 root);
 * query strings, fragments, ``..`` segments and unknown placeholders are refused;
 * at run time the resolved path (symlinks followed) must lie under the data root or a root the
@@ -22,7 +23,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-PLACEHOLDERS = ("data_root", "model", "ds", "ds_nodash")
+PLACEHOLDERS = ("data_root", "model", "ds", "ds_nodash", "hour", "ts_nodash", "partition")
+#: Placeholders that carry the date of the interval (one must be part of the path).
+DATE_PLACEHOLDERS = ("ds", "ds_nodash", "ts_nodash", "partition")
+#: Placeholders that carry the hour, one of which a sub-daily model's path needs (checked by the config).
+SUB_DAILY_PLACEHOLDERS = ("hour", "ts_nodash", "partition")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -56,8 +61,11 @@ def check_path_template(template: str, data_root_uri: str) -> str:
     path_part = parsed.path if parsed else concrete
     if parsed and _PLACEHOLDER.search(parsed.netloc):
         raise ValueError("placeholders may not be part of the host or bucket name")
-    if "{ds}" not in path_part and "{ds_nodash}" not in path_part:
-        raise ValueError("path must contain {ds} or {ds_nodash} so each interval reads its own partition")
+    if not any(f"{{{name}}}" in path_part for name in DATE_PLACEHOLDERS):
+        raise ValueError(
+            f"path must contain {' or '.join(f'{{{n}}}' for n in DATE_PLACEHOLDERS)} so each interval reads "
+            "its own partition"
+        )
     if ".." in PurePosixPath(path_part).parts:
         raise ValueError("'..' segments are not allowed (a source path may not climb out of its folder)")
     return template

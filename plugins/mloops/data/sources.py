@@ -24,6 +24,7 @@ from mloops.config import (
 from mloops.data.confinement import is_under, source_roots
 from mloops.errors import DataSourceError, PartitionMissingError, UnreadablePartitionError
 from mloops.partitions import (
+    Partition,
     StoragePath,
     from_uri,
     partition_dir,
@@ -48,19 +49,19 @@ class Extracted:
     source_files: tuple[StoragePath, ...] = ()
 
 
-def render_query(query: str, day: dt.date, field: str = "source.query") -> str:
-    """Render a SQL template with the interval of ``day`` (``ds``, ``ds_nodash``, interval bounds)."""
+def render_query(query: str, day: Partition, field: str = "source.query") -> str:
+    """Render a SQL template with the interval of ``day`` (``ds``, ``ds_nodash``, ``hour``,
+    ``ts_nodash``, ``partition``, ``ts`` and the interval bounds)."""
     import jinja2
 
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     # SQL, not HTML: escaping would corrupt the query (values come from the interval, not from users).
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
     try:
         return env.from_string(query).render(
-            ds=day.isoformat(),
-            ds_nodash=day.strftime("%Y%m%d"),
-            data_interval_start=start.isoformat(),
-            data_interval_end=(start + dt.timedelta(days=1)).isoformat(),
+            **day.fields(),
+            ts=day.start.isoformat(),
+            data_interval_start=day.start.isoformat(),
+            data_interval_end=day.end.isoformat(),
         )
     except jinja2.TemplateError as exc:
         raise DataSourceError(f"{field} cannot be rendered for {day}: {exc}") from exc
@@ -69,7 +70,7 @@ def render_query(query: str, day: dt.date, field: str = "source.query") -> str:
 def files_path(
     source: FilesSource,
     model: str,
-    day: dt.date,
+    day: Partition,
     data_root: StoragePath,
     declared_roots: tuple[str, ...] | None = None,
     field: str = "source.path",
@@ -79,9 +80,7 @@ def files_path(
     Refused unless it lies under the data root or a root in ``MLOOPS_SOURCE_ROOTS`` (``declared_roots``
     defaults to the environment's): the config check cannot see symlinks or where ``{model}`` leads.
     """
-    rendered = source.path.format(
-        data_root=data_root, model=model, ds=day.isoformat(), ds_nodash=day.strftime("%Y%m%d")
-    )
+    rendered = source.path.format(data_root=data_root, model=model, **day.fields())
     path = from_uri(rendered)
     if declared_roots is None:
         from mloops.settings import get_settings
@@ -96,11 +95,11 @@ def files_path(
     return path
 
 
-def generator_path(model: str, day: dt.date, data_root: StoragePath) -> StoragePath:
+def generator_path(model: str, day: Partition, data_root: StoragePath) -> StoragePath:
     return partition_dir(data_root, "raw", model, day) / "part.parquet"
 
 
-def _read_file(path: StoragePath, fmt: str, model: str, day: dt.date) -> pd.DataFrame:
+def _read_file(path: StoragePath, fmt: str, model: str, day: Partition) -> pd.DataFrame:
     import pandas as pd
 
     if not path.exists():
@@ -118,7 +117,9 @@ def _read_file(path: StoragePath, fmt: str, model: str, day: dt.date) -> pd.Data
         ) from exc
 
 
-def land_generated_partition(config: ModelConfig, day: dt.date, data_root: StoragePath) -> StoragePath | None:
+def land_generated_partition(
+    config: ModelConfig, day: Partition, data_root: StoragePath
+) -> StoragePath | None:
     """Write the generator's partition for ``day`` unless it already landed; ``None`` if it is missing."""
     from mloops_examples import generator
 
@@ -130,7 +131,8 @@ def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Stora
         return path
     frame = generator.generate_partition(
         source.dataset,
-        day,
+        day.date,
+        hour=None if day.daily else day.start.hour,
         rows=source.rows_per_day,
         seed=source.seed,
         scenarios=to_generator_scenarios(source.scenarios),
@@ -140,11 +142,11 @@ def land_generated_partition(config: ModelConfig, day: dt.date, data_root: Stora
     return write_parquet(frame, path)
 
 
-def labels_generator_path(model: str, day: dt.date, data_root: StoragePath) -> StoragePath:
+def labels_generator_path(model: str, day: Partition, data_root: StoragePath) -> StoragePath:
     return partition_dir(data_root, "raw", f"{model}-labels", day) / "part.parquet"
 
 
-def land_generated_labels(config: ModelConfig, day: dt.date, data_root: StoragePath) -> StoragePath:
+def land_generated_labels(config: ModelConfig, day: Partition, data_root: StoragePath) -> StoragePath:
     """Write the generator's label delivery of ``day`` unless it already landed."""
     from mloops_examples import generator
 
@@ -159,7 +161,8 @@ def land_generated_labels(config: ModelConfig, day: dt.date, data_root: StorageP
         return path
     frame = generator.generate_labels(
         source.dataset,
-        day,
+        day.date,
+        hour=None if day.daily else day.start.hour,
         rows=source.rows_per_day,
         seed=source.seed,
         scenarios=to_generator_scenarios(source.scenarios),
@@ -171,10 +174,11 @@ def land_generated_labels(config: ModelConfig, day: dt.date, data_root: StorageP
 
 
 def extract_labels(
-    config: ModelConfig, day: dt.date, data_root: StoragePath, sql_reader: SqlReader | None = None
+    config: ModelConfig, day: Partition | dt.date, data_root: StoragePath, sql_reader: SqlReader | None = None
 ) -> Extracted:
-    """Read the label delivery that arrived on ``day`` (``labels.source``); raise
+    """Read the label delivery that arrived in ``day`` (``labels.source``); raise
     :class:`PartitionMissingError` when none arrived, :class:`DataSourceError` when it cannot be read."""
+    day = Partition.of(day, config.interval)
     if config.labels is None:
         raise DataSourceError(f"model {config.name!r} has no labels: block")
     source = config.labels.source
@@ -196,10 +200,10 @@ def extract_labels(
             f"model {config.name!r}: labels of {day}: query on connection {source.conn_id!r} failed: "
             f"{exc}\n{query}"
         ) from exc
-    return Extracted(frame, f"sql://{source.conn_id}?labels&ds={day.isoformat()}")
+    return Extracted(frame, f"sql://{source.conn_id}?labels&ds={day.key}")
 
 
-def _read_labels(path: StoragePath, fmt: str, model: str, day: dt.date) -> pd.DataFrame:
+def _read_labels(path: StoragePath, fmt: str, model: str, day: Partition) -> pd.DataFrame:
     try:
         return _read_file(path, fmt, model, day)
     except PartitionMissingError:
@@ -217,9 +221,11 @@ def to_generator_scenarios(scenarios: tuple[ScenarioConfig, ...]) -> list:
 
 
 def extract_partition(
-    config: ModelConfig, day: dt.date, data_root: StoragePath, sql_reader: SqlReader | None = None
+    config: ModelConfig, day: Partition | dt.date, data_root: StoragePath, sql_reader: SqlReader | None = None
 ) -> Extracted:
-    """Read the partition of ``day``; raise :class:`PartitionMissingError` or :class:`DataSourceError`."""
+    """Read the partition ``day`` (a date names a daily one); raise :class:`PartitionMissingError` or
+    :class:`DataSourceError`."""
+    day = Partition.of(day, config.interval)
     source = config.source
     if isinstance(source, FilesSource):
         path = files_path(source, config.name, day, data_root)
@@ -245,5 +251,5 @@ def extract_partition(
                 f"model {config.name!r}: partition {day}: query on connection {source.conn_id!r} failed: "
                 f"{exc}\n{query}"
             ) from exc
-        return Extracted(frame, f"sql://{source.conn_id}?ds={day.isoformat()}")
+        return Extracted(frame, f"sql://{source.conn_id}?ds={day.key}")
     raise DataSourceError(f"model {config.name!r}: unsupported source kind {type(source).__name__}")

@@ -23,6 +23,7 @@ from mloops.contracts import (
     Status,
     Tag,
 )
+from mloops.partitions import DAY, Partition, key_of
 
 if TYPE_CHECKING:
     from mloops.config import ModelConfig
@@ -45,8 +46,9 @@ class Attention:
     ORDER = (ATTENTION, NO_CHAMPION, OK)
 
 
-def _day(value: Any) -> str | None:
-    return None if value is None else str(value)[:10]
+def _key(value: Any, length: dt.timedelta = DAY) -> str | None:
+    """The partition key of a stored window bound or event partition (``None`` stays ``None``)."""
+    return None if value is None else key_of(value, length)
 
 
 def version_row(info: Any) -> dict[str, Any]:
@@ -170,13 +172,16 @@ def _partition_rows(verdicts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     return rows[-HISTORY_DAYS:]
 
 
-def drift_history(metrics: Sequence[Mapping[str, Any]], primary_metric: str) -> list[dict[str, Any]]:
-    """One entry per monitored window (oldest first): share, prediction drift, policy, live quality."""
+def drift_history(
+    metrics: Sequence[Mapping[str, Any]], primary_metric: str, length: dt.timedelta = DAY
+) -> list[dict[str, Any]]:
+    """One entry per monitored window (oldest first): share, prediction drift, policy, live quality;
+    windows are told apart by partition keys of the model's interval ``length``."""
     windows: dict[tuple[str, str], dict[str, Any]] = {}
     for row in metrics:
         if str(row["metric"]).startswith("labels."):  # the label feed's numbers, not a drift check
             continue
-        key = (_day(row["window_start"]) or "", _day(row["window_end"]) or "")
+        key = (_key(row["window_start"], length) or "", _key(row["window_end"], length) or "")
         entry = windows.setdefault(
             key, {"window_start": key[0], "window_end": key[1], "version": row["model_version"]}
         )
@@ -195,7 +200,7 @@ def drift_history(metrics: Sequence[Mapping[str, Any]], primary_metric: str) -> 
 
 
 def _last_training(
-    versions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+    versions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]], length: dt.timedelta = DAY
 ) -> dict[str, Any] | None:
     """The newest training outcome the stores know: a registered version, or a failed gate/batch after it."""
     latest = max(versions, key=lambda v: (v.get("interval") or "", int(v["version"])), default=None)
@@ -216,10 +221,10 @@ def _last_training(
     ]
     failure = failures[-1] if failures else None
     if failure is not None and (
-        outcome is None or (_day(failure["partition"]) or "") >= (outcome["partition"] or "")
+        outcome is None or (_key(failure["partition"], length) or "") >= (outcome["partition"] or "")
     ):
         outcome = {
-            "partition": _day(failure["partition"]),
+            "partition": _key(failure["partition"], length),
             "state": "failed",
             "version": None,
             "gate": failure["kind"],
@@ -259,6 +264,14 @@ def _attention(summary: Mapping[str, Any], config: ModelConfig) -> list[str]:
     return reasons
 
 
+def _partition(key: str | None, length: dt.timedelta) -> Partition | None:
+    """The partition a key names, or ``None`` (no key, or one written under another interval)."""
+    try:
+        return Partition.parse(key, length) if key else None
+    except ValueError:
+        return None
+
+
 def build_row(
     config: ModelConfig,
     *,
@@ -275,16 +288,14 @@ def build_row(
     timeline = champion_timeline(versions, events)
     partitions = _partition_rows(verdicts)
     newest = max([p["date"] for p in partitions] + list(scored), default=None)
-    recent_days = set()
-    if newest:
-        end = dt.date.fromisoformat(newest)
-        recent_days = {(end - dt.timedelta(days=i)).isoformat() for i in range(RECENT_INTERVALS)}
+    length = config.interval
+    # Per interval: the last RECENT_INTERVALS partitions (days, or hours of an hourly model).
+    end = _partition(newest, length)
+    recent = {p.key for p in end.window(RECENT_INTERVALS)} if end else set()
     recent_bad = [
-        p
-        for p in partitions
-        if p["date"] in recent_days and p["status"] in (Status.QUARANTINED, Status.MISSING)
+        p for p in partitions if p["date"] in recent and p["status"] in (Status.QUARANTINED, Status.MISSING)
     ]
-    drift = drift_history(metrics, primary)
+    drift = drift_history(metrics, primary, length)
     last_scored = max(scored, default=None)
     quality = next((d["quality"] for d in reversed(drift) if d.get("quality") is not None), None)
     summary: dict[str, Any] = {
@@ -307,18 +318,14 @@ def build_row(
         },
         "champion_metric": (champion or {}).get("metrics", {}).get(primary),
         "live_quality": quality,
-        "last_training": _last_training(versions, events),
+        "last_training": _last_training(versions, events, length),
         "recent_bad": recent_bad,
         "drift": [
             {k: d.get(k) for k in ("window_end", "share", "prediction", "breached")}
             for d in drift[-SPARK_WINDOWS:]
         ],
         "last_scored": last_scored,
-        "scoring_late": bool(
-            champion
-            and newest
-            and (last_scored or "") < (dt.date.fromisoformat(newest) - dt.timedelta(days=1)).isoformat()
-        ),
+        "scoring_late": bool(champion and end and (last_scored or "") < end.shift(-1).key),
         "last_events": [
             {"kind": e["kind"], "at": str(e["created_at"]), "message": e["message"][:300]}
             for e in events[-3:]
@@ -335,7 +342,7 @@ def build_row(
         "drift": drift,
         "reports": {d["window_end"]: (reports or {}).get(d["window_end"]) for d in drift},
         "events": [
-            {**e, "created_at": str(e["created_at"]), "partition": _day(e.get("partition"))}
+            {**e, "created_at": str(e["created_at"]), "partition": _key(e.get("partition"), length)}
             for e in events[-EVENTS_KEPT:]
         ][::-1],
     }

@@ -192,6 +192,7 @@ def approval_operator_class() -> type:
                 f"{config.registered_model_name} v{registered['version']} {decision} by {record['by']}: "
                 f"{record['comment']}",
                 record,
+                length=config.interval,
             )
 
     return MLflowPromotionApprovalOperator

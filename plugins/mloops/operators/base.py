@@ -22,6 +22,7 @@ from mloops.errors import (
     SkipStage,
     ValidationFailedError,
 )
+from mloops.partitions import DAY, Partition
 from mloops.settings import get_settings
 
 if TYPE_CHECKING:
@@ -39,24 +40,28 @@ FAILURE_EVENTS: dict[type[MloopsError], EventKind] = {
 }
 
 
-def partition_date(context: Any, override: str | None = None) -> dt.date:
-    """The partition a run works on: an explicit date, else the data interval's start.
+def run_partition(context: Any, length: dt.timedelta = DAY, override: str | None = None) -> Partition:
+    """The partition (of interval ``length``) a run works on: an explicit one, else the partition
+    holding the data interval's start.
 
+    An explicit partition (the task's ``partition_date``, ``params.partition_date``, a drift Asset
+    event's ``partition_date``) goes through :meth:`Partition.parse`: a date for a daily model, a
+    datetime on an interval boundary for a sub-daily one; anything else is refused naming the value.
     Manual runs in Airflow 3 may have no logical date and so no data interval; they then fall back
-    to ``params.partition_date`` and finally to the run's ``run_after`` date.
+    to the run's ``run_after``.
     """
     params = context.get("params") or {}
     explicit = override or params.get("partition_date") or drift_context(context).get("partition_date")
     if explicit:
         try:
-            return dt.date.fromisoformat(str(explicit)[:10])
-        except ValueError:
-            raise InvalidParamsError(f"partition_date {explicit!r} is not an ISO date (YYYY-MM-DD)") from None
+            return Partition.parse(explicit, length)
+        except ValueError as exc:
+            raise InvalidParamsError(f"partition_date: {exc}") from None
     for key in ("data_interval_start", "logical_date"):
         value = context.get(key)
         if value is not None:
-            return value.date()
-    return context["dag_run"].run_after.date()
+            return Partition.containing(value, length)
+    return Partition.containing(context["dag_run"].run_after, length)
 
 
 def drift_context(context: Any) -> dict[str, Any]:
@@ -108,13 +113,15 @@ def emit_event(
     message: str,
     payload: dict[str, Any] | None = None,
     partition_override: str | None = None,
+    length: dt.timedelta = DAY,
 ) -> None:
-    """Record an event of ``model`` for the run's partition: log, events table, notifiers."""
+    """Record an event of ``model`` for the run's partition (interval ``length``): log, events table,
+    notifiers."""
     from mloops import alerts
 
     dag_run = context.get("dag_run")
     try:
-        day: dt.date | None = partition_date(context, partition_override)
+        day: Partition | None = run_partition(context, length, partition_override)
     except MloopsError:
         day = None
     alerts.emit(
@@ -132,14 +139,17 @@ class MloopsStageOperator(BaseOperator):
     """Base of the stage operators.
 
     :param model: name of the model config in ``include/models`` (``MLOOPS_MODELS_DIR``).
-    :param partition_date: ISO date of the partition to process (templated); by default the run's
-        data interval start.
+    :param partition_date: the partition to process (templated): a date for a daily model, a
+        datetime on an interval boundary for a sub-daily one; by default the partition holding the
+        run's data interval start.
     """
 
     template_fields: Sequence[str] = ("model", "partition_date")
     ui_color = "#e8f0fe"
     #: Whose batches the stage works on (verdicts and snapshots are kept per use).
     use: Use = Use.TRAINING
+    #: The model's partition interval, known once :meth:`load` read its config (events use it).
+    interval: dt.timedelta = DAY
 
     def __init__(self, *, model: str, partition_date: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -153,14 +163,15 @@ class MloopsStageOperator(BaseOperator):
         settings = get_settings()
         try:
             config = find_model_config(self.model, settings.models_dir)
-            day = partition_date(context, self.partition_date)
+            self.interval = config.interval
+            day = run_partition(context, config.interval, self.partition_date)
         except MloopsError as exc:
             raise AirflowFailException(str(exc)) from exc
         return RunContext(config, day, settings, lineage(context), self.use)
 
     def emit(self, context: Any, kind: str, message: str, payload: dict[str, Any] | None = None) -> None:
         """Record an event for this task's model and partition (see :mod:`mloops.alerts`)."""
-        emit_event(context, self.model, kind, message, payload, self.partition_date)
+        emit_event(context, self.model, kind, message, payload, self.partition_date, self.interval)
 
     def refresh_fleet_row(self) -> None:
         """Bring the model's row of the fleet dashboard's snapshot up to date (never fails the task)."""

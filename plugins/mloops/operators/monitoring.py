@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +9,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mloops.contracts import EventKind, Use
 from mloops.operators.base import MloopsStageOperator, run_type
+from mloops.partitions import Partition, start_of
 
 
 class EvidentlyDriftCheckOperator(MloopsStageOperator):
@@ -20,7 +20,8 @@ class EvidentlyDriftCheckOperator(MloopsStageOperator):
     store. Returns the findings and the policy verdict; never fails because drift was found.
 
     :param model: model config name (templated).
-    :param partition_date: last partition of the current window (templated); default: interval start.
+    :param partition_date: last partition of the current window (templated); default: the partition
+        holding the data interval start.
     """
 
     use = Use.SCORING
@@ -75,7 +76,7 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
         finding = context["ti"].xcom_pull(task_ids=self.check_task_id)
         if not finding or not finding["breached"]:
             raise AirflowSkipException("drift policy not breached: no retraining")
-        window_end = dt.date.fromisoformat(finding["window_end"])
+        window_end = Partition.parse(finding["window_end"], config.interval).start
         if not config.monitoring.retrain_on_drift:
             raise AirflowSkipException("drift found but monitoring.retrain_on_drift is false")
         if run_type(context) == "backfill":
@@ -83,12 +84,13 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
         previous = store.read_events(
             settings.metrics_db_uri, model=config.name, kind=EventKind.RETRAIN_TRIGGERED
         )
-        last = max(
-            (dt.date.fromisoformat(str(e["partition"])) for e in previous if e["partition"]), default=None
-        )
-        if monitoring.cooldown_blocks(last, window_end, config.monitoring.cooldown_hours):
+        last = max((start_of(e["partition"]) for e in previous if e["partition"]), default=None)
+        if last is not None and monitoring.cooldown_blocks(
+            last, window_end, config.monitoring.cooldown_hours
+        ):
             raise AirflowSkipException(
-                f"drift found but a retrain was triggered for the window ending {last}; "
+                f"drift found but a retrain was triggered for the window ending "
+                f"{Partition.containing(last, config.interval).key}; "
                 f"cooldown is {config.monitoring.cooldown_hours} h of data time"
             )
         extra = {

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from mloops.contracts import PromotionPolicy
 from mloops.operators.base import MloopsStageOperator
+from mloops.partitions import Partition
 
 
 class CheckRunParamsOperator(MloopsStageOperator):
     """Refuse invalid run parameters before any work, naming the parameter.
 
     The trigger form already enforces types and enums (Airflow validates ``Param`` schemas); this
-    checks what a schema cannot: the partition date is a real date inside the model's schedule, and
+    checks what a schema cannot: the partition is a real partition of the model's interval (a date, or
+    a datetime on an interval boundary) inside the model's schedule, and
     estimator overrides are parameters the configured estimator accepts, with values it accepts.
 
     :param model: model config name (templated).
@@ -31,11 +32,11 @@ class CheckRunParamsOperator(MloopsStageOperator):
         raw_date = params.get("partition_date")
         if raw_date:
             try:
-                day = dt.date.fromisoformat(str(raw_date))
-            except ValueError:
-                problems.append(f"partition_date: {raw_date!r} is not a date (YYYY-MM-DD)")
+                day = Partition.parse(raw_date, config.interval)
+            except ValueError as exc:
+                problems.append(f"partition_date: {exc}")
             else:
-                if day < config.schedule.start_date:
+                if day.date < config.schedule.start_date:
                     problems.append(
                         f"partition_date: {day} is before the model's schedule.start_date "
                         f"{config.schedule.start_date}"

@@ -29,14 +29,14 @@ if TYPE_CHECKING:
     from mloops.adapters.mlflow_adapter import VersionInfo
     from mloops.config import ModelConfig
     from mloops.monitoring import DriftSummary, PolicyVerdict
-    from mloops.partitions import StoragePath
+    from mloops.partitions import Partition, StoragePath
 
 
 def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
     """Compare the current window (validated partitions with their predictions) with the champion's
     training reference; save the reports, append the numbers to the metrics store, apply the policy."""
     m = ctx.config.monitoring
-    days = window(ctx, m.window_days)
+    days = window(ctx, ctx.config.monitoring_window)
     start = days[0].partition
     client, version = champion(ctx)
     current, used, skipped = current_window(ctx)
@@ -75,7 +75,7 @@ def check_drift(ctx: RunContext, *, run_id: str | None = None) -> DriftResult:
     return DriftResult(
         model=ctx.model,
         champion_version=version.version,
-        window_start=start.isoformat(),
+        window_start=start.key,
         window_end=ctx.ds,
         partitions=used,
         skipped=skipped,
@@ -102,7 +102,7 @@ def training_reference(ctx: RunContext, client: Any, version: VersionInfo) -> pd
 def record_numbers(
     ctx: RunContext,
     version: str,
-    start: dt.date,
+    start: Partition,
     summary: DriftSummary,
     verdict: PolicyVerdict,
     *,
@@ -128,8 +128,8 @@ def record_numbers(
         ctx.settings.metrics_db_uri,
         model=ctx.model,
         model_version=version,
-        window_start=start,
-        window_end=ctx.partition,
+        window_start=start.value,
+        window_end=ctx.partition.value,
         metrics=numbers,
         run_id=run_id,
         families=DRIFT_METRIC_FAMILIES,
@@ -141,7 +141,7 @@ def current_window(ctx: RunContext) -> tuple[pd.DataFrame, list[str], dict[str, 
     import pandas as pd
 
     frames, used, skipped = [], [], {}
-    for day in window(ctx, ctx.config.monitoring.window_days):
+    for day in window(ctx, ctx.config.monitoring_window):
         verdict = read_verdict(day)
         scored = predictions_path(day)
         if not verdict or not Status.usable(verdict["status"]):
@@ -166,7 +166,7 @@ def current_window(ctx: RunContext) -> tuple[pd.DataFrame, list[str], dict[str, 
 
 
 def labeled_rows(
-    ctx: RunContext, current: pd.DataFrame, days: list[dt.date], version: str | None = None
+    ctx: RunContext, current: pd.DataFrame, days: list[Partition], version: str | None = None
 ) -> pd.DataFrame:
     """The rows of the window whose labels have arrived: from the label feed (the rows ``version``
     served, with their joined labels) when the model has one, else the batch's own target on the
@@ -177,8 +177,8 @@ def labeled_rows(
         return feed_labeled_rows(ctx, current, days, version)
     if ctx.config.target not in current.columns:  # unlabeled scoring batches: no label has arrived
         return current.iloc[0:0]
-    delay = ctx.config.monitoring.label_delay_days
-    labeled_days = {d.isoformat() for d in monitoring.labeled_partitions(days, ctx.partition, delay)}
+    delay = dt.timedelta(days=ctx.config.monitoring.label_delay_days)
+    labeled_days = {d.key for d in monitoring.labeled_partitions(days, ctx.partition, delay)}
     return current[current["_partition"].isin(labeled_days) & current[ctx.config.target].notna()]
 
 

@@ -17,7 +17,6 @@ arrival per id (:func:`read_labeled`).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mloops.config import LabelsConfig
-    from mloops.partitions import StoragePath
+    from mloops.partitions import Partition, StoragePath
 
 Metrics = dict[str, float | None]
 
@@ -61,15 +60,16 @@ def join_labels(
         raise SkipStage(f"model {ctx.model!r} has no labels: block; nothing to join")
     arrival = ctx.partition
     delivery, source_uri, delivered = read_delivery(ctx, feed, sql_reader)
-    lookback = window(ctx, feed.lookback_days)
+    lookback = window(ctx, ctx.config.days_as_intervals(feed.lookback_days))
     served = served_predictions(ctx, lookback)
     joined = labels.join(delivery, served, ctx.config, arrival)
     written = write_join(ctx, lookback, joined.matched)
     shadow_written = join_shadow(ctx, lookback, delivery)
     unmatched_uri = partitions.to_uri(partitions.write_parquet(joined.unmatched, unmatched_labels_path(ctx)))
     coverage = lookback_coverage(ctx, lookback, served)
-    quality_start = window(ctx, ctx.config.monitoring.window_days)[0].partition
-    quality = window_quality(ctx, [d.partition for d in window(ctx, ctx.config.monitoring.window_days)])
+    quality_window = [d.partition for d in window(ctx, ctx.config.monitoring_window)]
+    quality_start = quality_window[0]
+    quality = window_quality(ctx, quality_window)
     counts = {
         "arrived": delivery.arrived,
         "matched": int(len(joined.matched)),
@@ -87,7 +87,7 @@ def join_labels(
         unmatched_uri=unmatched_uri,
         lookback_start=lookback[0].ds,
         coverage=coverage,
-        quality_window_start=quality_start.isoformat(),
+        quality_window_start=quality_start.key,
         quality=quality,
         labeled_uris=[partitions.to_uri(p) for p in written],
         shadow_labeled_uris=[partitions.to_uri(p) for p in shadow_written],
@@ -139,7 +139,7 @@ def write_join(ctx: RunContext, lookback: Sequence[RunContext], matched: pd.Data
     earlier run of the same arrival wrote and this one did not (a crash in between is retried)."""
     written = []
     for (partition, version), rows in matched.groupby([labels.PARTITION, labels.VERSION], sort=True):
-        day = ctx.at(dt.date.fromisoformat(str(partition)))
+        day = ctx.at_key(str(partition))
         path = labeled_path(day, str(version), ctx.partition)
         written.append(partitions.write_parquet(rows.reset_index(drop=True), path))
     keep = {str(p) for p in written}
@@ -171,7 +171,7 @@ def join_shadow(
             delivery, pd.concat(frames, ignore_index=True), ctx.config, ctx.partition
         ).matched
         for partition, rows in matched.groupby(labels.PARTITION, sort=True):
-            day = ctx.at(dt.date.fromisoformat(str(partition)))
+            day = ctx.at_key(str(partition))
             path = shadow_labeled_path(day, version, ctx.partition)
             written.append(partitions.write_parquet(rows.reset_index(drop=True), path))
     keep = {str(p) for p in written}
@@ -230,7 +230,7 @@ def lookback_coverage(
     return out
 
 
-def window_quality(ctx: RunContext, days: Sequence[dt.date]) -> dict[str, Metrics]:
+def window_quality(ctx: RunContext, days: Sequence[Partition]) -> dict[str, Metrics]:
     """The configured metrics per serving version on the labeled predictions of ``days`` (when a
     version has at least ``monitoring.min_rows`` labeled rows), plus their row count."""
     import pandas as pd
@@ -256,7 +256,7 @@ def window_quality(ctx: RunContext, days: Sequence[dt.date]) -> dict[str, Metric
 
 
 def feed_labeled_rows(
-    ctx: RunContext, current: pd.DataFrame, days: Sequence[dt.date], version: str | None
+    ctx: RunContext, current: pd.DataFrame, days: Sequence[Partition], version: str | None
 ) -> pd.DataFrame:
     """The drift window's rows with their label from the feed (the batch's own target is ignored),
     restricted to the rows ``version`` served."""
@@ -287,17 +287,17 @@ def record_numbers(
     counts: dict[str, int],
     coverage: list[dict[str, object]],
     quality: dict[str, Metrics],
-    quality_start: dt.date,
+    quality_start: Partition,
     *,
     run_id: str | None,
 ) -> None:
     """Write the ``labels.*`` metrics: the delivery's counts (version ``*``, window = arrival date),
     coverage per (version, prediction interval), live quality per (version, monitoring window)."""
-    rows: dict[tuple[str, dt.date, dt.date], Metrics] = {
+    rows: dict[tuple[str, Partition, Partition], Metrics] = {
         (ANY_VERSION, ctx.partition, ctx.partition): {f"labels.{k}": float(v) for k, v in counts.items()}
     }
     for entry in coverage:
-        day = dt.date.fromisoformat(str(entry["partition"]))
+        day = ctx.at_key(str(entry["partition"])).partition
         numbers = rows.setdefault((str(entry["model_version"]), day, day), {})
         for name in ("predictions", "labeled", "coverage", "lateness_median_days", "lateness_max_days"):
             value = entry[name]
@@ -310,8 +310,8 @@ def record_numbers(
             ctx.settings.metrics_db_uri,
             model=ctx.model,
             model_version=version,
-            window_start=start,
-            window_end=end,
+            window_start=start.value,
+            window_end=end.value,
             metrics=numbers,
             run_id=run_id,
             families=LABEL_METRIC_FAMILIES,

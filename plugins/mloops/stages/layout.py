@@ -1,6 +1,7 @@
 """The run context every stage takes, and the shared mechanics of the partition layout.
 
-A stage works on one model's partition (the data interval's start) with the settings in force;
+A stage works on one model's partition (the data interval it is keyed by, a
+:class:`~mloops.partitions.Partition`) with the settings in force;
 :class:`RunContext` carries the three, frozen, in that order. This module owns where each area of
 a partition lives (staged snapshot, verdict, quarantine, run outputs, reports, predictions, shadow
 predictions, joined labels, drift reports) and how verdicts are read and written, so no stage
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mloops import partitions
 from mloops.contracts import Status, Use
 from mloops.errors import StateFileError
+from mloops.partitions import Partition
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,10 +41,14 @@ class RunContext:
     whose batches it works on: training's (the labeled contract) or scoring's (no target required)."""
 
     config: ModelConfig
-    partition: dt.date
+    partition: Partition
     settings: Settings
     lineage: Mapping[str, str] = field(default_factory=dict)
     use: Use = Use.TRAINING
+
+    def __post_init__(self) -> None:
+        # A date is accepted for a daily model's partition (and checked like any partition set from outside).
+        object.__setattr__(self, "partition", Partition.of(self.partition, self.config.interval))
 
     @property
     def model(self) -> str:
@@ -50,11 +56,16 @@ class RunContext:
 
     @property
     def ds(self) -> str:
-        return self.partition.isoformat()
+        """The partition's key (``2026-01-01``, or ``2026-01-01T13`` for a sub-daily model)."""
+        return self.partition.key
 
-    def at(self, day: dt.date) -> RunContext:
+    def at(self, partition: Partition | dt.date) -> RunContext:
         """The same run, looking at another partition (e.g. one of its training window)."""
-        return replace(self, partition=day)
+        return replace(self, partition=Partition.of(partition, self.partition.length))
+
+    def at_key(self, key: str) -> RunContext:
+        """The same run, looking at the partition named ``key`` (as written in files)."""
+        return self.at(Partition.parse(key, self.partition.length))
 
     def for_use(self, use: Use) -> RunContext:
         """The same run, on the batches validated for ``use``."""
@@ -110,17 +121,18 @@ def labeled_dir(ctx: RunContext) -> StoragePath:
     return area_dir(ctx, "labeled")
 
 
-def labeled_path(ctx: RunContext, version: str, arrival: dt.date) -> StoragePath:
-    """The labels that arrived on ``arrival`` for the predictions of this interval served by ``version``."""
-    return labeled_dir(ctx) / f"version={version}" / f"arrival={arrival.isoformat()}.parquet"
+def labeled_path(ctx: RunContext, version: str, arrival: Partition | dt.date) -> StoragePath:
+    """The labels that arrived in ``arrival`` for the predictions of this interval served by ``version``."""
+    key = Partition.of(arrival, ctx.partition.length).key
+    return labeled_dir(ctx) / f"version={version}" / f"arrival={key}.parquet"
 
 
-def labeled_files(ctx: RunContext) -> list[tuple[str, dt.date, StoragePath]]:
+def labeled_files(ctx: RunContext) -> list[tuple[str, Partition, StoragePath]]:
     """Every ``(version, arrival, path)`` joined to this interval's predictions, oldest arrival first."""
-    return _versioned_arrivals(labeled_dir(ctx))
+    return _versioned_arrivals(labeled_dir(ctx), ctx.partition.length)
 
 
-def _versioned_arrivals(root: StoragePath) -> list[tuple[str, dt.date, StoragePath]]:
+def _versioned_arrivals(root: StoragePath, length: dt.timedelta) -> list[tuple[str, Partition, StoragePath]]:
     if not root.exists():
         return []
     found = []
@@ -130,7 +142,7 @@ def _versioned_arrivals(root: StoragePath) -> list[tuple[str, dt.date, StoragePa
         for path in folder.iterdir():
             name = path.name
             if name.startswith("arrival=") and name.endswith(".parquet"):
-                arrival = dt.date.fromisoformat(name.removeprefix("arrival=").removesuffix(".parquet"))
+                arrival = Partition.parse(name.removeprefix("arrival=").removesuffix(".parquet"), length)
                 found.append((folder.name.removeprefix("version="), arrival, path))
     return sorted(found, key=lambda item: (item[1], item[0]))
 
@@ -155,15 +167,16 @@ def shadow_prediction_files(ctx: RunContext) -> list[tuple[str, StoragePath]]:
     return sorted(found, key=lambda item: int(item[0]))
 
 
-def shadow_labeled_path(ctx: RunContext, version: str, arrival: dt.date) -> StoragePath:
-    """``labeled-shadow/<model>/dt=<ds>/version=<v>/arrival=<date>.parquet``: the labels that arrived on
+def shadow_labeled_path(ctx: RunContext, version: str, arrival: Partition | dt.date) -> StoragePath:
+    """``labeled-shadow/<model>/dt=<ds>/version=<v>/arrival=<key>.parquet``: the labels that arrived in
     ``arrival`` joined to the shadow predictions of this interval by ``version``."""
-    return area_dir(ctx, "labeled-shadow") / f"version={version}" / f"arrival={arrival.isoformat()}.parquet"
+    key = Partition.of(arrival, ctx.partition.length).key
+    return area_dir(ctx, "labeled-shadow") / f"version={version}" / f"arrival={key}.parquet"
 
 
-def shadow_labeled_files(ctx: RunContext) -> list[tuple[str, dt.date, StoragePath]]:
+def shadow_labeled_files(ctx: RunContext) -> list[tuple[str, Partition, StoragePath]]:
     """Every ``(version, arrival, path)`` joined to this interval's shadow predictions, oldest first."""
-    return _versioned_arrivals(area_dir(ctx, "labeled-shadow"))
+    return _versioned_arrivals(area_dir(ctx, "labeled-shadow"), ctx.partition.length)
 
 
 def unmatched_labels_path(ctx: RunContext) -> StoragePath:
@@ -172,15 +185,15 @@ def unmatched_labels_path(ctx: RunContext) -> StoragePath:
     return area_dir(ctx, "labels-unmatched") / "labels.parquet"
 
 
-def monitoring_dir(ctx: RunContext, window_start: dt.date) -> StoragePath:
+def monitoring_dir(ctx: RunContext, window_start: Partition) -> StoragePath:
     """``monitoring/<model>/window=<start>_<end>/``: the drift reports of the window ending at the
     partition."""
     return ctx.settings.data_root / "monitoring" / ctx.model / f"window={window_start}_{ctx.ds}"
 
 
-def window(ctx: RunContext, days: int) -> list[RunContext]:
-    """The contexts of the ``days`` daily partitions ending at this one, oldest first."""
-    return [ctx.at(day) for day in partitions.window_dates(ctx.partition, days)]
+def window(ctx: RunContext, count: int) -> list[RunContext]:
+    """The contexts of the ``count`` partitions (intervals) ending at this one, oldest first."""
+    return [ctx.at(partition) for partition in ctx.partition.window(count)]
 
 
 # ------------------------------------------------------------------------------------------- verdicts
@@ -216,12 +229,12 @@ def status_of(verdict: Mapping[str, Any] | None) -> str:
     return str(verdict["status"]) if verdict else Status.NOT_VALIDATED
 
 
-def window_verdicts(ctx: RunContext, days: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """The usable verdicts of the window ending at the partition (by date; passed, also with
+def window_verdicts(ctx: RunContext, count: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The usable verdicts of the ``count`` partitions ending at this one (by key; passed, also with
     quarantined rows) and the status of the others."""
     passed: dict[str, dict[str, Any]] = {}
     excluded: dict[str, str] = {}
-    for day in window(ctx, days):
+    for day in window(ctx, count):
         verdict = read_verdict(day)
         if verdict is not None and Status.usable(verdict["status"]):
             passed[day.ds] = verdict

@@ -48,14 +48,14 @@ def check_rollback(ctx: RunContext, *, dag_run: str) -> RollbackCheckResult:
     previous = mlflow_adapter.version_by_alias(client, name, Alias.PREVIOUS)
     metric = ctx.config.evaluation.primary_metric
     promoted_on, automatic = champion_since(ctx, champion)
-    live = live_quality(ctx, champion.version, metric, ending=ctx.partition)
+    live = live_quality(ctx, champion.version, metric, ending=ctx.partition.value)
     previous_live = live_quality(ctx, previous.version, metric) if previous else None
     decision = policy.decide_rollback(
         champion=champion.version,
         previous=previous.version if previous else None,
         promoted_on=promoted_on,
         by_automatic_rollback=automatic,
-        today=ctx.partition,
+        today=ctx.partition.date,
         within_intervals=watch.within_intervals,
         metric=metric,
         greater_is_better=ctx.config.greater_is_better,
@@ -122,7 +122,7 @@ def _automatic(last_action: str | None, version: str) -> bool:
 
 
 def live_quality(
-    ctx: RunContext, version: str, metric: str, *, ending: dt.date | None = None
+    ctx: RunContext, version: str, metric: str, *, ending: dt.date | dt.datetime | None = None
 ) -> float | None:
     """A version's live ``metric`` recorded by ``join_labels``: over the window ending at ``ending``, or
     (without it) its latest recorded value."""

@@ -186,13 +186,14 @@ def shadow_evidence(
 
     from mloops import monitoring
 
-    days = max(1, min((ctx.partition - since).days + 1, MAX_SHADOW_DAYS))
+    # Shadow decisions are counted in days of intervals (every interval of those days is read).
+    days = max(1, min((ctx.partition.date - since).days + 1, MAX_SHADOW_DAYS))
     frames, intervals = [], []
-    for day in partitions.window_dates(ctx.partition, days):
+    for day in ctx.partition.window(days * ctx.config.intervals_per_day):
         rows = paired_rows(ctx.at(day), challenger, champion)
         if len(rows):
             frames.append(rows)
-            intervals.append(day.isoformat())
+            intervals.append(day.key)
     task = ctx.config.task
     if not frames:
         empty: dict[str, float | None] = {}
@@ -219,7 +220,7 @@ def decide_shadow(ctx: RunContext, *, run_id: str | None = None) -> ShadowDecisi
     if champion is not None and champion.version == challenger.version:
         # A promotion of an earlier try moved the alias and stopped before its shadow status was set.
         return _promote(ctx, client, challenger, None, "finishing the promotion decided earlier", metric)
-    since = _date(state.get("since"), ctx.partition)
+    since = _date(state.get("since"), ctx.partition.date)
     evidence, mine, theirs = shadow_evidence(
         ctx, challenger.version, champion.version if champion else "", since
     )
@@ -360,8 +361,8 @@ def _record(
         ctx.settings.metrics_db_uri,
         model=ctx.model,
         model_version=version,
-        window_start=min(since, ctx.partition),
-        window_end=ctx.partition,
+        window_start=min(since, ctx.partition.date),
+        window_end=ctx.partition.value,
         metrics=numbers,
         run_id=run_id,
         families=SHADOW_METRIC_FAMILIES,

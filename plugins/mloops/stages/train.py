@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mloops import monitoring, partitions, training
 from mloops.contracts import PREDICTION_COLUMN, Tag, TrainingResult
 from mloops.errors import InsufficientDataError
+from mloops.partitions import DAY
 from mloops.stages.layout import RunContext, payload_digest, run_dir, staged_root, window_verdicts
 
 if TYPE_CHECKING:
@@ -86,11 +87,11 @@ def load_training_data(ctx: RunContext) -> TrainingData:
     import pandas as pd
 
     t = ctx.config.training
-    passed, excluded = window_verdicts(ctx, t.window_days)
+    passed, excluded = window_verdicts(ctx, ctx.config.training_window)
     if ctx.ds not in passed or len(passed) < t.min_partitions:
         raise InsufficientDataError(
             f"model {ctx.model!r}, interval {ctx.ds}: {len(passed)} validated partition(s) in the "
-            f"{t.window_days}-day window (need {t.min_partitions} including {ctx.ds}); "
+            f"{t.window_text(ctx.config.interval)} window (need {t.min_partitions} including {ctx.ds}); "
             f"excluded: {excluded or 'none'}"
         )
     rows = pd.concat(
@@ -167,7 +168,11 @@ def run_params(config: ModelConfig, overrides: Mapping[str, Any] | None) -> dict
     return {
         "estimator": estimator.class_path,
         **{f"estimator.{k}": v for k, v in {**estimator.params, **(overrides or {})}.items()},
-        "window_days": config.training.window_days,
+        **(
+            {"window_days": config.training_window}
+            if config.interval == DAY
+            else {"window": config.training.window_text(config.interval)}
+        ),
         "holdout_fraction": config.training.holdout_fraction,
         "features": ",".join(config.feature_names),
     }

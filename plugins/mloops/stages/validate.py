@@ -48,7 +48,7 @@ def validate_batch(ctx: RunContext, *, sql_reader: SqlReader | None = None) -> V
     """
     expectations = quality.model_expectations(ctx.config, ctx.settings.expectations_dir, ctx.use)
     checked: dict[str, dict[str, Any]] = {}
-    days = window(ctx, ctx.config.training.window_days) if ctx.use == Use.TRAINING else [ctx]
+    days = window(ctx, ctx.config.training_window) if ctx.use == Use.TRAINING else [ctx]
     for day in days:
         if day.partition != ctx.partition and read_verdict(day) is not None:
             continue
@@ -111,10 +111,10 @@ def validate_partition(
     }
     if outcome.success:
         verdict.update(_stage(ctx, frame))
-    elif ctx.config.quality.on_failure == OnFailure.QUARANTINE_ROWS and not (
-        schema_failures or type_failures
-    ):
-        return _split_or_quarantine(ctx, extracted, frame, checked, outcome, verdict)
+    elif ctx.config.quality.on_failure == OnFailure.QUARANTINE_ROWS and not schema_failures:
+        # Text in a numeric column is a row-level failure too: its rows are located in the delivery.
+        typed = quality.text_in_numeric_rows(extracted.frame, ctx.config) if type_failures else []
+        return _split_or_quarantine(ctx, extracted, frame, checked, outcome, verdict, typed)
     else:
         verdict.update(_quarantine(ctx, extracted, outcome))
     write_verdict(ctx, verdict)
@@ -128,16 +128,18 @@ def _split_or_quarantine(
     expectations: list[dict[str, Any]],
     outcome: ValidationOutcome,
     verdict: dict[str, Any],
+    typed: list[quality.RowViolation] | None = None,
 ) -> dict[str, Any]:
     """Row mode: use the batch without the rows failing row-level expectations, or quarantine it whole.
 
-    The split needs every failing row located by GX, their share within ``quality.max_bad_row_share``
-    and every table-level expectation holding on the kept rows (the rows that will be used).
+    The split needs every failing row located (by GX, or ``typed``: the rows of text in numeric
+    columns), their share within ``quality.max_bad_row_share`` and every table-level expectation
+    holding on the kept rows (the rows that will be used).
     """
     from mloops.adapters import gx_adapter
 
     row_level, table_level = quality.split_expectations(expectations)
-    violations = gx_adapter.failing_rows(frame, row_level)
+    violations = [*gx_adapter.failing_rows(frame, row_level), *(typed or [])]
     decision = quality.decide_rows(len(frame), violations, ctx.config.quality.max_bad_row_share)
     why = None if decision.within else decision.why_whole()
     if why is None:
