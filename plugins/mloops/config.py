@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mloops.contracts import OnFailure, PromotionPolicy, ScenarioKind
+from mloops.contracts import ChampionChange, OnFailure, PromotionPolicy, ScenarioKind
 from mloops.data.confinement import check_path_template
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -271,6 +271,9 @@ class PromotionConfig(_Frozen):
 
     policy: PromotionPolicy = PromotionPolicy.AUTO
     approval_timeout_hours: float = Field(default=24.0, gt=0)
+    #: The champion changed between ``test_model`` and ``promote_model`` (e.g. during the approval
+    #: wait): ``recompare`` the challenger with the new champion on the same holdout, or ``refuse``.
+    on_champion_change: ChampionChange = ChampionChange.RECOMPARE
 
 
 def _check_cron(value: str) -> str:

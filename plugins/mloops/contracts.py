@@ -63,6 +63,14 @@ class PromotionPolicy(StrEnum):
     NONE = "none"
 
 
+class ChampionChange(StrEnum):
+    """What promotion does when the champion changed after the challenger was tested against another
+    one (config ``promotion.on_champion_change``): compare again on the same holdout, or refuse."""
+
+    RECOMPARE = "recompare"
+    REFUSE = "refuse"
+
+
 class RegistryAction(StrEnum):
     PROMOTE = "promote"
     ROLLBACK = "rollback"
@@ -84,6 +92,7 @@ class EventKind(StrEnum):
     PROMOTION_APPROVED = "promotion_approved"
     PROMOTION_REJECTED = "promotion_rejected"
     MODEL_REFUSED = "model_refused"
+    PROMOTION_REFUSED = "promotion_refused"  # compare-and-set: the champion changed and the challenger lost
 
 
 #: The event a registry action records.
@@ -142,10 +151,17 @@ class Tag(StrEnum):
     TESTS = "mloops.tests"
     TEST_REPORT = "mloops.test_report"
     IMPORTANCES = "mloops.importances"
+    COMPARED_WITH = "mloops.compared_with"  # the champion version test_model compared with ("none": none)
+    CODE_VERSION = "mloops.code_version"  # git commit of the bundle that trained the run ("unknown")
+    MODEL_CARD = "mloops.model_card"  # URI of the version's model card (HTML) under reports/
     # promotion, approval, audit (version)
     PROMOTED_FROM = "mloops.promoted_from"
     PROMOTION_REASON = "mloops.promotion_reason"
     APPROVAL = "mloops.approval"
+    PROMOTED_AT = "mloops.promoted_at"
+    PROMOTION_POLICY = "mloops.promotion_policy"
+    RECOMPARISON = "mloops.recomparison"  # the re-comparison with a champion that changed since the test
+    PROMOTION_REFUSED = "mloops.promotion_refused"
     PROMOTION_PENDING = "mloops.promotion.pending"  # intent written before an alias move, then "recorded"
     ARCHIVED = "mloops.archived"
     LAST_ACTION = "mloops.last_action"

@@ -217,3 +217,121 @@ def test_every_version_carries_its_importances(models: Path, mloops_home: Path) 
     names = set(find_model_config("churn", models).feature_names)
     assert {row["feature"] for row in table["features"]} == names
     assert all(row["champion_rank"] is not None for row in table["features"]), "compared with v1's ranking"
+
+
+def _answer_approval(dag_id: str, choice: str, comment: str, meanwhile, timeout: float = 600) -> dict:
+    """From a thread while ``dag.test()`` waits: once ``approve_promotion`` awaits input, run
+    ``meanwhile()`` (what another writer does during the wait), then answer as the HITL REST API does.
+
+    Always answers (Reject when ``meanwhile`` raised) so the waiting run ends; returns what happened.
+    """
+    import time
+
+    from airflow.models.hitl import HITLDetail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.trigger import handle_event_submit
+    from airflow.triggers.base import TriggerEvent
+    from airflow.utils import timezone
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    outcome: dict = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            ti = session.scalar(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == dag_id,
+                    TaskInstance.task_id == "approve_promotion",
+                    TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                )
+            )
+            if ti is None:
+                time.sleep(1)
+                continue
+            try:
+                outcome["meanwhile"] = meanwhile()
+            except Exception as exc:  # noqa: BLE001 - reported by the test, after the run is unblocked
+                outcome["error"], choice = exc, "Reject"
+            detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti.id))
+            detail.responded_by = {"id": "carol", "name": "carol"}
+            detail.responded_at = timezone.utcnow()
+            detail.chosen_options = [choice]
+            detail.params_input = {"comment": comment}
+            session.add(detail)
+            handle_event_submit(
+                TriggerEvent(detail.as_resume_event_payload()), task_instance=ti, session=session
+            )
+            outcome["answered"] = choice
+            return outcome
+    outcome["error"] = TimeoutError(f"approve_promotion of {dag_id} never awaited input")
+    return outcome
+
+
+def test_champion_changed_during_the_approval_wait_is_recompared_and_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path
+) -> None:
+    """Compare-and-set promotion. v3 (a weak model) was tested against the weak champion v1 and passed;
+    while it waits for approval, a person promotes the strong v2. The approved promotion re-compares v3
+    with v2 on v3's holdout, refuses (v3 loses), tags v3 with why and records the event; v2 stays."""
+    import threading
+
+    from mloops import store
+    from mloops.adapters import mlflow_adapter
+    from mloops.config_files import find_model_config
+    from mloops.settings import get_settings
+    from mloops.stages import registry, test, train, validate
+    from mloops.stages.layout import RunContext
+
+    config = small_churn()
+    config["evaluation"].update(thresholds={"roc_auc": 0.55}, slices=[], champion_tolerance=0.05)
+    directory = write_models(tmp_path / "models", churn=config)
+    monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
+    weak = {"max_iter": 1, "max_leaf_nodes": 2}  # one stump: ranks by a single split
+    settings, churn = get_settings(), find_model_config("churn", directory)
+    ctx = RunContext(churn, dt.date(2026, 1, 2), settings)
+    validate.validate_batch(ctx)
+    for overrides, promote in ((weak, True), (None, False)):  # v1 weak champion, v2 strong challenger
+        trained = train.train_model(ctx, overrides=overrides)
+        registered = registry.register_model(ctx, trained, test.test_model(ctx, trained))
+        if promote:
+            registry.promote_model(ctx, registered)
+    client = _client()
+
+    def promote_v2() -> str:
+        registry.registry_action(
+            ctx, action="promote", version="2", reason="v2 is better", actor="dave", dag_run="ops/manual"
+        )
+        return mlflow_adapter.version_by_alias(client, "mloops.churn", "champion").version
+
+    answers: dict = {}
+    answering = threading.Thread(
+        target=lambda: answers.update(
+            _answer_approval("mloops_train_churn", "Approve", "ship it", promote_v2)
+        ),
+        daemon=True,
+    )
+    answering.start()
+    _, states = dag_test(
+        "mloops_train_churn", "2026-01-03", conf={"promotion_mode": "approval", "estimator_overrides": weak}
+    )
+    answering.join(timeout=60)
+    assert "error" not in answers, answers
+    assert answers == {"meanwhile": "2", "answered": "Approve"}
+    assert states["approve_promotion"] == "success" and states["promote_model"] == "skipped", states
+
+    v3 = client.get_model_version("mloops.churn", "3")
+    assert v3.tags["mloops.compared_with"] == "1"  # what test_model compared it with
+    assert json.loads(v3.tags["mloops.approval"])["decision"] == "approved"
+    recomparison = json.loads(v3.tags["mloops.recomparison"])
+    assert recomparison["champion"] == "2" and recomparison["passed"] is False
+    assert recomparison["value"] < recomparison["threshold"], recomparison
+    refused = json.loads(v3.tags["mloops.promotion_refused"])
+    assert refused["champion"] == "2" and refused["compared_with"] == "1"
+    assert "the champion changed since v3 was tested (against v1; now v2)" in refused["reason"]
+    assert "v3 does not beat v2" in refused["reason"] and "champion v2 scores" in refused["reason"]
+    assert mlflow_adapter.version_by_alias(client, "mloops.churn", "champion").version == "2"
+    assert "mloops.promoted_from" not in v3.tags
+    (event,) = store.read_events(settings.metrics_db_uri, model="churn", kind="promotion_refused")
+    assert "v3 not promoted" in event["message"] and event["payload"]["champion"] == "2"

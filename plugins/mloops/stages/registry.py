@@ -9,7 +9,9 @@ is tagged on the versions it touches.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from mloops import registry as policy
@@ -30,12 +32,15 @@ from mloops.errors import RegistryError
 
 if TYPE_CHECKING:
     from mloops.adapters.mlflow_adapter import VersionInfo
+    from mloops.evaluation import Check
     from mloops.stages.layout import RunContext
 
 #: Written on the candidate before its aliases move, set to ``recorded`` once the promotion event is
 #: stored: a retry after "already champion" (e.g. the metrics store was down) still records the event.
 PROMOTION_PENDING_TAG = Tag.PROMOTION_PENDING
 RECORDED = "recorded"
+#: ``PromotionResult.action`` of a promotion refused by the compare-and-set (champion untouched).
+REFUSE = "refuse"
 
 
 def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult) -> RegistrationResult:
@@ -49,6 +54,7 @@ def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult)
         Tag.TESTS: json.dumps(tested.checks, sort_keys=True),
         Tag.TEST_REPORT: tested.report_uri,
         Tag.IMPORTANCES: json.dumps(tested.importances),
+        Tag.COMPARED_WITH: tested.champion_version or policy.NO_CHAMPION,
         Tag.DATA_INTERVAL: ctx.ds,
         Tag.DATA_FINGERPRINT: trained.data_fingerprint,
         **{f"{METRIC_TAG_PREFIX}{k}": f"{v:.6f}" for k, v in tested.metrics.items() if v is not None},
@@ -92,8 +98,14 @@ def promote_model(
         policy.Candidate(candidate.version, candidate.tags.get(Tag.DATA_INTERVAL)),
         policy.Candidate(champion.version, champion.tags.get(Tag.DATA_INTERVAL)) if champion else None,
     )
+    reason = decision.reason
     if decision.action == "promote":
-        intent = json.dumps({"previous": decision.previous, "reason": decision.reason})
+        guard = check_champion(ctx, client, candidate, champion)
+        if guard.action == "refuse":
+            return refuse_promotion(ctx, client, candidate, champion, guard.reason)
+        if guard.recompared:
+            reason = f"{reason} ({guard.reason})"
+        intent = json.dumps({"previous": decision.previous, "reason": reason})
         mlflow_adapter.set_version_tags(client, name, candidate.version, {PROMOTION_PENDING_TAG: intent})
         move_champion(client, name, expected=champion.version if champion else None, new=candidate.version)
         mlflow_adapter.set_version_tags(
@@ -102,16 +114,114 @@ def promote_model(
             candidate.version,
             {
                 Tag.PROMOTED_FROM: decision.previous or "none",
-                Tag.PROMOTION_REASON: decision.reason,
+                Tag.PROMOTION_REASON: reason,
+                Tag.PROMOTED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                Tag.PROMOTION_POLICY: str(mode or ctx.config.promotion.policy),
                 **{f"{PROMOTED_BY_TAG_PREFIX}{k.split('.')[-1]}": str(v) for k, v in ctx.lineage.items()},
             },
         )
     return PromotionResult(
         model=ctx.model,
         action=decision.action,
-        reason=decision.reason,
+        reason=reason,
         champion=decision.champion,
         previous=decision.previous,
+        version=candidate.version,
+    )
+
+
+def check_champion(
+    ctx: RunContext, client: Any, candidate: VersionInfo, champion: VersionInfo | None
+) -> policy.ChampionGuard:
+    """Compare-and-set on the comparison: is ``champion`` the one ``test_model`` compared the candidate
+    with? If not, re-compare them on the candidate's holdout (or refuse, as the config says)."""
+    from mloops.adapters import mlflow_adapter
+
+    guard = functools.partial(
+        policy.guard_champion,
+        candidate.version,
+        candidate.tags.get(Tag.COMPARED_WITH),
+        champion.version if champion else None,
+        on_change=ctx.config.promotion.on_champion_change,
+    )
+    first = guard()
+    if first.action != "recompare" or champion is None:
+        return first
+    check = recompare(ctx, client, candidate, champion)
+    mlflow_adapter.set_version_tags(
+        client,
+        ctx.config.registered_model_name,
+        candidate.version,
+        {Tag.RECOMPARISON: json.dumps({**asdict(check), "champion": champion.version}, sort_keys=True)},
+    )
+    return guard(rematch=policy.Rematch(check.passed, check.describe()))
+
+
+def recompare(ctx: RunContext, client: Any, candidate: VersionInfo, champion: VersionInfo) -> Check:
+    """The candidate against ``champion`` on the candidate's own holdout, as ``test_model`` compared
+    them; a failing check saying why when they cannot be compared (holdout gone or rewritten)."""
+    from mloops import evaluation, partitions, training
+    from mloops.adapters import mlflow_adapter
+    from mloops.stages.layout import run_dir
+
+    config = ctx.config
+    label = f"champion v{champion.version}"
+
+    def failed(why: str, metrics: dict[str, float | None] | None = None) -> Check:
+        return evaluation.champion_check(config, metrics or {}, None, label, why)
+
+    value = candidate.tags.get(Tag.DATA_INTERVAL, "")
+    try:
+        interval = dt.date.fromisoformat(value)
+    except ValueError:
+        return failed(f"v{candidate.version} has no valid {Tag.DATA_INTERVAL} tag ({value!r}): no holdout")
+    path = run_dir(ctx.at(interval)) / "holdout.parquet"
+    if not path.exists():
+        return failed(f"the holdout of v{candidate.version} ({path}) is gone: cannot re-compare")
+    holdout = partitions.read_parquet(path)
+    run = mlflow_adapter.get_run(client, candidate.run_id) if candidate.run_id else None
+    tested_rows = run.metrics.get("rows_holdout") if run else None
+    if tested_rows is not None and int(tested_rows) != len(holdout):
+        return failed(
+            f"the holdout {path} has {len(holdout)} rows, v{candidate.version} was tested on "
+            f"{int(tested_rows)} (the interval was retrained since): cannot re-compare"
+        )
+    try:
+        challenger = training.evaluate(mlflow_adapter.load_sklearn_model(candidate.uri), holdout, config)
+    except Exception as exc:  # noqa: BLE001 - an unscorable candidate is a refusal, not a crash
+        return failed(f"v{candidate.version} cannot score its holdout: {type(exc).__name__}: {exc}")
+    try:
+        current = training.evaluate(mlflow_adapter.load_sklearn_model(champion.uri), holdout, config)
+    except Exception as exc:  # noqa: BLE001
+        return failed(f"{label} cannot score this holdout: {type(exc).__name__}: {exc}", challenger)
+    return evaluation.champion_check(config, challenger, current, label)
+
+
+def refuse_promotion(
+    ctx: RunContext, client: Any, candidate: VersionInfo, champion: VersionInfo | None, reason: str
+) -> PromotionResult:
+    """Record on the candidate why it was not promoted; the champion is not touched."""
+    from mloops.adapters import mlflow_adapter
+
+    record = {
+        "reason": reason,
+        "champion": champion.version if champion else None,
+        "compared_with": candidate.tags.get(Tag.COMPARED_WITH),
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **{k.split(".")[-1]: str(v) for k, v in ctx.lineage.items() if k.startswith("airflow.")},
+    }
+    mlflow_adapter.set_version_tags(
+        client,
+        ctx.config.registered_model_name,
+        candidate.version,
+        {Tag.PROMOTION_REFUSED: json.dumps(record, sort_keys=True)},
+    )
+    return PromotionResult(
+        model=ctx.model,
+        action=REFUSE,
+        reason=reason,
+        champion=champion.version if champion else None,
+        previous=None,
         version=candidate.version,
     )
 
