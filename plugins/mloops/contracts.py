@@ -173,6 +173,9 @@ METRIC_TAG_PREFIX = "metric."
 PROMOTED_BY_TAG_PREFIX = "mloops.promoted_by."
 AUDIT_TAG_PREFIX = "mloops.audit."
 
+#: The lineage key of the DAG run's bundle version (a versioned bundle's git commit), when Airflow has one.
+BUNDLE_VERSION = "airflow.bundle_version"
+
 #: The column of a prediction in predictions partitions, references and drift inputs.
 PREDICTION_COLUMN = "prediction"
 

@@ -67,6 +67,7 @@ def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult)
     else:
         version = mlflow_adapter.register_version(client, name, trained.model_uri, trained.run_id, tags)
     mlflow_adapter.set_alias(client, name, Alias.CHALLENGER, version.version)
+    write_model_card(ctx, client, version.version)
     return RegistrationResult(
         model=ctx.model, registered_model=name, version=version.version, reused=bool(existing)
     )
@@ -85,6 +86,7 @@ def promote_model(
     pending = candidate.tags.get(PROMOTION_PENDING_TAG)
     if champion and champion.version == candidate.version and pending and pending != RECORDED:
         intent = json.loads(pending)
+        write_model_card(ctx, client, candidate.version)
         return PromotionResult(
             model=ctx.model,
             action="promote",
@@ -120,6 +122,8 @@ def promote_model(
                 **{f"{PROMOTED_BY_TAG_PREFIX}{k.split('.')[-1]}": str(v) for k, v in ctx.lineage.items()},
             },
         )
+        for number in filter(None, (candidate.version, decision.previous)):  # the old one is previous now
+            write_model_card(ctx, client, number)
     return PromotionResult(
         model=ctx.model,
         action=decision.action,
@@ -216,6 +220,7 @@ def refuse_promotion(
         candidate.version,
         {Tag.PROMOTION_REFUSED: json.dumps(record, sort_keys=True)},
     )
+    write_model_card(ctx, client, candidate.version)
     return PromotionResult(
         model=ctx.model,
         action=REFUSE,
@@ -224,6 +229,91 @@ def refuse_promotion(
         previous=None,
         version=candidate.version,
     )
+
+
+def write_model_card(ctx: RunContext, client: Any, version: str) -> str:
+    """(Re)write the model card of ``version`` from what the registry, its run and the metrics store
+    hold now: Markdown and HTML under ``reports/<model>/dt=<interval>/`` and on the MLflow run
+    (``model_card/``); the version's ``mloops.model_card`` tag points at the HTML. Returns its URI."""
+    from mloops import card, partitions, store
+    from mloops.adapters import mlflow_adapter
+    from mloops.stages.layout import reports_dir
+
+    name = ctx.config.registered_model_name
+    info = mlflow_adapter.get_version(client, name, version)
+    run = mlflow_adapter.get_run(client, info.run_id) if info.run_id else None
+    run_id = run.run_id if run else None
+
+    def artifact(path: str) -> Any:
+        text = mlflow_adapter.read_text_artifact(client, run_id, path) if run_id else None
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
+
+    importances = artifact("explanation/importances.json")
+    replaced = info.tags.get(Tag.PROMOTED_FROM)
+    if importances and replaced not in (None, "none", importances.get("champion_version")):
+        importances = _compared_with(client, name, importances, replaced)
+    live = [
+        row
+        for row in store.read_metrics(ctx.settings.metrics_db_uri, ctx.model)
+        if str(row["model_version"]) == version and str(row["metric"]).startswith(card.LIVE_QUALITY_PREFIX)
+    ]
+    document = card.build(
+        registered_model=name,
+        version=version,
+        aliases=info.aliases,
+        version_tags=info.tags,
+        run_id=run_id,
+        run_tags=run.tags if run else {},
+        params=run.params if run else {},
+        datasets=mlflow_adapter.run_datasets(client, run_id) if run_id else [],
+        report=artifact("model_tests/model_tests.json"),
+        importances=importances,
+        live_quality=live,
+        primary_metric=ctx.config.evaluation.primary_metric,
+        policy=str(ctx.config.promotion.policy),
+        written_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    texts = {card.MARKDOWN_FILE: card.markdown(document), card.HTML_FILE: card.html_page(document)}
+    interval = info.tags.get(Tag.DATA_INTERVAL) or ctx.ds
+    try:
+        folder = reports_dir(ctx.at(dt.date.fromisoformat(interval)))
+    except ValueError:
+        folder = reports_dir(ctx)
+    stem = f"model_card_v{version}"
+    partitions.write_text(folder / f"{stem}.md", texts[card.MARKDOWN_FILE])
+    uri = partitions.to_uri(partitions.write_text(folder / f"{stem}.html", texts[card.HTML_FILE]))
+    if run_id:
+        mlflow_adapter.log_texts(client, run_id, texts, card.ARTIFACT_PATH)
+    mlflow_adapter.set_version_tags(client, name, version, {Tag.MODEL_CARD: uri})
+    return uri
+
+
+def _compared_with(client: Any, name: str, table: dict[str, Any], replaced: str) -> dict[str, Any]:
+    """The importances table compared with the champion the version actually replaced (when that is
+    not the one it was tested against: the champion changed before the promotion)."""
+    from mloops import explain
+    from mloops.adapters import mlflow_adapter
+
+    other = mlflow_adapter.get_version(client, name, replaced)
+    text = None
+    if other.run_id:
+        text = mlflow_adapter.read_text_artifact(client, other.run_id, "explanation/importances.json")
+    try:
+        rows = json.loads(text)["features"] if text else []
+        previous = {str(r["feature"]): float(r["importance"]) for r in rows}
+    except (ValueError, KeyError, TypeError):
+        previous = json.loads(other.tags.get(Tag.IMPORTANCES) or "{}")
+    current = {str(r["feature"]): float(r["importance"]) for r in table.get("features") or []}
+    changes = explain.ranking_changes(current, previous or None)
+    return {
+        **table,
+        "champion_version": replaced,
+        "features": changes,
+        "shifts": explain.biggest_shifts(changes),
+    }
 
 
 def move_champion(client: Any, name: str, *, expected: str | None, new: str) -> None:
