@@ -217,7 +217,8 @@ def run_datasets(mlflow_client: MlflowClient, run_id: str) -> list[dict[str, Any
     import json
 
     found = []
-    for item in mlflow_client.get_run(run_id).inputs.dataset_inputs or ():
+    inputs = mlflow_client.get_run(run_id).inputs
+    for item in (inputs.dataset_inputs if inputs else None) or ():
         logged = item.dataset
         context = next((t.value for t in item.tags or () if t.key == "mlflow.data.context"), "")
         try:
