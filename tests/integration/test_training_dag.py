@@ -314,7 +314,6 @@ def _answer_approval(dag_id: str, choice: str, comment: str, meanwhile, timeout:
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.trigger import handle_event_submit
     from airflow.triggers.base import TriggerEvent
-    from airflow.utils import timezone
     from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
     from sqlalchemy import select
@@ -339,7 +338,7 @@ def _answer_approval(dag_id: str, choice: str, comment: str, meanwhile, timeout:
                 outcome["error"], choice = exc, "Reject"
             detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti.id))
             detail.responded_by = {"id": "carol", "name": "carol"}
-            detail.responded_at = timezone.utcnow()
+            detail.responded_at = dt.datetime.now(dt.UTC)
             detail.chosen_options = [choice]
             detail.params_input = {"comment": comment}
             session.add(detail)
