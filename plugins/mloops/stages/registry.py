@@ -396,6 +396,8 @@ def registry_action(
         {champion.version} if champion and action != RegistryAction.ARCHIVE else set()
     )
     _audit(client, name, touched, {**audit, "target": target.version}, now)
+    for number in sorted(touched, key=int):  # their status and audit trail changed: rewrite their cards
+        write_model_card(ctx, client, number)
     after = {
         alias.value: info.version
         for alias in (Alias.CHAMPION, Alias.PREVIOUS, Alias.CHALLENGER)
