@@ -157,3 +157,21 @@ def test_guard_champion(compared_with, champion, on_change, rematch, action, say
     assert guard.action == action
     assert says in guard.reason
     assert guard.recompared is (rematch is not None and on_change == "recompare")
+
+
+@pytest.mark.parametrize(
+    ("approval", "mode", "recorded"),
+    [
+        ('{"decision": "approved"}', "auto", "approval"),
+        ('{"decision": "rejected"}', "auto", "auto"),
+        (None, "auto", "auto"),
+        ("not json", "approval", "approval"),
+    ],
+)
+def test_promotion_policy_recorded_on_the_version(approval, mode, recorded) -> None:
+    """An approved promotion runs as ``auto`` in the operator; the version says it was approved."""
+    from mloops.adapters.mlflow_adapter import VersionInfo
+    from mloops.stages.registry import _effective_policy
+
+    tags = {} if approval is None else {"mloops.approval": approval}
+    assert _effective_policy(VersionInfo("mloops.churn", "3", None, "", tags, ()), mode) == recorded

@@ -20,6 +20,7 @@ from mloops.contracts import (
     METRIC_TAG_PREFIX,
     PROMOTED_BY_TAG_PREFIX,
     Alias,
+    PromotionPolicy,
     PromotionResult,
     RegistrationResult,
     RegistryAction,
@@ -118,7 +119,7 @@ def promote_model(
                 Tag.PROMOTED_FROM: decision.previous or "none",
                 Tag.PROMOTION_REASON: reason,
                 Tag.PROMOTED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                Tag.PROMOTION_POLICY: str(mode or ctx.config.promotion.policy),
+                Tag.PROMOTION_POLICY: _effective_policy(candidate, mode or ctx.config.promotion.policy),
                 **{f"{PROMOTED_BY_TAG_PREFIX}{k.split('.')[-1]}": str(v) for k, v in ctx.lineage.items()},
             },
         )
@@ -132,6 +133,17 @@ def promote_model(
         previous=decision.previous,
         version=candidate.version,
     )
+
+
+def _effective_policy(candidate: VersionInfo, mode: str) -> str:
+    """The policy a promotion happened under: ``approval`` when a person approved it (the operator
+    runs an approved promotion as ``auto``), else the mode in force."""
+    try:
+        approval = json.loads(candidate.tags.get(Tag.APPROVAL) or "{}")
+    except ValueError:
+        approval = {}
+    approved = isinstance(approval, dict) and approval.get("decision") == "approved"
+    return str(PromotionPolicy.APPROVAL) if approved else str(mode)
 
 
 def check_champion(
