@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mloops.contracts import OnFailure, PromotionPolicy, ScenarioKind
+from mloops.contracts import ChampionChange, OnFailure, PromotionPolicy, ScenarioKind
 from mloops.data.confinement import SUB_DAILY_PLACEHOLDERS, check_path_template
 from mloops.partitions import DAY, interval_text, intervals_in, parse_duration, parse_interval
 
@@ -339,6 +339,9 @@ class PromotionConfig(_Frozen):
     shadow_intervals: int = Field(default=3, ge=1, le=120)
     shadow_tolerance: float = Field(default=0.0, ge=0.0)
     auto_rollback: AutoRollbackConfig | None = None
+    #: The champion changed between ``test_model`` and ``promote_model`` (e.g. during the approval
+    #: wait): ``recompare`` the challenger with the new champion on the same holdout, or ``refuse``.
+    on_champion_change: ChampionChange = ChampionChange.RECOMPARE
 
 
 #: Cron presets a schedule may use, as the five fields they stand for.

@@ -83,6 +83,14 @@ class ShadowStatus(StrEnum):
     SUPERSEDED = "superseded"  # a newer tested version took its place in the shadow
 
 
+class ChampionChange(StrEnum):
+    """What promotion does when the champion changed after the challenger was tested against another
+    one (config ``promotion.on_champion_change``): compare again on the same holdout, or refuse."""
+
+    RECOMPARE = "recompare"
+    REFUSE = "refuse"
+
+
 class RegistryAction(StrEnum):
     PROMOTE = "promote"
     ROLLBACK = "rollback"
@@ -107,6 +115,7 @@ class EventKind(StrEnum):
     SHADOW_STARTED = "shadow_started"
     SHADOW_PASSED = "shadow_passed"  # passed its shadow, waiting for an approval
     SHADOW_RETIRED = "shadow_retired"
+    PROMOTION_REFUSED = "promotion_refused"  # compare-and-set: the champion changed and the challenger lost
 
 
 #: The event a registry action records.
@@ -165,10 +174,17 @@ class Tag(StrEnum):
     TESTS = "mloops.tests"
     TEST_REPORT = "mloops.test_report"
     IMPORTANCES = "mloops.importances"
+    COMPARED_WITH = "mloops.compared_with"  # the champion version test_model compared with ("none": none)
+    CODE_VERSION = "mloops.code_version"  # git commit of the bundle that trained the run ("unknown")
+    MODEL_CARD = "mloops.model_card"  # URI of the version's model card (HTML) under reports/
     # promotion, approval, audit (version)
     PROMOTED_FROM = "mloops.promoted_from"
     PROMOTION_REASON = "mloops.promotion_reason"
     APPROVAL = "mloops.approval"
+    PROMOTED_AT = "mloops.promoted_at"
+    PROMOTION_POLICY = "mloops.promotion_policy"
+    RECOMPARISON = "mloops.recomparison"  # the re-comparison with a champion that changed since the test
+    PROMOTION_REFUSED = "mloops.promotion_refused"
     PROMOTION_PENDING = "mloops.promotion.pending"  # intent written before an alias move, then "recorded"
     ARCHIVED = "mloops.archived"
     LAST_ACTION = "mloops.last_action"
@@ -182,6 +198,9 @@ class Tag(StrEnum):
 METRIC_TAG_PREFIX = "metric."
 PROMOTED_BY_TAG_PREFIX = "mloops.promoted_by."
 AUDIT_TAG_PREFIX = "mloops.audit."
+
+#: The lineage key of the DAG run's bundle version (a versioned bundle's git commit), when Airflow has one.
+BUNDLE_VERSION = "airflow.bundle_version"
 
 #: The column of a prediction in predictions partitions, references and drift inputs.
 PREDICTION_COLUMN = "prediction"

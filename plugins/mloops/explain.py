@@ -7,7 +7,7 @@ window size. Pure logic: the test stage logs the result with the run and the reg
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mloops import monitoring, training
@@ -62,6 +62,34 @@ def ranking_changes(
             "champion_rank": rank_before.get(name),
         }
         for i, (name, value) in enumerate(current.items())
+    ]
+
+
+#: Shifts named in a model card and the importances table (the biggest moves, by importance change).
+SHIFTS_SHOWN = 3
+
+
+def biggest_shifts(changes: Sequence[Mapping[str, Any]], n: int = SHIFTS_SHOWN) -> list[dict[str, Any]]:
+    """What changed in what the model relies on: the ``n`` features of :func:`ranking_changes` whose
+    importance moved most against the champion's, each with its rank move (empty without a champion)."""
+    compared = [row for row in changes if row.get("champion_importance") is not None]
+    moved = sorted(
+        compared,
+        key=lambda row: (-abs(row["importance"] - row["champion_importance"]), row["feature"]),
+    )
+    return [
+        {
+            "feature": row["feature"],
+            "change": round(row["importance"] - row["champion_importance"], 6),
+            "rank": row["rank"],
+            "champion_rank": row.get("champion_rank"),
+            "text": (
+                f"{row['feature']}: importance {row['champion_importance']:.4f} -> {row['importance']:.4f} "
+                f"({row['importance'] - row['champion_importance']:+.4f}), rank "
+                f"{row.get('champion_rank')} -> {row['rank']}"
+            ),
+        }
+        for row in moved[:n]
     ]
 
 

@@ -16,7 +16,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from mloops.contracts import PromotionPolicy, RegistryAction
+from mloops.contracts import ChampionChange, PromotionPolicy, RegistryAction
+
+#: The value of ``mloops.compared_with`` when the challenger was tested while there was no champion.
+NO_CHAMPION = "none"
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,67 @@ def decide_promotion(policy: str, candidate: Candidate, champion: Candidate | No
         )
     return PromotionDecision(
         "promote", f"v{candidate.version} replaces v{champion.version}", candidate.version, champion.version
+    )
+
+
+@dataclass(frozen=True)
+class Rematch:
+    """The challenger against the current champion on the challenger's own holdout (promotion time)."""
+
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChampionGuard:
+    """Compare-and-set on the comparison: ``proceed`` with the promotion, ``recompare`` the challenger
+    with the current champion first, or ``refuse`` (champion untouched)."""
+
+    action: Literal["proceed", "recompare", "refuse"]
+    reason: str
+    recompared: bool = False
+
+
+def guard_champion(
+    candidate: str,
+    compared_with: str | None,
+    champion: str | None,
+    *,
+    on_change: str = ChampionChange.RECOMPARE,
+    rematch: Rematch | None = None,
+) -> ChampionGuard:
+    """Whether ``candidate`` may replace ``champion``, given the champion it was tested against.
+
+    ``compared_with`` is the champion version ``test_model`` compared with (``"none"``: there was
+    none; ``None``: not recorded, a version registered before mloops recorded it). When the champion
+    is another one now, the candidate was never compared with what it would replace: re-compare it
+    (``rematch`` is the outcome) or refuse, as ``on_change`` says.
+    """
+    if champion is None or champion == candidate:
+        return ChampionGuard("proceed", "no other champion to replace")
+    if compared_with == champion:
+        return ChampionGuard("proceed", f"v{candidate} was tested against the current champion v{champion}")
+    tested = {None: "an unrecorded champion", NO_CHAMPION: "no champion"}.get(
+        compared_with, f"v{compared_with}"
+    )
+    changed = f"the champion changed since v{candidate} was tested (against {tested}; now v{champion})"
+    if on_change == ChampionChange.REFUSE:
+        return ChampionGuard(
+            "refuse", f"{changed}; promotion.on_champion_change is 'refuse': v{champion} stays champion"
+        )
+    if rematch is None:
+        return ChampionGuard("recompare", f"{changed}: re-compare with v{champion} on the same holdout")
+    if rematch.passed:
+        return ChampionGuard(
+            "proceed",
+            f"{changed}; re-compared on the same holdout, v{candidate} still wins: {rematch.detail}",
+            recompared=True,
+        )
+    return ChampionGuard(
+        "refuse",
+        f"{changed}; re-compared on the same holdout, v{candidate} does not beat v{champion}: "
+        f"{rematch.detail}; v{champion} stays champion",
+        recompared=True,
     )
 
 

@@ -2,8 +2,9 @@
 
 One ``airflow standalone`` serves every step: backfills run twice leave the registry identical; a
 trigger with invalid parameters is refused; the approval step is answered Reject, then Approve,
-through the REST API, and left unanswered until it times out to Reject; two registry operations
-started together are serialized by the registry pool.
+through the REST API (the champion rolled back during the approved wait: the promotion re-compares),
+and left unanswered until it times out to Reject; two registry operations started together are
+serialized by the registry pool.
 """
 
 from __future__ import annotations
@@ -212,9 +213,12 @@ def _wait_for_pause_to_be_reaped(stack, run_id: str, timeout: float = 90) -> Non
     raise TimeoutError(f"the paused approve_promotion of {run_id} was not reaped in {timeout:.0f}s")
 
 
-def _approval_run(stack, partition: str, choice: str) -> tuple[str, dict[str, str]]:
+def _approval_run(stack, partition: str, choice: str, meanwhile=None) -> tuple[str, dict[str, str]]:
+    """An approval run answered ``choice``; ``meanwhile()`` runs while it waits (another writer)."""
     run_id = _start_approval_run(stack, partition)
     _wait_for_pause_to_be_reaped(stack, run_id)
+    if meanwhile is not None:
+        meanwhile()
     stack.api.patch(
         f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve_promotion/-1/hitlDetails",
         {"chosen_options": [choice], "params_input": {"comment": f"{choice} from the test"}},
@@ -237,10 +241,25 @@ def test_reject_keeps_champion_and_approve_promotes(stack) -> None:
     record = json.loads(client.get_model_version("mloops.churn", candidate).tags["mloops.approval"])
     assert record["decision"] == "rejected" and record["comment"] == "Reject from the test"
 
-    _, states = _approval_run(stack, "2026-01-05", "Approve")
+    # While this one waits, another writer rolls the champion back: the approved challenger was tested
+    # against `before`, so promotion re-compares it with the champion it now replaces (compare-and-set).
+    rolled_back = after_reject["aliases"]["previous"]
+
+    def roll_back() -> None:
+        client.set_registered_model_alias("mloops.churn", "champion", rolled_back)
+        client.set_registered_model_alias("mloops.churn", "previous", before)
+
+    _, states = _approval_run(stack, "2026-01-05", "Approve", meanwhile=roll_back)
     assert states["promote_model"] == "success", states
     aliases = _registry_state()["aliases"]
-    assert aliases["champion"] == aliases["challenger"] != before and aliases["previous"] == before
+    assert aliases["champion"] == aliases["challenger"] != before and aliases["previous"] == rolled_back
+    tags = client.get_model_version("mloops.churn", aliases["champion"]).tags
+    assert tags["mloops.compared_with"] == before
+    assert json.loads(tags["mloops.recomparison"])["champion"] == rolled_back
+    assert (
+        f"re-compared on the same holdout, v{aliases['champion']} still wins"
+        in tags["mloops.promotion_reason"]
+    )
 
 
 def test_unanswered_approval_times_out_to_reject(stack) -> None:

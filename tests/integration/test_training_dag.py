@@ -196,9 +196,12 @@ def test_config_only_model_on_csv_files(
     )
 
 
-def test_every_version_carries_its_importances(models: Path, mloops_home: Path) -> None:
+def test_every_version_carries_its_importances_and_model_card(
+    models: Path, mloops_home: Path, tmp_path: Path
+) -> None:
     """Permutation importance on the holdout, logged on the run (full table, compared with the
-    champion's) and on the registered version (top features)."""
+    champion's) and on the registered version (top features); and the version's model card, whose
+    facts are asserted against the MLflow run it describes."""
     for day in ("2026-01-02", "2026-01-03"):
         _, states = _run("mloops_train_churn", day)
         assert set(states.values()) == {"success"}, states
@@ -217,3 +220,200 @@ def test_every_version_carries_its_importances(models: Path, mloops_home: Path) 
     names = set(find_model_config("churn", models).feature_names)
     assert {row["feature"] for row in table["features"]} == names
     assert all(row["champion_rank"] is not None for row in table["features"]), "compared with v1's ranking"
+    assert len(table["shifts"]) == 3 and table["rows"] <= 2000
+    _assert_cards_state_their_runs(client, tmp_path)
+
+
+def _card(client, run_id: str, name: str, folder: Path) -> str:
+    return Path(client.download_artifacts(run_id, f"model_card/{name}", str(folder))).read_text()
+
+
+def _assert_cards_state_their_runs(client, tmp_path: Path) -> None:
+    """The card of each registered version, read back from MLflow, states its run's facts."""
+    import re
+
+    from mloops import partitions
+
+    for version in ("1", "2"):
+        mv = client.get_model_version("mloops.churn", version)
+        assert mv.tags["mloops.model_card"].endswith(f"model_card_v{version}.html")
+        assert partitions.from_uri(mv.tags["mloops.model_card"]).is_file()
+        artifacts = {a.path for a in client.list_artifacts(mv.run_id, "model_card")}
+        assert artifacts == {"model_card/model_card.md", "model_card/model_card.html"}
+
+    v2 = client.get_model_version("mloops.churn", "2")
+    run = client.get_run(v2.run_id)
+    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+    md = _card(client, v2.run_id, "model_card.md", tmp_path / "md")
+    page = _card(client, v2.run_id, "model_card.html", tmp_path / "html")
+    assert page.startswith("<!DOCTYPE html>") and "<h2>Trained on</h2>" in page
+
+    def fact(label: str) -> str:
+        found = re.search(rf"^- \*\*{re.escape(label)}:\*\* (.*)$", md, re.M)
+        assert found, f"no {label!r} in the card:\n{md}"
+        return found.group(1)
+
+    assert md.startswith("# Model card: mloops.churn v2\n")
+    assert "(champion; aliases: challenger, champion)" in md and v2.run_id in md
+    # trained on
+    assert fact("Data interval") == tags["mloops.data_interval_start"] == "2026-01-03"
+    assert fact("Window") == tags["mloops.window"]
+    assert fact("Partitions") == tags["mloops.partitions"]
+    assert fact("Data fingerprint") == tags["mloops.data_fingerprint"]
+    for logged in run.inputs.dataset_inputs:
+        rows = json.loads(logged.dataset.profile)["num_rows"]
+        assert f"| {logged.dataset.name} | {rows} | {logged.dataset.digest} |" in md
+    # validated by
+    for day, status in json.loads(tags["mloops.validation"]).items():
+        assert f"| {day} | {status} |" in md
+    docs = tags["mloops.validation_docs"]
+    assert docs.startswith("file://") and fact("Great Expectations Data Docs") == f"[{docs}](<{docs}>)"
+    # built by
+    assert fact("Code (git commit of the bundle)") == tags["mloops.code_version"]
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", tags["mloops.code_version"])  # this checkout's commit
+    assert fact("DAG run") == f"{tags['airflow.dag_id']}/{tags['airflow.run_id']}"
+    assert fact("Estimator") == params["estimator"]
+    for key in ("estimator.max_iter", "window_days", "holdout_fraction"):
+        assert f"| {key} | {params[key]} |" in md
+    # tested: every gate, value vs threshold, as in the logged report
+    report = json.loads(
+        Path(client.download_artifacts(v2.run_id, "model_tests/model_tests.json", str(tmp_path))).read_text()
+    )
+    for check in report["checks"]:
+        value = f"{check['value']:.4f}" if check["value"] is not None else "n/a"
+        threshold = "" if check["threshold"] is None else f"{check['threshold']:.4f}"
+        assert f"| {check['name']} | {value} | {check['comparator']} | {threshold} |" in md, check["name"]
+    assert f"| roc_auc (primary) | {metrics['roc_auc']:.4f} |" in md
+    assert fact("Compared with") == "champion v1"
+    # explained: importances and the change against the champion it replaced
+    importances = json.loads(v2.tags["mloops.importances"])
+    top_feature, top_value = next(iter(importances.items()))
+    assert f"| 1 | {top_feature} | {top_value:.4f} |" in md
+    assert "What changed in what the model relies on, against champion v1:" in md
+    # promoted: by which run, when, why, under which policy
+    assert fact("Status") == "champion" and fact("Promotion policy") == "auto"
+    assert fact("Replaced") == "v1" and fact("Why") == v2.tags["mloops.promotion_reason"]
+    assert fact("Promoted at") == v2.tags["mloops.promoted_at"]
+    assert fact("Promoted by").startswith(f"mloops_train_churn/{v2.tags['mloops.promoted_by.run_id']}")
+    assert "No labeled predictions of this version yet." in md  # no label feed in this config
+    # v1's card was rewritten when v2 replaced it
+    assert "(previous champion (the rollback target); aliases: previous)" in _card(
+        client, client.get_model_version("mloops.churn", "1").run_id, "model_card.md", tmp_path / "v1"
+    )
+
+
+def _answer_approval(dag_id: str, choice: str, comment: str, meanwhile, timeout: float = 600) -> dict:
+    """From a thread while ``dag.test()`` waits: once ``approve_promotion`` awaits input, run
+    ``meanwhile()`` (what another writer does during the wait), then answer as the HITL REST API does.
+
+    Always answers (Reject when ``meanwhile`` raised) so the waiting run ends; returns what happened.
+    """
+    import time
+
+    from airflow.models.hitl import HITLDetail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.trigger import handle_event_submit
+    from airflow.triggers.base import TriggerEvent
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    outcome: dict = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            ti = session.scalar(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == dag_id,
+                    TaskInstance.task_id == "approve_promotion",
+                    TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                )
+            )
+            if ti is None:
+                time.sleep(1)
+                continue
+            try:
+                outcome["meanwhile"] = meanwhile()
+            except Exception as exc:  # noqa: BLE001 - reported by the test, after the run is unblocked
+                outcome["error"], choice = exc, "Reject"
+            detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti.id))
+            detail.responded_by = {"id": "carol", "name": "carol"}
+            detail.responded_at = dt.datetime.now(dt.UTC)
+            detail.chosen_options = [choice]
+            detail.params_input = {"comment": comment}
+            session.add(detail)
+            handle_event_submit(
+                TriggerEvent(detail.as_resume_event_payload()), task_instance=ti, session=session
+            )
+            outcome["answered"] = choice
+            return outcome
+    outcome["error"] = TimeoutError(f"approve_promotion of {dag_id} never awaited input")
+    return outcome
+
+
+def test_champion_changed_during_the_approval_wait_is_recompared_and_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path
+) -> None:
+    """Compare-and-set promotion. v3 (a weak model) was tested against the weak champion v1 and passed;
+    while it waits for approval, a person promotes the strong v2. The approved promotion re-compares v3
+    with v2 on v3's holdout, refuses (v3 loses), tags v3 with why and records the event; v2 stays."""
+    import threading
+
+    from mloops import store
+    from mloops.adapters import mlflow_adapter
+    from mloops.config_files import find_model_config
+    from mloops.settings import get_settings
+    from mloops.stages import registry, test, train, validate
+    from mloops.stages.layout import RunContext
+
+    config = small_churn()
+    config["evaluation"].update(thresholds={"roc_auc": 0.55}, slices=[], champion_tolerance=0.05)
+    directory = write_models(tmp_path / "models", churn=config)
+    monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
+    weak = {"max_iter": 1, "max_leaf_nodes": 2}  # one stump: ranks by a single split
+    settings, churn = get_settings(), find_model_config("churn", directory)
+    ctx = RunContext(churn, dt.date(2026, 1, 2), settings)
+    validate.validate_batch(ctx)
+    for overrides, promote in ((weak, True), (None, False)):  # v1 weak champion, v2 strong challenger
+        trained = train.train_model(ctx, overrides=overrides)
+        registered = registry.register_model(ctx, trained, test.test_model(ctx, trained))
+        if promote:
+            registry.promote_model(ctx, registered)
+    client = _client()
+
+    def promote_v2() -> str:
+        registry.registry_action(
+            ctx, action="promote", version="2", reason="v2 is better", actor="dave", dag_run="ops/manual"
+        )
+        return mlflow_adapter.version_by_alias(client, "mloops.churn", "champion").version
+
+    answers: dict = {}
+    answering = threading.Thread(
+        target=lambda: answers.update(
+            _answer_approval("mloops_train_churn", "Approve", "ship it", promote_v2)
+        ),
+        daemon=True,
+    )
+    answering.start()
+    _, states = dag_test(
+        "mloops_train_churn", "2026-01-03", conf={"promotion_mode": "approval", "estimator_overrides": weak}
+    )
+    answering.join(timeout=60)
+    assert "error" not in answers, answers
+    assert answers == {"meanwhile": "2", "answered": "Approve"}
+    assert states["approve_promotion"] == "success" and states["promote_model"] == "skipped", states
+
+    v3 = client.get_model_version("mloops.churn", "3")
+    assert v3.tags["mloops.compared_with"] == "1"  # what test_model compared it with
+    assert json.loads(v3.tags["mloops.approval"])["decision"] == "approved"
+    recomparison = json.loads(v3.tags["mloops.recomparison"])
+    assert recomparison["champion"] == "2" and recomparison["passed"] is False
+    assert recomparison["value"] < recomparison["threshold"], recomparison
+    refused = json.loads(v3.tags["mloops.promotion_refused"])
+    assert refused["champion"] == "2" and refused["compared_with"] == "1"
+    assert "the champion changed since v3 was tested (against v1; now v2)" in refused["reason"]
+    assert "v3 does not beat v2" in refused["reason"] and "champion v2 scores" in refused["reason"]
+    assert mlflow_adapter.version_by_alias(client, "mloops.churn", "champion").version == "2"
+    assert "mloops.promoted_from" not in v3.tags
+    (event,) = store.read_events(settings.metrics_db_uri, model="churn", kind="promotion_refused")
+    assert "v3 not promoted" in event["message"] and event["payload"]["champion"] == "2"

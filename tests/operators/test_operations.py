@@ -149,6 +149,8 @@ def test_promote_rollback_archive_are_audited(three_versions: None) -> None:
 
     kinds = [e["kind"] for e in store.read_events(settings.metrics_db_uri, model="churn")]
     assert kinds == ["model_rolled_back", "model_promoted", "model_promoted", "model_archived"]
+    card = (settings.data_root / "reports/churn/dt=2026-01-02/model_card_v1.md").read_text()
+    assert "- **Status:** archived" in card and "| archive | alice |" in card and "| superseded |" in card
 
 
 @pytest.mark.parametrize(
@@ -204,6 +206,9 @@ def test_approval_decision_is_recorded(three_versions: None, choice: str, decisi
     assert record["decision"] == decision and record["by"] == "bob" and record["comment"] == "looks right"
     (event_row,) = store.read_events(settings.metrics_db_uri, model="churn", kind=f"promotion_{decision}")
     assert "bob" in event_row["message"]
+    card = (settings.data_root / "reports/churn/dt=2026-01-04/model_card_v3.md").read_text()
+    assert f"- **Approval:** {decision} by bob at {record['at']}: looks right" in card
+    assert ("- **Status:** promotion rejected" in card) is (decision == "rejected")
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):

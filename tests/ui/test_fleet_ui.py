@@ -58,6 +58,7 @@ def test_models_menu_entry_and_fleet_page(page, api_server: ApiServer) -> None:
     assert churn.get_attribute("data-status") == "attention"
     assert "2026-01-03 quarantined" in churn.locator("td.batches").inner_text()
     assert churn.locator("td.champion").inner_text().startswith("v")
+    assert churn.locator("td.champion a.model-card").count() == 1
     assert "passed" in churn.locator("td.training").inner_text()
     assert int(churn.locator("td.drift-share svg.spark").get_attribute("data-points")) >= 1
     assert churn.locator("td.prediction-drift svg.spark polyline").count() == 1
@@ -97,12 +98,17 @@ def test_model_page_timeline_versions_batches_and_links(page, api_server: ApiSer
     assert page.locator("tr.drift-row").count() >= 1
     _screenshot(page, "model.png")
 
-    for selector in ("a.data-docs", "a.test-report", "a.evidently-report"):
+    for selector in ("a.data-docs", "a.test-report", "a.evidently-report", "a.model-card"):
         link = page.locator(selector).first
         href = link.get_attribute("href")
         assert href, selector
         response = page.request.get(f"{api_server.url}{href}")
         assert response.status == 200, (selector, href)
+    assert page.locator("tr.version-row a.model-card").count() == page.locator("tr.version-row").count()
+    newest = page.locator("tr.version-row").first
+    card = page.request.get(f"{api_server.url}{newest.locator('a.model-card').get_attribute('href')}")
+    assert card.headers["content-type"].startswith("text/html")
+    assert f"Model card: mloops.churn v{newest.get_attribute('data-version')}" in card.text()
     docs = page.locator("a.data-docs").first.get_attribute("href")
     assert "/validations/" in docs  # the run's own validation page, not the site index
     mlflow_run = page.locator("a.mlflow-run").first.get_attribute("href")

@@ -129,3 +129,49 @@ def test_decide_promotion(policy, candidate, champion, action, new_champion, pre
     )
     assert (decision.action, decision.champion, decision.previous) == (action, new_champion, previous)
     assert decision.reason
+
+
+WINS, LOSES = registry.Rematch(True, "0.81 >= 0.78"), registry.Rematch(False, "0.70 >= 0.78")
+
+
+@pytest.mark.parametrize(
+    ("compared_with", "champion", "on_change", "rematch", "action", "says"),
+    [
+        ("2", "2", "recompare", None, "proceed", "tested against the current champion v2"),
+        ("none", None, "recompare", None, "proceed", "no other champion"),
+        ("2", None, "recompare", None, "proceed", "no other champion"),  # champion alias removed since
+        ("3", "3", "recompare", None, "proceed", "tested against"),
+        ("2", "5", "recompare", None, "proceed", "no other champion"),  # candidate 5 already champion
+        ("2", "4", "recompare", None, "recompare", "against v2; now v4): re-compare with v4"),
+        ("none", "4", "recompare", None, "recompare", "against no champion; now v4"),
+        (None, "4", "recompare", None, "recompare", "against an unrecorded champion; now v4"),
+        ("2", "4", "recompare", WINS, "proceed", "v5 still wins: 0.81 >= 0.78"),
+        ("2", "4", "recompare", LOSES, "refuse", "v5 does not beat v4: 0.70 >= 0.78; v4 stays champion"),
+        ("2", "4", "refuse", None, "refuse", "on_champion_change is 'refuse': v4 stays champion"),
+        ("2", "4", "refuse", WINS, "refuse", "on_champion_change is 'refuse'"),
+    ],
+)
+def test_guard_champion(compared_with, champion, on_change, rematch, action, says) -> None:
+    """Compare-and-set of the champion comparison: candidate v5 was tested against ``compared_with``."""
+    guard = registry.guard_champion("5", compared_with, champion, on_change=on_change, rematch=rematch)
+    assert guard.action == action
+    assert says in guard.reason
+    assert guard.recompared is (rematch is not None and on_change == "recompare")
+
+
+@pytest.mark.parametrize(
+    ("approval", "mode", "recorded"),
+    [
+        ('{"decision": "approved"}', "auto", "approval"),
+        ('{"decision": "rejected"}', "auto", "auto"),
+        (None, "auto", "auto"),
+        ("not json", "approval", "approval"),
+    ],
+)
+def test_promotion_policy_recorded_on_the_version(approval, mode, recorded) -> None:
+    """An approved promotion runs as ``auto`` in the operator; the version says it was approved."""
+    from mloops.adapters.mlflow_adapter import VersionInfo
+    from mloops.stages.registry import _effective_policy
+
+    tags = {} if approval is None else {"mloops.approval": approval}
+    assert _effective_policy(VersionInfo("mloops.churn", "3", None, "", tags, ()), mode) == recorded

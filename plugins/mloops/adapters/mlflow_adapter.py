@@ -11,7 +11,7 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ class RunInfo:
     status: str
     tags: Mapping[str, str]
     metrics: Mapping[str, float]
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def _run_info(run: Any) -> RunInfo:
         status=run.info.status,
         tags=dict(run.data.tags or {}),
         metrics=dict(run.data.metrics or {}),
+        params=dict(run.data.params or {}),
     )
 
 
@@ -208,6 +210,43 @@ def set_run_tags(mlflow_client: MlflowClient, run_id: str, tags: Mapping[str, st
 
 def get_run(mlflow_client: MlflowClient, run_id: str) -> RunInfo:
     return _run_info(mlflow_client.get_run(run_id))
+
+
+def run_datasets(mlflow_client: MlflowClient, run_id: str) -> list[dict[str, Any]]:
+    """The dataset inputs of a run as plain values: context, name, digest, source, rows."""
+    import json
+
+    found = []
+    inputs = mlflow_client.get_run(run_id).inputs
+    for item in (inputs.dataset_inputs if inputs else None) or ():
+        logged = item.dataset
+        context = next((t.value for t in item.tags or () if t.key == "mlflow.data.context"), "")
+        try:
+            source = json.loads(logged.source).get("uri", logged.source)
+        except (ValueError, AttributeError):
+            source = logged.source
+        try:
+            rows = json.loads(logged.profile or "{}").get("num_rows")
+        except ValueError:
+            rows = None
+        found.append(
+            {"context": context, "name": logged.name, "digest": logged.digest, "source": source, "rows": rows}
+        )
+    return sorted(found, key=lambda d: (d["context"], d["name"]))
+
+
+def read_text_artifact(mlflow_client: MlflowClient, run_id: str, path: str) -> str | None:
+    """The text of one artifact of the run, or ``None`` when the run has no such artifact."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory(prefix="mloops-artifact-") as folder:
+        try:
+            local = mlflow_client.download_artifacts(run_id, path, folder)
+        except (MlflowException, OSError):
+            return None
+        return Path(local).read_text(encoding="utf-8") if Path(local).is_file() else None
 
 
 @contextmanager

@@ -171,7 +171,8 @@ def create_app() -> FastAPI:
         tag: str | None = None,
         status: str | None = None,
     ) -> Response:
-        key, rows = _fleet(session, get_settings())
+        settings = get_settings()
+        key, rows = _fleet(session, settings)
         base = request.scope.get("root_path", "")
 
         def render() -> bytes:
@@ -186,6 +187,7 @@ def create_app() -> FastAPI:
                     choices=view.choices(rows),
                     chosen={"owner": owner, "tag": tag, "status": status},
                     charts={r["model"]: view.fleet_charts(r) for r in shown},
+                    link=lambda uri: file_link(base, settings, uri),
                 )
                 .encode()
             )

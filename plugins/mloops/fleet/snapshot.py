@@ -65,6 +65,7 @@ def version_row(info: Any) -> dict[str, Any]:
         "test_status": tags.get(Tag.TEST_STATUS),
         "tests": tests,
         "test_report": tags.get(Tag.TEST_REPORT),
+        "model_card": tags.get(Tag.MODEL_CARD),
         "metrics": {
             k.removeprefix(METRIC_TAG_PREFIX): float(v)
             for k, v in tags.items()
@@ -315,6 +316,7 @@ def build_row(
             if timeline and timeline[-1]["version"] == champion["version"]
             else None,
             "run_id": champion.get("run_id"),
+            "model_card": champion.get("model_card"),
         },
         "champion_metric": (champion or {}).get("metrics", {}).get(primary),
         "live_quality": quality,

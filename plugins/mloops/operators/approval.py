@@ -155,6 +155,21 @@ def approval_operator_class() -> type:
                 self._record(context, event)
             return super().execute_complete(context=context, event=event)
 
+        def _rewrite_card(self, context: Any, config: Any, settings: Any, client: Any, version: str) -> None:
+            """The card states the decision (a rejected version is never promoted, so nothing else would
+            rewrite it); an approved one is rewritten again by ``promote_model``. Best effort: a card
+            that cannot be written now never blocks the decision."""
+            from mloops.operators.base import run_partition
+            from mloops.stages import registry
+            from mloops.stages.layout import RunContext
+
+            try:
+                registry.write_model_card(
+                    RunContext(config, run_partition(context, config.interval), settings), client, version
+                )
+            except Exception:  # noqa: BLE001 - logged; the decision is recorded either way
+                self.log.warning("model card of v%s not rewritten after the decision", version, exc_info=True)
+
         def _record(self, context: Any, event: dict[str, Any]) -> None:
             import datetime as dt
 
@@ -179,12 +194,14 @@ def approval_operator_class() -> type:
                 "timed_out": bool(event.get("timedout")),
                 "dag_run": f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
             }
+            client = mlflow_adapter.client(settings)
             mlflow_adapter.set_version_tags(
-                mlflow_adapter.client(settings),
+                client,
                 config.registered_model_name,
                 registered["version"],
                 {Tag.APPROVAL: json.dumps(record, sort_keys=True)},
             )
+            self._rewrite_card(context, config, settings, client, str(registered["version"]))
             emit_event(
                 context,
                 self.model,

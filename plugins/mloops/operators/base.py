@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mloops import warm
 from mloops.config_files import find_model_config
-from mloops.contracts import EventKind, StageResult, Tag, Use
+from mloops.contracts import BUNDLE_VERSION, EventKind, StageResult, Tag, Use
 from mloops.errors import (
     InvalidParamsError,
     MloopsError,
@@ -93,6 +93,9 @@ def lineage(context: Any) -> dict[str, str]:
     }
     if ti is not None:
         out["airflow.try_number"] = str(getattr(ti, "try_number", ""))
+    bundle_version = getattr(dag_run, "bundle_version", None)
+    if bundle_version:  # a versioned DAG bundle (git): the commit the run's code came from
+        out[BUNDLE_VERSION] = str(bundle_version)
     reason = (context.get("params") or {}).get("reason")
     if reason:
         out[Tag.REASON] = str(reason)

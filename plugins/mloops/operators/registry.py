@@ -48,7 +48,9 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
     """Apply the promotion policy: ``auto`` moves ``champion`` to the new version and keeps the old
     champion as ``previous``; a first version bootstraps; ``shadow``/``shadow_then_approval`` put the
     version in shadow beside the champion (event ``shadow_started``). Skips (with the reason) when
-    nothing moves.
+    nothing moves. When the champion changed since ``test_model`` compared the challenger with it (an
+    approval wait), the challenger is re-compared with the new champion first; a refusal is recorded
+    on the version and as a ``promotion_refused`` event, and the task skips with the reason.
 
     :param model: model config name (templated).
     :param register_task_id: task whose XCom holds the registration result.
@@ -90,7 +92,14 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
                 f"{result['reason']} ({ctx.config.registered_model_name})",
                 result,
             )
-        if result["action"] in ("keep", "shadow"):
+        if result["action"] == registry.REFUSE:
+            self.emit(
+                context,
+                EventKind.PROMOTION_REFUSED,
+                f"{ctx.config.registered_model_name} v{result['version']} not promoted: {result['reason']}",
+                result,
+            )
+        if result["action"] in ("keep", "shadow", registry.REFUSE):
             context["ti"].xcom_push(key="decision", value=result)
             raise AirflowSkipException(result["reason"])
         return result

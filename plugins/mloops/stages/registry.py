@@ -9,7 +9,9 @@ is tagged on the versions it touches.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from mloops import registry as policy
@@ -18,6 +20,7 @@ from mloops.contracts import (
     METRIC_TAG_PREFIX,
     PROMOTED_BY_TAG_PREFIX,
     Alias,
+    PromotionPolicy,
     PromotionResult,
     RegistrationResult,
     RegistryAction,
@@ -30,12 +33,15 @@ from mloops.errors import RegistryError
 
 if TYPE_CHECKING:
     from mloops.adapters.mlflow_adapter import VersionInfo
+    from mloops.evaluation import Check
     from mloops.stages.layout import RunContext
 
 #: Written on the candidate before its aliases move, set to ``recorded`` once the promotion event is
 #: stored: a retry after "already champion" (e.g. the metrics store was down) still records the event.
 PROMOTION_PENDING_TAG = Tag.PROMOTION_PENDING
 RECORDED = "recorded"
+#: ``PromotionResult.action`` of a promotion refused by the compare-and-set (champion untouched).
+REFUSE = "refuse"
 
 
 def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult) -> RegistrationResult:
@@ -49,6 +55,7 @@ def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult)
         Tag.TESTS: json.dumps(tested.checks, sort_keys=True),
         Tag.TEST_REPORT: tested.report_uri,
         Tag.IMPORTANCES: json.dumps(tested.importances),
+        Tag.COMPARED_WITH: tested.champion_version or policy.NO_CHAMPION,
         Tag.DATA_INTERVAL: ctx.ds,
         Tag.DATA_FINGERPRINT: trained.data_fingerprint,
         **{f"{METRIC_TAG_PREFIX}{k}": f"{v:.6f}" for k, v in tested.metrics.items() if v is not None},
@@ -61,6 +68,7 @@ def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult)
     else:
         version = mlflow_adapter.register_version(client, name, trained.model_uri, trained.run_id, tags)
     mlflow_adapter.set_alias(client, name, Alias.CHALLENGER, version.version)
+    write_model_card(ctx, client, version.version)
     return RegistrationResult(
         model=ctx.model, registered_model=name, version=version.version, reused=bool(existing)
     )
@@ -79,6 +87,7 @@ def promote_model(
     pending = candidate.tags.get(PROMOTION_PENDING_TAG)
     if champion and champion.version == candidate.version and pending and pending != RECORDED:
         intent = json.loads(pending)
+        write_model_card(ctx, client, candidate.version)
         return PromotionResult(
             model=ctx.model,
             action="promote",
@@ -96,8 +105,14 @@ def promote_model(
         from mloops.stages import shadow
 
         decision = shadow.enter_shadow(ctx, client, candidate, decision)
+    reason = decision.reason
     if decision.action == "promote":
-        intent = json.dumps({"previous": decision.previous, "reason": decision.reason})
+        guard = check_champion(ctx, client, candidate, champion)
+        if guard.action == "refuse":
+            return refuse_promotion(ctx, client, candidate, champion, guard.reason)
+        if guard.recompared:
+            reason = f"{reason} ({guard.reason})"
+        intent = json.dumps({"previous": decision.previous, "reason": reason})
         mlflow_adapter.set_version_tags(client, name, candidate.version, {PROMOTION_PENDING_TAG: intent})
         move_champion(client, name, expected=champion.version if champion else None, new=candidate.version)
         mlflow_adapter.set_version_tags(
@@ -106,18 +121,215 @@ def promote_model(
             candidate.version,
             {
                 Tag.PROMOTED_FROM: decision.previous or "none",
-                Tag.PROMOTION_REASON: decision.reason,
+                Tag.PROMOTION_REASON: reason,
+                Tag.PROMOTED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                Tag.PROMOTION_POLICY: _effective_policy(candidate, mode or ctx.config.promotion.policy),
                 **{f"{PROMOTED_BY_TAG_PREFIX}{k.split('.')[-1]}": str(v) for k, v in ctx.lineage.items()},
             },
         )
+        for number in filter(None, (candidate.version, decision.previous)):  # the old one is previous now
+            write_model_card(ctx, client, number)
     return PromotionResult(
         model=ctx.model,
         action=decision.action,
-        reason=decision.reason,
+        reason=reason,
         champion=decision.champion,
         previous=decision.previous,
         version=candidate.version,
     )
+
+
+def _effective_policy(candidate: VersionInfo, mode: str) -> str:
+    """The policy a promotion happened under: ``approval`` when a person approved it (the operator
+    runs an approved promotion as ``auto``), else the mode in force."""
+    try:
+        approval = json.loads(candidate.tags.get(Tag.APPROVAL) or "{}")
+    except ValueError:
+        approval = {}
+    approved = isinstance(approval, dict) and approval.get("decision") == "approved"
+    return str(PromotionPolicy.APPROVAL) if approved else str(mode)
+
+
+def check_champion(
+    ctx: RunContext, client: Any, candidate: VersionInfo, champion: VersionInfo | None
+) -> policy.ChampionGuard:
+    """Compare-and-set on the comparison: is ``champion`` the one ``test_model`` compared the candidate
+    with? If not, re-compare them on the candidate's holdout (or refuse, as the config says)."""
+    from mloops.adapters import mlflow_adapter
+
+    guard = functools.partial(
+        policy.guard_champion,
+        candidate.version,
+        candidate.tags.get(Tag.COMPARED_WITH),
+        champion.version if champion else None,
+        on_change=ctx.config.promotion.on_champion_change,
+    )
+    first = guard()
+    if first.action != "recompare" or champion is None:
+        return first
+    check = recompare(ctx, client, candidate, champion)
+    mlflow_adapter.set_version_tags(
+        client,
+        ctx.config.registered_model_name,
+        candidate.version,
+        {Tag.RECOMPARISON: json.dumps({**asdict(check), "champion": champion.version}, sort_keys=True)},
+    )
+    return guard(rematch=policy.Rematch(check.passed, check.describe()))
+
+
+def recompare(ctx: RunContext, client: Any, candidate: VersionInfo, champion: VersionInfo) -> Check:
+    """The candidate against ``champion`` on the candidate's own holdout, as ``test_model`` compared
+    them; a failing check saying why when they cannot be compared (holdout gone or rewritten)."""
+    from mloops import evaluation, partitions, training
+    from mloops.adapters import mlflow_adapter
+    from mloops.stages.layout import run_dir
+
+    config = ctx.config
+    label = f"champion v{champion.version}"
+
+    def failed(why: str, metrics: dict[str, float | None] | None = None) -> Check:
+        return evaluation.champion_check(config, metrics or {}, None, label, why)
+
+    value = candidate.tags.get(Tag.DATA_INTERVAL, "")
+    try:
+        interval = dt.date.fromisoformat(value)
+    except ValueError:
+        return failed(f"v{candidate.version} has no valid {Tag.DATA_INTERVAL} tag ({value!r}): no holdout")
+    path = run_dir(ctx.at(interval)) / "holdout.parquet"
+    if not path.exists():
+        return failed(f"the holdout of v{candidate.version} ({path}) is gone: cannot re-compare")
+    holdout = partitions.read_parquet(path)
+    run = mlflow_adapter.get_run(client, candidate.run_id) if candidate.run_id else None
+    tested_rows = run.metrics.get("rows_holdout") if run else None
+    if tested_rows is not None and int(tested_rows) != len(holdout):
+        return failed(
+            f"the holdout {path} has {len(holdout)} rows, v{candidate.version} was tested on "
+            f"{int(tested_rows)} (the interval was retrained since): cannot re-compare"
+        )
+    try:
+        challenger = training.evaluate(mlflow_adapter.load_sklearn_model(candidate.uri), holdout, config)
+    except Exception as exc:  # noqa: BLE001 - an unscorable candidate is a refusal, not a crash
+        return failed(f"v{candidate.version} cannot score its holdout: {type(exc).__name__}: {exc}")
+    try:
+        current = training.evaluate(mlflow_adapter.load_sklearn_model(champion.uri), holdout, config)
+    except Exception as exc:  # noqa: BLE001
+        return failed(f"{label} cannot score this holdout: {type(exc).__name__}: {exc}", challenger)
+    return evaluation.champion_check(config, challenger, current, label)
+
+
+def refuse_promotion(
+    ctx: RunContext, client: Any, candidate: VersionInfo, champion: VersionInfo | None, reason: str
+) -> PromotionResult:
+    """Record on the candidate why it was not promoted; the champion is not touched."""
+    from mloops.adapters import mlflow_adapter
+
+    record = {
+        "reason": reason,
+        "champion": champion.version if champion else None,
+        "compared_with": candidate.tags.get(Tag.COMPARED_WITH),
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **{k.split(".")[-1]: str(v) for k, v in ctx.lineage.items() if k.startswith("airflow.")},
+    }
+    mlflow_adapter.set_version_tags(
+        client,
+        ctx.config.registered_model_name,
+        candidate.version,
+        {Tag.PROMOTION_REFUSED: json.dumps(record, sort_keys=True)},
+    )
+    write_model_card(ctx, client, candidate.version)
+    return PromotionResult(
+        model=ctx.model,
+        action=REFUSE,
+        reason=reason,
+        champion=champion.version if champion else None,
+        previous=None,
+        version=candidate.version,
+    )
+
+
+def write_model_card(ctx: RunContext, client: Any, version: str) -> str:
+    """(Re)write the model card of ``version`` from what the registry, its run and the metrics store
+    hold now: Markdown and HTML under ``reports/<model>/dt=<interval>/`` and on the MLflow run
+    (``model_card/``); the version's ``mloops.model_card`` tag points at the HTML. Returns its URI."""
+    from mloops import card, partitions, store
+    from mloops.adapters import mlflow_adapter
+    from mloops.stages.layout import reports_dir
+
+    name = ctx.config.registered_model_name
+    info = mlflow_adapter.get_version(client, name, version)
+    run = mlflow_adapter.get_run(client, info.run_id) if info.run_id else None
+    run_id = run.run_id if run else None
+
+    def artifact(path: str) -> Any:
+        text = mlflow_adapter.read_text_artifact(client, run_id, path) if run_id else None
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
+
+    importances = artifact("explanation/importances.json")
+    replaced = info.tags.get(Tag.PROMOTED_FROM)
+    if importances and replaced not in (None, "none", importances.get("champion_version")):
+        importances = _compared_with(client, name, importances, replaced)
+    live = [
+        row
+        for row in store.read_metrics(ctx.settings.metrics_db_uri, ctx.model)
+        if str(row["model_version"]) == version and str(row["metric"]).startswith(card.LIVE_QUALITY_PREFIX)
+    ]
+    document = card.build(
+        registered_model=name,
+        version=version,
+        aliases=info.aliases,
+        version_tags=info.tags,
+        run_id=run_id,
+        run_tags=run.tags if run else {},
+        params=run.params if run else {},
+        datasets=mlflow_adapter.run_datasets(client, run_id) if run_id else [],
+        report=artifact("model_tests/model_tests.json"),
+        importances=importances,
+        live_quality=live,
+        primary_metric=ctx.config.evaluation.primary_metric,
+        policy=str(ctx.config.promotion.policy),
+        written_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    texts = {card.MARKDOWN_FILE: card.markdown(document), card.HTML_FILE: card.html_page(document)}
+    interval = info.tags.get(Tag.DATA_INTERVAL) or ctx.ds
+    try:
+        folder = reports_dir(ctx.at(dt.date.fromisoformat(interval)))
+    except ValueError:
+        folder = reports_dir(ctx)
+    stem = f"model_card_v{version}"
+    partitions.write_text(folder / f"{stem}.md", texts[card.MARKDOWN_FILE])
+    uri = partitions.to_uri(partitions.write_text(folder / f"{stem}.html", texts[card.HTML_FILE]))
+    if run_id:
+        mlflow_adapter.log_texts(client, run_id, texts, card.ARTIFACT_PATH)
+    mlflow_adapter.set_version_tags(client, name, version, {Tag.MODEL_CARD: uri})
+    return uri
+
+
+def _compared_with(client: Any, name: str, table: dict[str, Any], replaced: str) -> dict[str, Any]:
+    """The importances table compared with the champion the version actually replaced (when that is
+    not the one it was tested against: the champion changed before the promotion)."""
+    from mloops import explain
+    from mloops.adapters import mlflow_adapter
+
+    other = mlflow_adapter.get_version(client, name, replaced)
+    text = None
+    if other.run_id:
+        text = mlflow_adapter.read_text_artifact(client, other.run_id, "explanation/importances.json")
+    try:
+        rows = json.loads(text)["features"] if text else []
+        previous = {str(r["feature"]): float(r["importance"]) for r in rows}
+    except (ValueError, KeyError, TypeError):
+        previous = json.loads(other.tags.get(Tag.IMPORTANCES) or "{}")
+    current = {str(r["feature"]): float(r["importance"]) for r in table.get("features") or []}
+    changes = explain.ranking_changes(current, previous or None)
+    return {
+        **table,
+        "champion_version": replaced,
+        "features": changes,
+        "shifts": explain.biggest_shifts(changes),
+    }
 
 
 def move_champion(client: Any, name: str, *, expected: str | None, new: str) -> None:
@@ -200,6 +412,8 @@ def registry_action(
         {champion.version} if champion and action != RegistryAction.ARCHIVE else set()
     )
     _audit(client, name, touched, {**audit, "target": target.version}, now)
+    for number in sorted(touched, key=int):  # their status and audit trail changed: rewrite their cards
+        write_model_card(ctx, client, number)
     after = {
         alias.value: info.version
         for alias in (Alias.CHAMPION, Alias.PREVIOUS, Alias.CHALLENGER)

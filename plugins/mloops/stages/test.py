@@ -124,11 +124,14 @@ def explain_model(
     if champion is not None and champion.run_id and champion.run_id != trained.run_id:
         recorded = mlflow_adapter.get_run(client, champion.run_id).tags.get(Tag.IMPORTANCES)
         previous = json.loads(recorded) if recorded else None
+    changes = explain.ranking_changes(importances, previous)
     table = {
         "metric": ctx.config.evaluation.primary_metric,
         "rows": min(len(holdout), ctx.config.evaluation.explain_rows),
+        "repeats": ctx.config.evaluation.explain_repeats,
         "champion_version": champion.version if champion else None,
-        "features": explain.ranking_changes(importances, previous),
+        "features": changes,
+        "shifts": explain.biggest_shifts(changes),
     }
     mlflow_adapter.log_texts(
         client, trained.run_id, {"importances.json": partitions.json_text(table)}, "explanation"

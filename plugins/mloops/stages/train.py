@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mloops import monitoring, partitions, training
-from mloops.contracts import PREDICTION_COLUMN, Tag, TrainingResult
+from mloops import bundle, monitoring, partitions, training
+from mloops.contracts import BUNDLE_VERSION, PREDICTION_COLUMN, Tag, TrainingResult
 from mloops.errors import InsufficientDataError
 from mloops.partitions import DAY
 from mloops.stages.layout import RunContext, payload_digest, run_dir, staged_root, window_verdicts
@@ -153,6 +153,7 @@ def lineage_tags(
         Tag.VALIDATION: json.dumps({d: v["status"] for d, v in passed.items()}, sort_keys=True),
         Tag.VALIDATION_DOCS: next((v.get("docs_url") or "" for v in passed.values()), ""),
         Tag.REFERENCE_URI: partitions.to_uri(reference),
+        Tag.CODE_VERSION: bundle.commit(bundle_version=ctx.lineage.get(BUNDLE_VERSION)),
         **{k: str(v) for k, v in ctx.lineage.items()},
     }
     left_out = {d: v["rows_quarantined"] for d, v in passed.items() if v.get("rows_quarantined")}
