@@ -88,6 +88,20 @@ class RegistryError(MloopsError):
     """A registry operation was refused or is inconsistent."""
 
 
+class TransientError(MloopsError):
+    """A fault a retry can fix (a store unreachable, a lock held by another writer): the task fails
+    with this message and Airflow retries it, unlike the data and gate errors above."""
+
+
+class RegistryBusyError(TransientError, RegistryError):
+    """Another writer held the registry lock of the model for too long; nothing was changed."""
+
+
+class ServiceUnavailableError(TransientError):
+    """A store mloops depends on (MLflow, the metrics DB, the data root) cannot be reached: the message
+    names the service, its address (credentials masked) and what was being done."""
+
+
 class InvalidParamsError(MloopsError):
     """A manually supplied run parameter is invalid."""
 

@@ -20,6 +20,7 @@ from mloops.errors import (
     ModelIntegrityError,
     PartitionMissingError,
     SkipStage,
+    TransientError,
     ValidationFailedError,
 )
 from mloops.settings import get_settings
@@ -177,7 +178,8 @@ class MloopsStageOperator(BaseOperator):
 
         An intended skip (:class:`~mloops.errors.SkipStage`) ends the task ``skipped`` with its
         reason. On a data or gate failure the stage's result and the event are published, then the
-        task fails without retrying.
+        task fails without retrying; a :class:`~mloops.errors.TransientError` (a store unreachable, a
+        lock held) fails it with its message and leaves the retry to Airflow.
         """
         self.log.info("mloops: %s", warm.start_report())
         try:
@@ -185,6 +187,9 @@ class MloopsStageOperator(BaseOperator):
         except SkipStage as exc:
             self.log.info("Skipped: %s", exc)
             raise AirflowSkipException(str(exc)) from exc
+        except TransientError as exc:
+            self.log.error("%s (the task will be retried if it has retries left)", exc)
+            raise
         except NOT_RETRYABLE as exc:
             if exc.result is not None:
                 context["ti"].xcom_push(key="failure", value=exc.result)

@@ -27,6 +27,7 @@ from mloops.contracts import (
     TrainingResult,
 )
 from mloops.errors import RegistryError
+from mloops.locks import serialized
 
 if TYPE_CHECKING:
     from mloops.adapters.mlflow_adapter import VersionInfo
@@ -38,6 +39,7 @@ PROMOTION_PENDING_TAG = Tag.PROMOTION_PENDING
 RECORDED = "recorded"
 
 
+@serialized
 def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult) -> RegistrationResult:
     """Register the tested model once per run (re-runs reuse the version) and set ``challenger``."""
     from mloops.adapters import mlflow_adapter
@@ -66,6 +68,7 @@ def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult)
     )
 
 
+@serialized
 def promote_model(
     ctx: RunContext, registered: RegistrationResult, *, mode: str | None = None
 ) -> PromotionResult:
@@ -147,6 +150,7 @@ def promotion_recorded(ctx: RunContext, version: str) -> None:
 # --------------------------------------------------------------------------------- registry actions
 
 
+@serialized
 def registry_action(
     ctx: RunContext,
     *,
