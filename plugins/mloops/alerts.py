@@ -27,6 +27,7 @@ from typing import Any
 
 from mloops import store
 from mloops.contracts import EventKind
+from mloops.errors import bounded, bounded_payload
 from mloops.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def emit(
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}; known: {KINDS}")
     settings = get_settings()
+    message, payload = bounded(message), bounded_payload(payload)
     event: dict[str, Any] = {
         "kind": kind,
         "model": model,

@@ -129,10 +129,16 @@ def _advisory_lock(uri: str, name: str, wait: float) -> Iterator[None]:
     import sqlalchemy as sa
 
     from mloops import store
+    from mloops.errors import ServiceUnavailableError
 
     key = advisory_key(name)
     deadline = time.monotonic() + wait
-    with store.engine(uri).connect() as conn:
+    try:
+        conn = store.engine(uri).connect()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        doing = f"taking the registry lock of {name}"
+        raise ServiceUnavailableError.of("metrics DB", uri, doing, getattr(exc, "orig", None) or exc) from exc
+    with conn:
         while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
             conn.rollback()
             if time.monotonic() >= deadline:

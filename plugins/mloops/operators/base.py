@@ -22,6 +22,8 @@ from mloops.errors import (
     SkipStage,
     TransientError,
     ValidationFailedError,
+    bounded,
+    bounded_payload,
 )
 from mloops.settings import get_settings
 
@@ -188,14 +190,16 @@ class MloopsStageOperator(BaseOperator):
             self.log.info("Skipped: %s", exc)
             raise AirflowSkipException(str(exc)) from exc
         except TransientError as exc:
-            self.log.error("%s (the task will be retried if it has retries left)", exc)
-            raise
+            retryable = type(exc)(f"{self.task_id} of model {self.model!r}: {exc}")
+            self.log.error("%s (the task is retried if it has retries left)", retryable)
+            raise retryable from exc
         except NOT_RETRYABLE as exc:
+            message = bounded(str(exc))
             if exc.result is not None:
-                context["ti"].xcom_push(key="failure", value=exc.result)
+                context["ti"].xcom_push(key="failure", value=bounded_payload(exc.result))
             kind = next((k for t, k in FAILURE_EVENTS.items() if isinstance(exc, t)), None)
             if kind:
-                self.emit(context, kind, str(exc), exc.result)
-            self.log.error("%s", exc)
+                self.emit(context, kind, message, exc.result)
+            self.log.error("%s", message)
             self.refresh_fleet_row()
-            raise AirflowFailException(str(exc)) from exc
+            raise AirflowFailException(message) from exc

@@ -49,6 +49,7 @@ def train_model(ctx: RunContext, *, overrides: Mapping[str, Any] | None = None) 
     client = mlflow_adapter.client(ctx.settings)
     experiment_id = mlflow_adapter.ensure_experiment(client, ctx.settings, ctx.config.experiment_name)
     identity = run_identity(ctx, data, overrides)
+    mlflow_adapter.end_orphan_runs(client, experiment_id, run_key(ctx))
     existing = mlflow_adapter.find_run(client, experiment_id, run_key(ctx), identity)
     if existing is not None and existing.tags.get(Tag.MODEL_URI):
         return _result(ctx, data, reused_run(existing))
