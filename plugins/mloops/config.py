@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,6 +19,8 @@ from mloops.contracts import OnFailure, PromotionPolicy, ScenarioKind
 from mloops.data.confinement import check_path_template
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+#: An Airflow user name as the auth managers accept it (Simple: the ``user:role`` list; FAB: a login).
+APPROVER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$"
 
 #: Estimators a config may name. Each is a scikit-learn class whose fitted state serializes with
 #: skops without custom code; the extra skops types each one needs live in ``training.TRUSTED_TYPES``.
@@ -271,6 +274,21 @@ class PromotionConfig(_Frozen):
 
     policy: PromotionPolicy = PromotionPolicy.AUTO
     approval_timeout_hours: float = Field(default=24.0, gt=0)
+    #: Airflow user names (auth manager user ids) who may answer the approval step; empty: any user
+    #: allowed to answer Required Actions of the DAG. Whoever triggers a run cannot approve it
+    #: unless listed here.
+    approvers: tuple[str, ...] = ()
+
+    @field_validator("approvers")
+    @classmethod
+    def _user_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not re.fullmatch(APPROVER_PATTERN, name)]
+        if bad:
+            raise ValueError(f"approvers {bad} are not Airflow user names (letters, digits, _.@+-)")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"approvers {repeated} are listed more than once")
+        return value
 
 
 def _check_cron(value: str) -> str:
