@@ -52,6 +52,7 @@ def _promote() -> dict:
             "taking the registry lock of mloops.churn",
         ),
     ],
+    ids=["mlflow", "metrics-db"],
 )
 def test_a_dead_port_fails_fast_naming_the_service_with_the_password_masked(
     env: str,
