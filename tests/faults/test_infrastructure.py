@@ -115,6 +115,8 @@ def test_a_killed_training_leaves_no_running_run_behind(
 
     runs: dict = {}
     _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), runs)
+    # Create the MLflow schema first: two processes migrating one new SQLite store race each other.
+    mlflow_adapter.client(get_settings()).search_experiments()
     child = subprocess.Popen(
         [
             sys.executable,
@@ -126,12 +128,12 @@ def test_a_killed_training_leaves_no_running_run_behind(
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'plugins'}"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(mloops_home / "child.log").open("wb"),
     )
     try:
         deadline = time.monotonic() + 120
         while not (orphans := _running_runs("churn/2026-01-03")):
-            assert child.poll() is None, "the training finished before it could be killed"
+            assert child.poll() is None, (mloops_home / "child.log").read_text()[-3000:]
             assert time.monotonic() < deadline
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
@@ -174,3 +176,40 @@ def test_oversized_failures_and_events_are_bounded(
     assert failure["truncated"] and failure["chars"] > 3_000_000 and len(failure["head"]) <= MAX_PAYLOAD_CHARS
     (event,) = metrics.read_events(get_settings().metrics_db_uri, "churn", "batch_quarantined")
     assert len(event["message"]) <= MAX_MESSAGE_CHARS and event["payload"]["truncated"]
+
+
+def test_the_next_night_ends_a_stale_run_of_another_interval(
+    churn_models: Path,  # noqa: F811 - the imported fixture
+    mloops_home: Path,
+) -> None:
+    """A try that was never retried is cleaned up by the model's next training, once its run is older
+    than the task's execution timeout; a recent run of another interval (a live backfill) is kept."""
+    import datetime as dt
+
+    from mloops.adapters import mlflow_adapter
+    from mloops.config_files import find_model_config
+    from mloops.contracts import Tag
+    from mloops.settings import get_settings
+
+    settings = get_settings()
+    client = mlflow_adapter.client(settings)
+    experiment = mlflow_adapter.ensure_experiment(
+        client, settings, find_model_config("churn", settings.models_dir).experiment_name
+    )
+    now_ms = int(time.time() * 1000)
+    stale = client.create_run(
+        experiment,
+        start_time=now_ms - 3 * 3600 * 1000,
+        tags={Tag.RUN_KEY: "churn/2025-12-30", Tag.MODEL: "churn"},
+    )
+    live = client.create_run(
+        experiment, start_time=now_ms, tags={Tag.RUN_KEY: "churn/2025-12-31", Tag.MODEL: "churn"}
+    )
+    runs: dict = {}
+    _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), runs)
+    operator = MLflowTrainModelOperator(
+        task_id="train_model", model="churn", execution_timeout=dt.timedelta(hours=2)
+    )
+    _execute(operator, runs)
+    assert client.get_run(stale.info.run_id).info.status == "KILLED"
+    assert client.get_run(live.info.run_id).info.status == "RUNNING"

@@ -133,23 +133,37 @@ def ensure_experiment(mlflow_client: MlflowClient, settings: Settings, name: str
         return experiment.experiment_id
 
 
-def end_orphan_runs(mlflow_client: MlflowClient, experiment_id: str, run_key: str) -> list[str]:
-    """End as ``KILLED`` the runs of ``run_key`` still ``RUNNING``; returns their ids.
+def end_orphan_runs(
+    mlflow_client: MlflowClient,
+    experiment_id: str,
+    run_key: str,
+    *,
+    model: str | None = None,
+    started_before_ms: int | None = None,
+) -> list[str]:
+    """End as ``KILLED`` the training runs a dead process left ``RUNNING``; returns their ids.
 
-    Only a training process that died (killed, out of memory, a lost worker) leaves one: Airflow
-    starts a retry or a re-run of the same interval only once the previous try is over, and every
-    run logged under one key is that interval's training.
+    Those are the runs of ``run_key`` (Airflow starts a retry or a re-run of an interval only once
+    its previous try is over) and, with ``model`` and ``started_before_ms``, any run of the model
+    started before then (a task still running after its execution timeout has been killed), so the
+    next night cleans up after a try that was never retried.
     """
-    clauses = f"tags.`{Tag.RUN_KEY}` = '{run_key}' and attributes.status = 'RUNNING'"
-    ended = []
-    for run in mlflow_client.search_runs([experiment_id], clauses, max_results=100):
-        mlflow_client.set_tag(
-            run.info.run_id,
-            Tag.ORPHAN_ENDED,
-            "its training process died; a later try of the interval ended it",
+    running = "attributes.status = 'RUNNING'"
+    queries = [f"tags.`{Tag.RUN_KEY}` = '{run_key}' and {running}"]
+    if model is not None and started_before_ms is not None:
+        queries.append(
+            f"tags.`{Tag.MODEL}` = '{model}' and {running} and attributes.start_time < {started_before_ms}"
         )
-        mlflow_client.set_terminated(run.info.run_id, status="KILLED")
-        ended.append(run.info.run_id)
+    ended: list[str] = []
+    for query in queries:
+        for run in mlflow_client.search_runs([experiment_id], query, max_results=100):
+            if run.info.run_id in ended:
+                continue
+            mlflow_client.set_tag(
+                run.info.run_id, Tag.ORPHAN_ENDED, "its training process died; a later training ended it"
+            )
+            mlflow_client.set_terminated(run.info.run_id, status="KILLED")
+            ended.append(run.info.run_id)
     return ended
 
 
