@@ -9,7 +9,7 @@ ARG AIRFLOW_VERSION=3.3.2
 # Directories that back named volumes. Docker copies their ownership into a fresh volume, so the
 # airflow user (uid 50000, gid 0) can write to them without an init step running as root.
 USER root
-RUN mkdir -p /opt/airflow/mloops/data /opt/airflow/mloops/data_docs /opt/airflow/auth /mlflow/artifacts \
+RUN mkdir -p /opt/airflow/mloops/data /opt/airflow/mloops/data_docs /opt/airflow/auth /mlflow/artifacts /mlflow/auth \
     && chown -R airflow:0 /opt/airflow/mloops /opt/airflow/auth /mlflow \
     && chmod -R g+rwX /opt/airflow/mloops /mlflow \
     && chmod 0700 /opt/airflow/auth
@@ -18,9 +18,10 @@ RUN mkdir -p /opt/airflow/mloops/data /opt/airflow/mloops/data_docs /opt/airflow
 # constraints.txt pins apache-airflow itself, so pip keeps the image's Airflow.
 USER airflow
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/requirements/
-RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt -c /opt/airflow/requirements/constraints.txt \
+# The auth extra (Flask-WTF) is for the MLflow server's basic auth (docker-compose.yml); workers do not need it.
+RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt -c /opt/airflow/requirements/constraints.txt "mlflow[auth]" \
     && python -c "import sys, airflow; v = airflow.__version__; sys.exit(0 if v == '${AIRFLOW_VERSION}' else f'apache-airflow changed to {v}, expected ${AIRFLOW_VERSION}')" \
-    && python -c "import psycopg2, mlflow.server" \
+    && python -c "import psycopg2, mlflow.server, flask_wtf" \
     && mlflow --version
 
 # Project code. docker-compose.yml bind-mounts dags/, plugins/ and include/ over these for development;

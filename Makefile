@@ -53,7 +53,7 @@ ui: airflow-init
 	AIRFLOW__API__PORT=$${AIRFLOW__API__PORT:-8080} $(BIN)/python -m scripts.devstack ui
 
 mlflow-ui: venv
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MLOOPS_HOME)/mlflow/mlflow.db --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MLOOPS_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 backfill: airflow-init
 	@test -n "$(MODEL)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill MODEL=<model> FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]"; exit 2; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # airflow-init (one-shot): refuse to run without the required secrets, migrate the Airflow metadata DB,
-# set the admin password for the Simple auth manager, create the mloops_registry pool.
+# write the Simple auth manager passwords (the admin's from AIRFLOW_ADMIN_PASSWORD, a generated one
+# for every other user of AIRFLOW_USERS), create the mloops_registry pool.
 # Runs through the official image entrypoint, which has already waited for `airflow db check`.
 # Idempotent: safe to re-run (`docker compose up airflow-init`), e.g. after an upgrade or to change
 # the admin password.
@@ -13,6 +14,7 @@ required=(
     AIRFLOW__API_AUTH__JWT_SECRET
     AIRFLOW__API__SECRET_KEY
     AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE
+    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS
     AIRFLOW_ADMIN_PASSWORD
     MLOOPS_METRICS_DB_URI
 )
@@ -31,11 +33,24 @@ fi
 # Validate the shape of the secrets without printing them.
 python - <<'PY'
 import os
+import re
 import sys
 
 from cryptography.fernet import Fernet
 
 errors = []
+roles = ("viewer", "user", "op", "admin")
+admin = os.environ.get("AIRFLOW_ADMIN_USERNAME") or "admin"
+seen = {}
+for entry in [e.strip() for e in os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(",") if e.strip()]:
+    name, _, role = entry.partition(":")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}", name) or role not in roles:
+        errors.append(f"AIRFLOW_USERS entry {entry!r} is not name:role with role one of {', '.join(roles)}")
+    elif name in seen:
+        errors.append(f"AIRFLOW_USERS lists {name!r} twice")
+    seen[name] = role
+if seen.get(admin) != "admin":
+    errors.append(f"AIRFLOW_USERS must list {admin}:admin (the account AIRFLOW_ADMIN_PASSWORD is for)")
 try:
     Fernet(os.environ["AIRFLOW__CORE__FERNET_KEY"])
 except Exception:
@@ -55,25 +70,29 @@ PY
 echo "airflow-init: migrating the Airflow metadata database"
 airflow db migrate
 
-echo "airflow-init: writing the Simple auth manager password for ${AIRFLOW_ADMIN_USERNAME:-admin}"
+echo "airflow-init: writing the Simple auth manager passwords of AIRFLOW_USERS"
 python - <<'PY'
 import json
 import os
-import sys
+import secrets
 
 path = os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
 username = os.environ.get("AIRFLOW_ADMIN_USERNAME") or "admin"
 users = [entry.split(":")[0].strip()
-         for entry in os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").split(",") if entry.strip()]
-if username not in users:
-    sys.exit(f"airflow-init: ERROR: user {username!r} is not in AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS")
+         for entry in os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(",") if entry.strip()]
 
-passwords = {}
+known = {}
 if os.path.exists(path):
     with open(path) as fh:
         content = fh.read().strip()
-    passwords = json.loads(content) if content else {}
+    known = json.loads(content) if content else {}
+# Exactly the listed users: a person removed from AIRFLOW_USERS loses the password too. A new user gets a
+# generated password (never printed: an admin reads it from the file and hands it over).
+passwords = {name: known.get(name) or secrets.token_urlsafe(18) for name in users}
 passwords[username] = os.environ["AIRFLOW_ADMIN_PASSWORD"]
+new = sorted(set(users) - set(known) - {username})
+if new:
+    print(f"airflow-init: generated passwords for {', '.join(new)}: read them from {path}")
 
 os.makedirs(os.path.dirname(path), exist_ok=True)
 tmp = f"{path}.tmp"

@@ -27,6 +27,7 @@ from typing import Any
 
 from mloops import store
 from mloops.contracts import EventKind
+from mloops.errors import bounded, bounded_payload
 from mloops.partitions import Partition
 from mloops.settings import get_settings
 
@@ -113,6 +114,7 @@ def emit(
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}; known: {KINDS}")
     settings = get_settings()
+    message, payload = bounded(message), bounded_payload(payload)
     event: dict[str, Any] = {
         "kind": kind,
         "model": model,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +22,8 @@ from mloops.partitions import DAY, interval_text, intervals_in, parse_duration, 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 #: Template variables of a SQL source that select a sub-daily interval (a ``{{ ds }}`` alone cannot).
 SQL_SUB_DAILY_VARIABLES = ("data_interval_start", "data_interval_end", "ts", "ts_nodash", "hour", "partition")
+#: An Airflow user name as the auth managers accept it (Simple: the ``user:role`` list; FAB: a login).
+APPROVER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$"
 
 #: Estimators a config may name. Each is a scikit-learn class whose fitted state serializes with
 #: skops without custom code; the extra skops types each one needs live in ``training.TRUSTED_TYPES``.
@@ -342,6 +345,21 @@ class PromotionConfig(_Frozen):
     #: The champion changed between ``test_model`` and ``promote_model`` (e.g. during the approval
     #: wait): ``recompare`` the challenger with the new champion on the same holdout, or ``refuse``.
     on_champion_change: ChampionChange = ChampionChange.RECOMPARE
+    #: Airflow user names (auth manager user ids) who may answer the approval step; empty: any user
+    #: allowed to answer Required Actions of the DAG. Whoever triggers a run cannot approve it
+    #: unless listed here.
+    approvers: tuple[str, ...] = ()
+
+    @field_validator("approvers")
+    @classmethod
+    def _user_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not re.fullmatch(APPROVER_PATTERN, name)]
+        if bad:
+            raise ValueError(f"approvers {bad} are not Airflow user names (letters, digits, _.@+-)")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"approvers {repeated} are listed more than once")
+        return value
 
 
 #: Cron presets a schedule may use, as the five fields they stand for.

@@ -148,6 +148,8 @@ class Tag(StrEnum):
     DATA_FINGERPRINT = "mloops.data_fingerprint"
     CONFIG_FINGERPRINT = "mloops.config_fingerprint"
     OVERRIDES_FINGERPRINT = "mloops.overrides_fingerprint"
+    #: on a run its training process left RUNNING (killed): why mloops ended it
+    ORPHAN_ENDED = "mloops.orphan_ended"
     # lineage of a training run
     MODEL = "mloops.model"
     TARGET = "mloops.target"

@@ -222,6 +222,7 @@ def build_training_dag(config: ModelConfig) -> DAG:
             model=config.name,
             policy="{{ params.promotion_mode or '' }}",
             response_timeout=dt.timedelta(hours=config.promotion.approval_timeout_hours),
+            assigned_users=[{"id": name, "name": name} for name in config.promotion.approvers] or None,
             execution_timeout=None,
             retries=0,
         )

@@ -6,8 +6,44 @@ so a data engineer can act on it without reading a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+#: Longest message an error, event or notification carries; longer ones are cut with a marker, so a
+#: failure listing a million bad values cannot flood the metrics DB, XCom or a webhook.
+MAX_MESSAGE_CHARS = 4_000
+#: Longest JSON text of an event or failure payload; a longer one is replaced by its head.
+MAX_PAYLOAD_CHARS = 64_000
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<secret>[^@/\s]*)@")
+_SECRET_QUERY = re.compile(r"(?i)(?P<key>(?:password|passwd|pwd|token|secret)=)[^&\s]+")
+
+
+def masked(uri: str) -> str:
+    """``uri`` with any password (``user:password@`` or ``password=`` in the query) replaced by ``***``."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(uri))
+    return _SECRET_QUERY.sub(lambda m: f"{m['key']}***", text)
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    kept = max(limit - len(f" ... [{len(text)} more characters cut]"), 0)
+    return f"{text[:kept]} ... [{len(text) - kept} more characters cut]"
+
+
+def bounded_payload(payload: Mapping[str, Any] | None, limit: int = MAX_PAYLOAD_CHARS) -> dict[str, Any]:
+    """``payload`` itself when its JSON fits in ``limit`` characters, else its head and its size."""
+    import json
+
+    data = dict(payload or {})
+    text = json.dumps(data, sort_keys=True, default=str)
+    if len(text) <= limit:
+        return data
+    return {"truncated": True, "chars": len(text), "head": text[: limit // 2]}
 
 
 class MloopsError(Exception):
@@ -86,6 +122,25 @@ class ModelGateFailedError(MloopsError):
 
 class RegistryError(MloopsError):
     """A registry operation was refused or is inconsistent."""
+
+
+class TransientError(MloopsError):
+    """A fault a retry can fix (a store unreachable, a lock held by another writer): the task fails
+    with this message and Airflow retries it, unlike the data and gate errors above."""
+
+
+class RegistryBusyError(TransientError, RegistryError):
+    """Another writer held the registry lock of the model for too long; nothing was changed."""
+
+
+class ServiceUnavailableError(TransientError):
+    """A store mloops depends on (MLflow, the metrics DB, the data root) cannot be reached: the message
+    names the service, its address (credentials masked) and what was being done."""
+
+    @classmethod
+    def of(cls, service: str, uri: str, doing: str, cause: BaseException) -> ServiceUnavailableError:
+        reason = masked(str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__)
+        return cls(bounded(f"{service} at {masked(uri)} cannot be reached while {doing}: {reason}"))
 
 
 class InvalidParamsError(MloopsError):

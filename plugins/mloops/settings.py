@@ -37,6 +37,8 @@ ENVIRONMENT = {
     "MLOOPS_METRICS_DB_URI": "SQLAlchemy URI of the metrics and events store (default: "
     "sqlite:///$MLOOPS_HOME/metrics.db).",
     "MLOOPS_REGISTRY_POOL": "Airflow pool that serializes registry writes (default: mloops_registry).",
+    "MLOOPS_REGISTRY_LOCK_TIMEOUT": "Seconds a registry write waits for another writer of the same model "
+    "(mloops.locks) before it fails, retryably (default: 120).",
     "MLOOPS_SOURCE_ROOTS": "Comma-separated folders or object-store prefixes (s3://bucket/landing) that "
     "files sources "
     "may read besides the data root; any other resolved path is refused (default: the data root only).",

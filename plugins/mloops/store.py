@@ -9,13 +9,23 @@ failure, drift, retrain trigger, promotion, rollback). SQLite by default, Postgr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+
+from mloops.errors import ServiceUnavailableError, bounded, bounded_payload
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Seconds a PostgreSQL connection attempt may take: a dead host fails the task in seconds, and the
+#: task's retries (not the driver's) decide how long to keep trying.
+CONNECT_TIMEOUT = 10
 
 METADATA = sa.MetaData()
 
@@ -96,12 +106,36 @@ FLEET = sa.Table(
 )
 
 
+def reaching(doing: str) -> Callable[[Callable[Concatenate[str, P], R]], Callable[Concatenate[str, P], R]]:
+    """Turn a store function's failure to reach the database into a
+    :class:`~mloops.errors.ServiceUnavailableError` naming the metrics DB (password masked) and
+    ``doing``; SQL errors of a reachable database stay what they are."""
+
+    def wrap(function: Callable[Concatenate[str, P], R]) -> Callable[Concatenate[str, P], R]:
+        @functools.wraps(function)
+        def call(uri: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return function(uri, *args, **kwargs)
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+                cause = getattr(exc, "orig", None) or exc
+                raise ServiceUnavailableError.of("metrics DB", uri, doing, cause) from exc
+
+        return call
+
+    return wrap
+
+
 @cache
 def engine(uri: str) -> sa.Engine:
     """One engine per URI per process; tables are created on first use."""
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    eng = sa.create_engine(uri, connect_args={"timeout": 30} if uri.startswith("sqlite") else {})
+    connect_args: dict[str, Any] = {}
+    if uri.startswith("sqlite"):
+        connect_args = {"timeout": 30}
+    elif uri.startswith("postgresql"):
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT}
+    eng = sa.create_engine(uri, connect_args=connect_args)
     METADATA.create_all(eng)
     return eng
 
@@ -110,6 +144,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@reaching("writing metrics")
 def write_metrics(
     uri: str,
     *,
@@ -158,6 +193,7 @@ def write_metrics(
     return len(rows)
 
 
+@reaching("reading metrics")
 def read_metrics(uri: str, model: str, metric: str | None = None) -> list[dict[str, Any]]:
     query = sa.select(METRICS).where(METRICS.c.model == model)
     if metric is not None:
@@ -168,6 +204,7 @@ def read_metrics(uri: str, model: str, metric: str | None = None) -> list[dict[s
         ]
 
 
+@reaching("recording an event")
 def record_event(
     uri: str,
     *,
@@ -185,8 +222,8 @@ def record_event(
                 model=model,
                 kind=kind,
                 partition=partition,
-                message=message,
-                payload=json.dumps(dict(payload or {}), sort_keys=True, default=str),
+                message=bounded(message),
+                payload=json.dumps(bounded_payload(payload), sort_keys=True, default=str),
                 dag_id=dag_id,
                 run_id=run_id,
                 created_at=_now(),
@@ -196,6 +233,7 @@ def record_event(
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+@reaching("reading events")
 def read_events(uri: str, model: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
     query = sa.select(EVENTS)
     if model is not None:
@@ -209,6 +247,7 @@ def read_events(uri: str, model: str | None = None, kind: str | None = None) -> 
     return rows
 
 
+@reaching("writing the fleet snapshot")
 def write_fleet_row(
     uri: str,
     *,
@@ -234,6 +273,7 @@ def write_fleet_row(
         conn.execute(FLEET.insert().values(**row))
 
 
+@reaching("reading the fleet snapshot")
 def read_fleet(uri: str) -> list[dict[str, Any]]:
     """Every model's snapshot summary (not the detail): one query for the fleet page."""
     columns = [
@@ -252,6 +292,7 @@ def read_fleet(uri: str) -> list[dict[str, Any]]:
     return rows
 
 
+@reaching("reading the fleet snapshot")
 def fleet_version(uri: str) -> tuple[int, str | None]:
     """``(rows, newest updated_at)`` of the snapshot: changes whenever a row is written or dropped, so
     readers can keep what they decoded until it does (one cheap query)."""
@@ -260,6 +301,7 @@ def fleet_version(uri: str) -> tuple[int, str | None]:
     return int(count), None if newest is None else str(newest)
 
 
+@reaching("reading the fleet snapshot")
 def read_fleet_detail(uri: str, model: str) -> dict[str, Any] | None:
     """One model's full snapshot row (summary and detail decoded), or None."""
     with engine(uri).connect() as conn:
@@ -272,6 +314,7 @@ def read_fleet_detail(uri: str, model: str) -> dict[str, Any] | None:
     return row
 
 
+@reaching("pruning the fleet snapshot")
 def delete_fleet_rows(uri: str, keep: set[str]) -> int:
     """Drop the snapshot rows of models that are no longer configured."""
     with engine(uri).begin() as conn:

@@ -192,3 +192,29 @@ def test_shadow_and_rollback_tasks_are_wired_only_where_configured(tmp_path: Pat
     assert set(build_scoring_dag(config).task_dict) == {"validate_batch", "score_batch"}
     assert set(build_monitoring_dag(config).task_dict) == {"join_labels", "check_drift", "trigger_retraining"}
     assert "shadow" not in build_training_dag(config).params.get_param("promotion_mode").schema["enum"]
+
+
+def test_a_models_approvers_reach_its_approval_task(tmp_path: Path) -> None:
+    """``promotion.approvers`` become the HITL step's assigned users: only they may answer it."""
+    from mloops.config_files import find_model_config
+    from mloops.dag_factory import build_training_dag
+    from mloops.errors import ModelConfigError
+
+    config = example_config("churn")
+    config["promotion"] = {"policy": "approval", "approvers": ["alice", "bob.smith"]}
+    models = write_models(tmp_path / "models", churn=config)
+    dag = build_training_dag(find_model_config("churn", models))
+    assert dag.task_dict["approve_promotion"].assigned_users == [
+        {"id": "alice", "name": "alice"},
+        {"id": "bob.smith", "name": "bob.smith"},
+    ]
+    config["promotion"]["approvers"] = []
+    unassigned = build_training_dag(find_model_config("churn", write_models(tmp_path / "open", churn=config)))
+    assert unassigned.task_dict["approve_promotion"].assigned_users is None
+
+    config["promotion"]["approvers"] = ["alice", "alice", "eve; drop"]
+    bad = write_models(tmp_path / "bad", churn=config)
+    with pytest.raises(ModelConfigError) as caught:
+        find_model_config("churn", bad)
+    assert str(bad / "churn.yaml") in str(caught.value) and "promotion.approvers" in str(caught.value)
+    assert "'eve; drop'" in str(caught.value)

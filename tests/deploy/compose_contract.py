@@ -316,6 +316,8 @@ def native_paths(repo_root: str | Path, state_dir: str | Path) -> dict[str, str]
         "/opt/airflow/auth": str(state / "auth"),
         "/opt/airflow/logs": str(state / "logs"),
         "/mlflow/artifacts": str(state / "mlflow-artifacts"),
+        "/mlflow/auth": str(state / "mlflow-auth"),
+        "/mlflow/basic_auth.ini": str(repo / "deploy" / "mlflow" / "basic_auth.ini"),
     }
 
 

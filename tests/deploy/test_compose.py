@@ -8,6 +8,7 @@ test skips when neither is installed, unless ``CI`` is set, in which case it fai
 from __future__ import annotations
 
 import base64
+import configparser
 import json
 import os
 import re
@@ -55,7 +56,12 @@ SECRETS = {
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
     "AIRFLOW_ADMIN_PASSWORD",
+    "REDIS_PASSWORD",
+    "MLFLOW_ADMIN_PASSWORD",
+    "MLFLOW_FLASK_SECRET_KEY",
 }
+#: Required settings that are not secrets: the per-person Airflow logins.
+REQUIRED = {*SECRETS, "AIRFLOW_USERS"}
 LONG_RUNNING_AIRFLOW = [s for s in AIRFLOW_SERVICES if s != "airflow-init"]
 SECRET_KEY_PATTERN = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|_KEY$", re.I)
 REQUIRED_REF = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):\?[^}]+\}$")
@@ -69,6 +75,10 @@ def dummy_variables() -> dict[str, str]:
         "AIRFLOW_JWT_SECRET": "jwt-dummy-" + "j" * 40,
         "AIRFLOW_API_SECRET_KEY": "api-dummy-" + "a" * 40,
         "AIRFLOW_ADMIN_PASSWORD": "admin-dummy-" + "x" * 12,
+        "REDIS_PASSWORD": "redis-dummy-" + "r" * 32,
+        "MLFLOW_ADMIN_PASSWORD": "mlflow-dummy-" + "m" * 12,
+        "MLFLOW_FLASK_SECRET_KEY": "flask-dummy-" + "f" * 40,
+        "AIRFLOW_USERS": "admin:admin,alice:op,carol:user,dave:viewer",
     }
 
 
@@ -158,7 +168,10 @@ def test_airflow_services_share_image_and_common_environment(compose, services):
 def test_common_environment_values(compose, services):
     env = compose[COMMON_KEY]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    broker = env["AIRFLOW__CELERY__BROKER_URL"]
+    assert broker.startswith("redis://:${REDIS_PASSWORD:?") and broker.endswith("}@redis:6379/0")
+    assert REQUIRED_REF.match(env["MLFLOW_TRACKING_PASSWORD"])["name"] == "MLFLOW_ADMIN_PASSWORD"
+    assert env["MLFLOW_TRACKING_USERNAME"] == "${MLFLOW_ADMIN_USERNAME:-admin}"
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
@@ -176,7 +189,8 @@ def test_common_environment_values(compose, services):
     assert env["AIRFLOW__CORE__AUTH_MANAGER"] == (
         "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
     )
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+    # One login per person (AIRFLOW_USERS), not a shared admin.
+    assert REQUIRED_REF.match(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"])["name"] == "AIRFLOW_USERS"
     assert env["MLOOPS_HOME"] == "/opt/airflow/mloops"
     # The data root is the shared volume unless .env puts it on object storage (s3://<conn>@bucket/prefix).
     assert env["MLOOPS_DATA_ROOT"] == "${MLOOPS_DATA_ROOT:-/opt/airflow/mloops/data}"
@@ -241,7 +255,7 @@ def test_secrets_use_the_required_form():
             assert ref.operator == ":?", f"{name} must always be referenced as ${{{name}:?message}}"
             assert ref.argument and name in ref.argument, f"{name}: the message should name the variable"
     # Nothing else is required, and no variable has an inline default that looks like a secret.
-    assert set(required_variables(COMPOSE)) == SECRETS
+    assert set(required_variables(COMPOSE)) == REQUIRED
     for name, name_refs in refs.items():
         if SECRET_KEY_PATTERN.search(name):
             assert all(not r.has_default for r in name_refs), f"{name} has a default value"
@@ -295,6 +309,29 @@ def test_mlflow_server_command(services):
     # The Airflow image entrypoint would run `airflow db check` and prefix `airflow`.
     assert mlflow["entrypoint"] == ["/usr/bin/dumb-init", "--"]
     assert mlflow["environment"]["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    # Basic auth: the admin account from .env, the auth DB on its own volume, the config from deploy/.
+    assert flag("--app-name") == "basic-auth"
+    env = mlflow["environment"]
+    assert REQUIRED_REF.match(env["MLFLOW_AUTH_ADMIN_PASSWORD"])["name"] == "MLFLOW_ADMIN_PASSWORD"
+    assert REQUIRED_REF.match(env["MLFLOW_FLASK_SERVER_SECRET_KEY"])["name"] == "MLFLOW_FLASK_SECRET_KEY"
+    assert env["MLFLOW_AUTH_CONFIG_PATH"] == "/mlflow/basic_auth.ini"
+    assert "./deploy/mlflow/basic_auth.ini:/mlflow/basic_auth.ini:ro" in mlflow["volumes"]
+    assert mlflow["working_dir"] == "/mlflow/auth" and "mlflow-auth:/mlflow/auth" in mlflow["volumes"]
+    ini = configparser.ConfigParser()
+    ini.read(REPO_ROOT / "deploy" / "mlflow" / "basic_auth.ini")
+    assert ini["mlflow"]["database_uri"] == "sqlite:///basic_auth.db"
+    assert "admin_password" not in ini["mlflow"], "the admin password comes from .env only"
+    assert "mlflow[auth]" in DOCKERFILE.read_text(), "the image carries the basic-auth app's Flask-WTF"
+
+
+def test_redis_requires_a_password(services):
+    redis = services["redis"]
+    argv = service_command(COMPOSE, "redis", dummy_variables(), options={"--port": "7000"})
+    assert argv[:2] == ["sh", "-c"] and 'redis-server --requirepass "$REDIS_PASSWORD" "$@"' in argv[2]
+    assert argv[3:] == ["redis-server", "--port", "7000"], "extra options reach redis-server"
+    assert dummy_variables()["REDIS_PASSWORD"] not in " ".join(argv), "not on the command line"
+    for key in ("REDIS_PASSWORD", "REDISCLI_AUTH"):
+        assert REQUIRED_REF.match(redis["environment"][key])["name"] == "REDIS_PASSWORD"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -443,14 +480,29 @@ def test_airflow_init_script_happy_path(tmp_path):
         "pools set mloops_registry 1 Serializes MLflow registry writes",
     ]
     passwords_file = tmp_path / "auth" / "simple_auth_manager_passwords.json"
-    assert json.loads(passwords_file.read_text()) == {"admin": dummy_variables()["AIRFLOW_ADMIN_PASSWORD"]}
+    passwords = json.loads(passwords_file.read_text())
+    # One password per person of AIRFLOW_USERS: the admin's as given, the others generated.
+    assert set(passwords) == {"admin", "alice", "carol", "dave"}
+    assert passwords["admin"] == dummy_variables()["AIRFLOW_ADMIN_PASSWORD"]
+    assert len({passwords[n] for n in ("alice", "carol", "dave")}) == 3
+    assert all(len(passwords[n]) >= 20 for n in ("alice", "carol", "dave"))
     assert stat.S_IMODE(passwords_file.stat().st_mode) == 0o600
-    assert dummy_variables()["AIRFLOW_ADMIN_PASSWORD"] not in result.stdout + result.stderr
-    # Re-running keeps other users' passwords and replaces the admin's.
-    passwords_file.write_text(json.dumps({"admin": "old", "viewer": "keep"}))
-    result, _ = _run_init(tmp_path, {"AIRFLOW_ADMIN_PASSWORD": "a-new-password-123"})
+    assert "generated passwords for alice, carol, dave" in result.stdout
+    for secret in passwords.values():
+        assert secret not in result.stdout + result.stderr, "no password is printed"
+    # Re-running keeps the people's passwords, replaces the admin's and drops people no longer listed.
+    result, _ = _run_init(
+        tmp_path,
+        {
+            "AIRFLOW_ADMIN_PASSWORD": "a-new-password-123",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,alice:op",
+        },
+    )
     assert result.returncode == 0, result.stderr
-    assert json.loads(passwords_file.read_text()) == {"admin": "a-new-password-123", "viewer": "keep"}
+    assert json.loads(passwords_file.read_text()) == {
+        "admin": "a-new-password-123",
+        "alice": passwords["alice"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -460,6 +512,12 @@ def test_airflow_init_script_happy_path(tmp_path):
         ({"AIRFLOW__API_AUTH__JWT_SECRET": ""}, "AIRFLOW__API_AUTH__JWT_SECRET"),
         ({"AIRFLOW__CORE__FERNET_KEY": "not-a-fernet-key"}, "AIRFLOW_FERNET_KEY is not a valid Fernet key"),
         ({"AIRFLOW__API__SECRET_KEY": "short"}, "AIRFLOW_API_SECRET_KEY must be at least 32 characters"),
+        ({"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "alice:admin"}, "AIRFLOW_USERS must list admin:admin"),
+        (
+            {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,bob:approver"},
+            "AIRFLOW_USERS entry 'bob:approver' is not name:role with role one of viewer, user, op, admin",
+        ),
+        ({"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,bob:op,bob:user"}, "lists 'bob' twice"),
     ],
 )
 def test_airflow_init_script_refuses_missing_or_bad_secrets(tmp_path, overrides, message):
@@ -594,7 +652,7 @@ def test_airflow_environment_resolves_placeholders():
 
 
 def test_airflow_environment_refuses_missing_secret():
-    for secret in SECRETS - {"AIRFLOW_ADMIN_PASSWORD"}:
+    for secret in REQUIRED - {"AIRFLOW_ADMIN_PASSWORD", "MLFLOW_FLASK_SECRET_KEY"}:
         variables = dummy_variables()
         del variables[secret]
         with pytest.raises(MissingVariableError) as exc:
@@ -637,7 +695,8 @@ def test_native_rewrites_for_the_integration_test(tmp_path):
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         == f"postgresql+psycopg2://mloops:{pw}@127.0.0.1:5433/airflow"
     )
-    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/0"
+    redis_pw = dummy_variables()["REDIS_PASSWORD"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == f"redis://:{redis_pw}@127.0.0.1:6379/0"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:8080/execution/"
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5001"
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO_ROOT / "dags")

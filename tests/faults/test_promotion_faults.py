@@ -46,7 +46,12 @@ def test_metrics_store_down_during_promotion_then_retry_records_the_event(
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the metrics DB folder should be")
     monkeypatch.setenv("MLOOPS_METRICS_DB_URI", f"sqlite:///{blocker / 'metrics.db'}")
-    with pytest.raises(Exception, match=r"File exists|unable to open database file"):
+    from mloops.errors import ServiceUnavailableError
+
+    with pytest.raises(
+        ServiceUnavailableError,
+        match=r"metrics DB at sqlite:///\S+ cannot be reached while recording an event",
+    ):
         _execute(MLflowPromoteModelOperator(task_id="promote_model", model="churn"), runs)
     client = mlflow_adapter.client(get_settings())
     assert (

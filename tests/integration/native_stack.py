@@ -6,8 +6,11 @@ for free but native processes sharing one host do not is supplied here, and noth
 
 * hostnames: compose service names become ``127.0.0.1`` (and the api-server/MLflow get free ports);
 * paths: container paths become the checkout (code) or a temporary state folder (volumes);
-* databases: fresh, uniquely named PostgreSQL databases and an unused Redis database number, so
-  concurrent runs and other users of the same servers never see each other's data;
+* databases: fresh, uniquely named PostgreSQL databases, so concurrent runs and other users of the
+  same server never see each other's data; Redis is this stack's own ``redis`` service (compose's
+  command, with its password) on a free port;
+* MLflow runs without ``--app-name basic-auth``: the test virtualenv does not install the
+  ``mlflow[auth]`` extra (Flask-WTF) that the image does; the workers still send their credentials;
 * ports each container owns privately (worker/triggerer log servers, scheduler health check);
 * :meth:`NativeStack.native_settings`: ``AIRFLOW_HOME`` (set by the image) and switching the time-based
   schedule off so the only run is the one a test triggers.
@@ -39,6 +42,7 @@ from tests.deploy.compose_contract import native_paths, service_command, service
 
 if TYPE_CHECKING:
     import psycopg2.extensions
+    import redis
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -47,6 +51,7 @@ VENV_BIN = Path(sys.executable).parent
 
 #: Long-running services, in start order. airflow-init runs once before them.
 SERVICES = (
+    "redis",
     "mlflow",
     "airflow-apiserver",
     "airflow-scheduler",
@@ -59,8 +64,6 @@ AIRFLOW_SERVICES = tuple(name for name in SERVICES if name.startswith("airflow-"
 #: Environment variable carried by every process of one stack; lets close() find stragglers.
 MARKER = "MLOOPS_NATIVE_STACK_ID"
 
-#: Set in the Redis database a stack uses: one fixed key, so two stacks cannot claim the same database.
-REDIS_CLAIM_KEY = "mloops-native-stack:claim"
 
 #: Inherited variables that would change what a process does, compared with its container.
 _DROPPED_PREFIXES = ("AIRFLOW", "_AIRFLOW", "MLOOPS_", "MLFLOW_", "PYTEST_", "CELERY_", "PYTHONPATH")
@@ -89,6 +92,9 @@ def generate_secrets() -> dict[str, str]:
         "AIRFLOW_JWT_SECRET": secrets.token_urlsafe(48),
         "AIRFLOW_API_SECRET_KEY": secrets.token_urlsafe(48),
         "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "REDIS_PASSWORD": secrets.token_urlsafe(24),
+        "MLFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "MLFLOW_FLASK_SECRET_KEY": secrets.token_urlsafe(48),
     }
 
 
@@ -165,17 +171,22 @@ class NativeStack:
     models_dir: Path
     postgres: Postgres = field(default_factory=Postgres)
     redis_host: str = "127.0.0.1"
-    redis_port: int = 6379
     worker_concurrency: int = 2
     stack_id: str = field(default_factory=lambda: f"mlit_{uuid.uuid4().hex[:10]}")
     secrets: dict[str, str] = field(default_factory=generate_secrets)
     ports: dict[str, int] = field(
         default_factory=lambda: {
             name: free_port()
-            for name in ("airflow-apiserver", "mlflow", "worker-logs", "triggerer-logs", "scheduler-health")
+            for name in (
+                "airflow-apiserver",
+                "mlflow",
+                "redis",
+                "worker-logs",
+                "triggerer-logs",
+                "scheduler-health",
+            )
         }
     )
-    redis_db: int | None = None
     #: MLOOPS_DATA_ROOT as .env would set it (e.g. ``s3://conn@bucket/prefix``); None keeps the compose
     #: default.
     data_root: str | None = None
@@ -200,6 +211,10 @@ class NativeStack:
         return f"http://127.0.0.1:{self.ports['mlflow']}"
 
     @property
+    def redis_port(self) -> int:
+        return self.ports["redis"]
+
+    @property
     def logs_dir(self) -> Path:
         return self.state_dir / "process-logs"
 
@@ -210,7 +225,8 @@ class NativeStack:
     def variables(self) -> dict[str, str]:
         """What ``.env`` would hold: the secrets plus the database role of this machine."""
         extra = {"MLOOPS_DATA_ROOT": self.data_root} if self.data_root else {}
-        return {**self.secrets, "POSTGRES_USER": self.postgres.user, **extra}
+        people = {"AIRFLOW_USERS": "admin:admin"}
+        return {**self.secrets, **people, "POSTGRES_USER": self.postgres.user, **extra}
 
     def hosts(self) -> dict[str, str]:
         return {
@@ -225,10 +241,7 @@ class NativeStack:
         return {**native_paths(REPO, self.state_dir), "/opt/airflow/include/models": str(self.models_dir)}
 
     def databases(self) -> dict[str, str]:
-        out = {f"postgres/{name}": unique for name, unique in self.database_names.items()}
-        if self.redis_db is not None:
-            out["redis/0"] = str(self.redis_db)
-        return out
+        return {f"postgres/{name}": unique for name, unique in self.database_names.items()}
 
     def swaps(self) -> dict[str, dict[str, str]]:
         """Hosts, paths and databases: what the native processes change in a service's commands and
@@ -243,6 +256,13 @@ class NativeStack:
             return {"--host": "127.0.0.1", "--port": str(self.ports["airflow-apiserver"])}
         if name == "airflow-worker":
             return {"--concurrency": str(self.worker_concurrency)}
+        if name == "redis":
+            return {
+                "--port": str(self.redis_port),
+                "--bind": "127.0.0.1",
+                "--save": "",
+                "--dir": str(self.state_dir / "redis"),
+            }
         return {}
 
     def native_settings(self) -> dict[str, str]:
@@ -276,7 +296,11 @@ class NativeStack:
         return {**base, **self.service_settings(name)}
 
     def command(self, name: str) -> list[str]:
-        return service_command(COMPOSE, name, self.variables(), **self.swaps(), options=self.options(name))
+        argv = service_command(COMPOSE, name, self.variables(), **self.swaps(), options=self.options(name))
+        if name == "mlflow" and "--app-name" in argv:  # see the module doc: no mlflow[auth] in the venv
+            at = argv.index("--app-name")
+            del argv[at : at + 2]
+        return argv
 
     # ----------------------------------------------------------------------------------------------
     # Lifecycle
@@ -293,10 +317,11 @@ class NativeStack:
             self.airflow_home,
             self.state_dir / "mlflow-artifacts",
             self.state_dir / "mloops",
+            self.state_dir / "redis",
         ):
             folder.mkdir(parents=True, exist_ok=True)
         self.create_databases()
-        self.claim_redis_db()
+        self.start("redis")
         self.start("mlflow")
         self.run_init(timeout=max(deadline - time.monotonic(), 30))
         for name in AIRFLOW_SERVICES:
@@ -313,34 +338,6 @@ class NativeStack:
         with contextlib.closing(self.postgres.connect()) as conn, conn.cursor() as cur:
             while self._created_databases:
                 cur.execute(f'DROP DATABASE IF EXISTS "{self._created_databases.pop()}" WITH (FORCE)')
-
-    def claim_redis_db(self) -> None:
-        """Use the first empty Redis database (1..15), claimed with a key so a parallel run skips it."""
-        import redis
-
-        for number in range(1, 16):
-            client = redis.Redis(host=self.redis_host, port=self.redis_port, db=number, socket_timeout=5)
-            try:
-                if client.dbsize() == 0 and client.set(REDIS_CLAIM_KEY, self.stack_id, nx=True, ex=3600):
-                    self.redis_db = number
-                    return
-            except redis.ResponseError:  # "DB index is out of range": the server has fewer databases
-                break
-            finally:
-                client.close()
-        raise StackError(f"no empty Redis database on {self.redis_host}:{self.redis_port}")
-
-    def release_redis_db(self) -> None:
-        import redis
-
-        if self.redis_db is None:
-            return
-        client = redis.Redis(host=self.redis_host, port=self.redis_port, db=self.redis_db, socket_timeout=5)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
-        self.redis_db = None
 
     def run_init(self, timeout: float) -> None:
         """The compose ``airflow-init`` one-shot: secret checks, ``db migrate``, admin password, pool."""
@@ -376,14 +373,11 @@ class NativeStack:
         return process
 
     def close(self, timeout: float = 20) -> list[str]:
-        """Stop every process, then drop the databases and free the Redis DB; see :meth:`stop`."""
+        """Stop every process (Redis included), then drop the databases; see :meth:`stop`."""
         try:
             return self.stop(timeout)
         finally:
-            try:
-                self.drop_databases()
-            finally:
-                self.release_redis_db()
+            self.drop_databases()
 
     def stop(self, timeout: float = 20) -> list[str]:
         """SIGTERM every process group, SIGKILL what is left after ``timeout``; return the services killed."""
@@ -451,11 +445,34 @@ class NativeStack:
             parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
             return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
 
+        self.wait_for("redis PING", self.redis_ping, deadline, interval=0.5)
         self.wait_for("mlflow /health", lambda: ok(f"{self.mlflow_url}/health"), deadline)
         self.wait_for("api-server /api/v2/version", lambda: ok(f"{self.api_url}/api/v2/version"), deadline)
         scheduler = f"http://127.0.0.1:{self.ports['scheduler-health']}/health"
         self.wait_for("scheduler /health", lambda: ok(scheduler), deadline)
         self.wait_for("scheduler, triggerer and dag-processor heartbeats", monitor_healthy, deadline)
+
+    def redis(self) -> redis.Redis:
+        """A client of this stack's Redis, signed in with its password."""
+        import redis
+
+        return redis.Redis(
+            host=self.redis_host,
+            port=self.redis_port,
+            password=self.secrets["REDIS_PASSWORD"],
+            socket_timeout=5,
+        )
+
+    def redis_ping(self) -> bool:
+        import redis
+
+        client = self.redis()
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+        finally:
+            client.close()
 
     def log_tails(self, lines: int = 40) -> str:
         """The end of every process log and of every task log, for a failure report."""

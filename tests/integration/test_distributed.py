@@ -100,7 +100,6 @@ def _names_a_container(value: str) -> bool:
 def test_native_processes_get_the_compose_commands_and_environment(tmp_path: Path) -> None:
     """Only hostnames, paths, database names, ports and the documented native settings differ."""
     native = _new_stack(tmp_path)
-    native.redis_db = 7
     for name in (*SERVICES, "airflow-init"):
         compose_env = service_environment(COMPOSE, name, native.variables())
         native_env = native.service_settings(name)
@@ -117,7 +116,11 @@ def test_native_processes_get_the_compose_commands_and_environment(tmp_path: Pat
     env = native.service_settings("airflow-worker")
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"{native.api_url}/execution/"
     assert env["MLFLOW_TRACKING_URI"] == native.mlflow_url
-    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/7"
+    redis_pw = native.secrets["REDIS_PASSWORD"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == f"redis://:{redis_pw}@127.0.0.1:{native.redis_port}/0"
+    assert env["MLFLOW_TRACKING_PASSWORD"] == native.secrets["MLFLOW_ADMIN_PASSWORD"]
+    assert "--app-name" not in native.command("mlflow"), "the venv has no mlflow[auth] (module doc)"
+    assert native.command("redis")[3:5] == ["redis-server", "--port"]
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith(f"/{native.stack_id}_airflow")
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].endswith(f"/{native.stack_id}_airflow")
     assert env["MLOOPS_METRICS_DB_URI"].endswith(f"/{native.stack_id}_mloops")
@@ -246,10 +249,8 @@ def _check_airflow(api: AirflowApi, run: dict) -> int:
 
 
 def _check_celery(stack: NativeStack, worker_runs: int) -> None:
-    """Every task went through this stack's Redis database and left its result in its Postgres database."""
-    import redis
-
-    broker = redis.Redis(host=stack.redis_host, port=stack.redis_port, db=stack.redis_db)
+    """Every task went through this stack's Redis and left its result in its Postgres database."""
+    broker = stack.redis()
     try:
         assert broker.exists("_kombu.binding.default"), sorted(broker.keys())
     finally:

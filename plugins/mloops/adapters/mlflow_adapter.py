@@ -8,6 +8,8 @@ Models are logged with skops and an explicit list of trusted types, never with p
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloops.adapters import model_integrity
 from mloops.contracts import Tag
+from mloops.errors import ServiceUnavailableError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,9 +78,32 @@ class VersionInfo:
         return f"models:/{self.name}/{self.version}"
 
 
-def client(settings: Settings) -> MlflowClient:
-    """A client bound to the configured store (also sets the process-wide tracking URI)."""
+#: MLflow's own HTTP retries (7, with exponential backoff) take minutes to report a dead server; the
+#: task's retries decide how long to keep trying, so a request gives up after these (env overrides).
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+#: Seconds to wait for the tracking server to accept a connection before a stage starts.
+PROBE_TIMEOUT = 5.0
+
+
+def reach_server(uri: str, doing: str) -> None:
+    """Fail fast with :class:`~mloops.errors.ServiceUnavailableError` (service, masked URI, ``doing``)
+    when the tracking server at ``uri`` does not accept a connection."""
+    parts = urllib.parse.urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "localhost", port), timeout=PROBE_TIMEOUT).close()
+    except OSError as exc:
+        raise ServiceUnavailableError.of("MLflow tracking server", uri, doing, exc) from exc
+
+
+def client(settings: Settings, doing: str = "opening the tracking and model registry") -> MlflowClient:
+    """A client bound to the configured store (also sets the process-wide tracking URI); a tracking
+    server that does not answer fails here, naming ``doing``."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    if settings.mlflow_tracking_uri.startswith(("http://", "https://")):
+        reach_server(settings.mlflow_tracking_uri, doing)
     model_integrity.disable_pickle_loading()
     import mlflow
     from mlflow import MlflowClient
@@ -107,6 +133,40 @@ def ensure_experiment(mlflow_client: MlflowClient, settings: Settings, name: str
         if experiment is None:
             raise
         return experiment.experiment_id
+
+
+def end_orphan_runs(
+    mlflow_client: MlflowClient,
+    experiment_id: str,
+    run_key: str,
+    *,
+    model: str | None = None,
+    started_before_ms: int | None = None,
+) -> list[str]:
+    """End as ``KILLED`` the training runs a dead process left ``RUNNING``; returns their ids.
+
+    Those are the runs of ``run_key`` (Airflow starts a retry or a re-run of an interval only once
+    its previous try is over) and, with ``model`` and ``started_before_ms``, any run of the model
+    started before then (a task still running after its execution timeout has been killed), so the
+    next night cleans up after a try that was never retried.
+    """
+    running = "attributes.status = 'RUNNING'"
+    queries = [f"tags.`{Tag.RUN_KEY}` = '{run_key}' and {running}"]
+    if model is not None and started_before_ms is not None:
+        queries.append(
+            f"tags.`{Tag.MODEL}` = '{model}' and {running} and attributes.start_time < {started_before_ms}"
+        )
+    ended: list[str] = []
+    for query in queries:
+        for run in mlflow_client.search_runs([experiment_id], query, max_results=100):
+            if run.info.run_id in ended:
+                continue
+            mlflow_client.set_tag(
+                run.info.run_id, Tag.ORPHAN_ENDED, "its training process died; a later training ended it"
+            )
+            mlflow_client.set_terminated(run.info.run_id, status="KILLED")
+            ended.append(run.info.run_id)
+    return ended
 
 
 def find_run(

@@ -20,7 +20,10 @@ from mloops.errors import (
     ModelIntegrityError,
     PartitionMissingError,
     SkipStage,
+    TransientError,
     ValidationFailedError,
+    bounded,
+    bounded_payload,
 )
 from mloops.partitions import DAY, Partition
 from mloops.settings import get_settings
@@ -191,7 +194,8 @@ class MloopsStageOperator(BaseOperator):
 
         An intended skip (:class:`~mloops.errors.SkipStage`) ends the task ``skipped`` with its
         reason. On a data or gate failure the stage's result and the event are published, then the
-        task fails without retrying.
+        task fails without retrying; a :class:`~mloops.errors.TransientError` (a store unreachable, a
+        lock held) fails it with its message and leaves the retry to Airflow.
         """
         self.log.info("mloops: %s", warm.start_report())
         try:
@@ -199,12 +203,17 @@ class MloopsStageOperator(BaseOperator):
         except SkipStage as exc:
             self.log.info("Skipped: %s", exc)
             raise AirflowSkipException(str(exc)) from exc
+        except TransientError as exc:
+            retryable = type(exc)(f"{self.task_id} of model {self.model!r}: {exc}")
+            self.log.error("%s (the task is retried if it has retries left)", retryable)
+            raise retryable from exc
         except NOT_RETRYABLE as exc:
+            message = bounded(str(exc))
             if exc.result is not None:
-                context["ti"].xcom_push(key="failure", value=exc.result)
+                context["ti"].xcom_push(key="failure", value=bounded_payload(exc.result))
             kind = next((k for t, k in FAILURE_EVENTS.items() if isinstance(exc, t)), None)
             if kind:
-                self.emit(context, kind, str(exc), exc.result)
-            self.log.error("%s", exc)
+                self.emit(context, kind, message, exc.result)
+            self.log.error("%s", message)
             self.refresh_fleet_row()
-            raise AirflowFailException(str(exc)) from exc
+            raise AirflowFailException(message) from exc

@@ -34,7 +34,10 @@ class MLflowTrainModelOperator(MloopsStageOperator):
         # Rendered by then: ``render_template_as_native_obj`` turns the template into the param's dict.
         overrides = self.estimator_overrides if isinstance(self.estimator_overrides, dict) else None
         overrides = overrides or None
-        result = self.run_stage(context, lambda: train.train_model(ctx, overrides=overrides))
+        result = self.run_stage(
+            context,
+            lambda: train.train_model(ctx, overrides=overrides, stale_after=self.execution_timeout),
+        )
         self.log.info(
             "%s run %s (%s): %s",
             "Reused" if result["reused"] else "Logged",

@@ -30,6 +30,7 @@ from mloops.contracts import (
     TrainingResult,
 )
 from mloops.errors import RegistryError
+from mloops.locks import serialized
 
 if TYPE_CHECKING:
     from mloops.adapters.mlflow_adapter import VersionInfo
@@ -44,6 +45,7 @@ RECORDED = "recorded"
 REFUSE = "refuse"
 
 
+@serialized
 def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult) -> RegistrationResult:
     """Register the tested model once per run (re-runs reuse the version) and set ``challenger``."""
     from mloops.adapters import mlflow_adapter
@@ -74,6 +76,7 @@ def register_model(ctx: RunContext, trained: TrainingResult, tested: TestResult)
     )
 
 
+@serialized
 def promote_model(
     ctx: RunContext, registered: RegistrationResult, *, mode: str | None = None
 ) -> PromotionResult:
@@ -363,6 +366,7 @@ def promotion_recorded(ctx: RunContext, version: str) -> None:
 # --------------------------------------------------------------------------------- registry actions
 
 
+@serialized
 def registry_action(
     ctx: RunContext,
     *,

@@ -7,6 +7,7 @@ reference, and log the run with its lineage, metrics, datasets and the skops-sav
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from mloops.partitions import StoragePath
 
 
+#: Slack past a training task's execution timeout before its still-RUNNING MLflow run counts as
+#: orphaned (Airflow kills the task at the timeout; the process may take a moment to go).
+ORPHAN_MARGIN = dt.timedelta(minutes=10)
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """The window's validated rows split into train and holdout, with what they came from."""
@@ -38,11 +44,18 @@ class TrainingData:
     holdout_path: StoragePath
 
 
-def train_model(ctx: RunContext, *, overrides: Mapping[str, Any] | None = None) -> TrainingResult:
+def train_model(
+    ctx: RunContext,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    stale_after: dt.timedelta | None = None,
+) -> TrainingResult:
     """Fit the pipeline on the validated partitions of the window and log it to MLflow.
 
     Idempotent: a finished run for the same interval, data fingerprint, config and overrides is
     reused instead of training again, so re-running a date never yields a second model version.
+    Runs a killed training left ``RUNNING`` are ended first: this interval's, and with ``stale_after``
+    (the task's execution timeout) any of the model's that started longer ago than that.
     """
     from mloops.adapters import mlflow_adapter
 
@@ -50,6 +63,13 @@ def train_model(ctx: RunContext, *, overrides: Mapping[str, Any] | None = None) 
     client = mlflow_adapter.client(ctx.settings)
     experiment_id = mlflow_adapter.ensure_experiment(client, ctx.settings, ctx.config.experiment_name)
     identity = run_identity(ctx, data, overrides)
+    started_before = None
+    if stale_after is not None:
+        cutoff = dt.datetime.now(dt.UTC) - stale_after - ORPHAN_MARGIN
+        started_before = int(cutoff.timestamp() * 1000)
+    mlflow_adapter.end_orphan_runs(
+        client, experiment_id, run_key(ctx), model=ctx.model, started_before_ms=started_before
+    )
     existing = mlflow_adapter.find_run(client, experiment_id, run_key(ctx), identity)
     if existing is not None and existing.tags.get(Tag.MODEL_URI):
         return _result(ctx, data, reused_run(existing))
