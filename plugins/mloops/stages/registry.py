@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from mloops.contracts import (
     TestResult,
     TrainingResult,
 )
-from mloops.errors import RegistryError
+from mloops.errors import RegistryError, ServiceUnavailableError
 from mloops.locks import serialized
 
 if TYPE_CHECKING:
@@ -274,9 +275,18 @@ def write_model_card(ctx: RunContext, client: Any, version: str) -> str:
     replaced = info.tags.get(Tag.PROMOTED_FROM)
     if importances and replaced not in (None, "none", importances.get("champion_version")):
         importances = _compared_with(client, name, importances, replaced)
+    try:
+        recorded = store.read_metrics(ctx.settings.metrics_db_uri, ctx.model)
+    except ServiceUnavailableError as exc:
+        # The card is rewritten by the retry (and by every later promotion or action); a metrics DB
+        # that is down must fail the step that needs it (recording the event), not the card.
+        logging.getLogger(__name__).warning(
+            "model card of v%s written without live quality: %s", version, exc
+        )
+        recorded = []
     live = [
         row
-        for row in store.read_metrics(ctx.settings.metrics_db_uri, ctx.model)
+        for row in recorded
         if str(row["model_version"]) == version and str(row["metric"]).startswith(card.LIVE_QUALITY_PREFIX)
     ]
     document = card.build(
