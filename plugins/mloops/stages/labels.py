@@ -17,7 +17,7 @@ arrival per id (:func:`read_labeled`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mloops import labels, monitoring, partitions, store
@@ -142,11 +142,7 @@ def write_join(ctx: RunContext, lookback: Sequence[RunContext], matched: pd.Data
         day = ctx.at_key(str(partition))
         path = labeled_path(day, str(version), ctx.partition)
         written.append(partitions.write_parquet(rows.reset_index(drop=True), path))
-    keep = {str(p) for p in written}
-    for day in lookback:
-        for _, arrival, path in labeled_files(day):
-            if arrival == ctx.partition and str(path) not in keep:
-                path.unlink()
+    _remove_unwritten(ctx, lookback, labeled_files, written)
     return written
 
 
@@ -174,12 +170,22 @@ def join_shadow(
             day = ctx.at_key(str(partition))
             path = shadow_labeled_path(day, version, ctx.partition)
             written.append(partitions.write_parquet(rows.reset_index(drop=True), path))
+    _remove_unwritten(ctx, lookback, shadow_labeled_files, written)
+    return written
+
+
+def _remove_unwritten(
+    ctx: RunContext,
+    lookback: Sequence[RunContext],
+    files_of: Callable[[RunContext], list[tuple[str, Partition, StoragePath]]],
+    written: list[StoragePath],
+) -> None:
+    """Remove the files of this arrival that an earlier run wrote and this one did not."""
     keep = {str(p) for p in written}
     for day in lookback:
-        for _, arrival, path in shadow_labeled_files(day):
+        for _, arrival, path in files_of(day):
             if arrival == ctx.partition and str(path) not in keep:
                 path.unlink()
-    return written
 
 
 def read_shadow_labeled(ctx: RunContext) -> pd.DataFrame:
