@@ -26,8 +26,6 @@ LOCK_ERRORS = ("database is locked", "OperationalError", "ObjectDeletedError")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path):
-    import os
-
     from scripts.devstack import LocalAirflow
 
     root = tmp_path_factory.mktemp("concurrency")
@@ -35,23 +33,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path):
     for config in configs.values():  # no scheduled run of today once unpaused: only what the test makes
         config["schedule"]["end_date"] = "2026-01-31"
     models = write_models(root / "models", **configs)
-    saved = {k: os.environ.get(k) for k in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI")}
     env = local_airflow_env(root / "stack", models, root / "mloops")
-    os.environ.update({k: env[k] for k in saved})
-    local = LocalAirflow(env, root / "stack" / "standalone.log")
-    local.cli("db", "migrate")
-    local.cli("pools", "set", "mloops_registry", "1", "registry writes")
-    local.start()
-    try:
-        local.wait_for_dags([f"mloops_train_{m}" for m in MODELS], timeout=180)
-        yield local
-    finally:
-        local.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:  # this test's own reads of MLflow and the store
+        for key in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI"):
+            patch.setenv(key, env[key])
+        local = LocalAirflow(env, root / "stack" / "standalone.log")
+        local.cli("db", "migrate")
+        local.cli("pools", "set", "mloops_registry", "1", "registry writes")
+        local.start()
+        try:
+            local.wait_for_dags([f"mloops_train_{m}" for m in MODELS], timeout=180)
+            yield local
+        finally:
+            local.stop()
 
 
 def _make_backfill(stack, model: str, reprocess: str = "none") -> subprocess.Popen:
