@@ -10,7 +10,11 @@ backfill without runs, which blocks every later backfill of the DAG. Here:
 * an active backfill of the DAG is refused up front, naming it (id, range, who, progress);
 * a failed creation is rolled back whole: the runs are created in one transaction, and the orphan
   backfill row is removed (only when no run of it exists), then the creation is retried a few times
-  on a lock error;
+  on a lock error. On SQLite "one transaction" needs help (``atomic_sqlite_transactions``): Python's
+  driver commits at every outermost ``RELEASE SAVEPOINT``, and Airflow creates each run in a savepoint,
+  so without it every run was committed on its own, the scheduler started them, and Airflow's clean-up
+  after a lock error deleted runs the scheduler held (``ObjectDeletedError`` / ``StaleDataError``: a
+  dead scheduler);
 * what was created is printed: the backfill id and, per date, the run or why it was skipped.
 
 Exit codes: 0 created, 1 refused or nothing to create, 2 bad arguments, 3 failed (nothing left behind).
@@ -28,6 +32,31 @@ from collections.abc import Sequence
 from typing import Any
 
 LOCK_ATTEMPTS = 5
+
+
+def atomic_sqlite_transactions(engine: Any) -> None:
+    """Make every transaction of ``engine`` one real SQLite transaction that holds the write lock.
+
+    Python's sqlite3 driver (before 3.12) opens a transaction only before a data change and treats an
+    outermost ``SAVEPOINT`` as a transaction of its own, which its ``RELEASE`` commits. Here the driver
+    is put in autocommit mode and SQLAlchemy's own ``begin`` emits ``BEGIN IMMEDIATE``: savepoints nest
+    inside it, nothing is visible to the scheduler before the commit, and the write lock is taken
+    (waiting up to the busy timeout) before the first statement, so no write fails half-way with
+    ``database is locked``. SQLAlchemy's documented recipe for pysqlite; other databases are left alone.
+    """
+    from sqlalchemy import event
+
+    if engine.dialect.name != "sqlite":
+        return
+    engine.dispose()  # connections opened before the listeners would keep the driver's behaviour
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,9 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault(
         "AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"
     )  # our report, not Airflow's info lines
+    from airflow import settings
     from airflow.exceptions import AirflowException
     from airflow.models.backfill import NoBackfillRunsToCreate
 
+    atomic_sqlite_transactions(settings.engine)
     running = active_backfill(args.dag_id)
     if running:
         print(
