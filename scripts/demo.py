@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -36,6 +38,9 @@ TIMEOUT = float(os.environ.get("MLOOPS_DEMO_TIMEOUT", "1500"))
 TRAIN = ("2026-01-01", "2026-01-08")  # backfill ranges select runs by logical date = interval start
 SCORE = ("2026-01-03", "2026-01-11")
 MONITOR = ("2026-01-05", "2026-01-10")
+#: (DAG kind, range, runs at once): training nights build on each other (window, champion) and run one at
+#: a time; scoring and monitoring nights of a fixed champion are independent, keyed by their interval.
+BACKFILLS = (("train", TRAIN, 1), ("score", SCORE, 3), ("monitor", MONITOR, 3))
 TONIGHT = "2026-01-10"  # the last partition; its monitoring run is the one that may act
 END_OF_SIMULATION = "2026-01-31"
 
@@ -77,11 +82,14 @@ def main() -> int:
         kinds = ("train", "score", "monitor")
         stack.wait_for_dags([f"mloops_{k}_{m}" for k in kinds for m in MODELS], timeout=300)
         for m in MODELS:
-            stack.cli("dags", "unpause", f"mloops_train_{m}")  # drift-triggered runs need it unpaused
+            stack.unpause(f"mloops_train_{m}")  # drift-triggered runs need it unpaused
 
-        for kind, (first, last) in (("train", TRAIN), ("score", SCORE), ("monitor", MONITOR)):
+        for kind, (first, last), at_once in BACKFILLS:
             t0 = phase(f"Backfill mloops_{kind}_* {first} .. {last}")
-            counts = {m: stack.backfill(f"mloops_{kind}_{m}", first, last) for m in MODELS}
+            with ThreadPoolExecutor(len(MODELS)) as pool:  # each creation is a process importing Airflow
+                create = partial(stack.backfill, from_date=first, to_date=last, max_active_runs=at_once)
+                created = pool.map(create, [f"mloops_{kind}_{m}" for m in MODELS])
+                counts = dict(zip(MODELS, created, strict=True))
             for m in MODELS:
                 runs = stack.wait_for_runs(f"mloops_{kind}_{m}", count=counts[m], timeout=TIMEOUT)
                 print(
@@ -92,18 +100,28 @@ def main() -> int:
 
         t0 = phase(f"Tonight: monitoring of the window ending {TONIGHT}")
         trained_before = {m: len(stack.runs(f"mloops_train_{m}")) for m in MODELS}
-        for m in MODELS:
-            run_id = stack.trigger(
-                f"mloops_monitor_{m}", f"{TONIGHT}T23:00:00+00:00", {"partition_date": TONIGHT}
-            )
+        tonight = {
+            m: stack.trigger(f"mloops_monitor_{m}", f"{TONIGHT}T23:00:00+00:00", {"partition_date": TONIGHT})
+            for m in MODELS
+        }
+        retraining = []
+        for m, run_id in tonight.items():
             stack.wait_for_runs(
                 f"mloops_monitor_{m}", count=len(stack.runs(f"mloops_monitor_{m}")), timeout=TIMEOUT
             )
-            print(f"  mloops_monitor_{m}: {stack.task_states(f'mloops_monitor_{m}', run_id)}")
-        time.sleep(15)  # let the scheduler turn asset events into training runs
+            states = stack.task_states(f"mloops_monitor_{m}", run_id)
+            print(f"  mloops_monitor_{m}: {states}")
+            if states.get("trigger_retraining") == "success":  # the drift Asset event was emitted
+                retraining.append(m)
+        deadline = time.time() + 120  # the scheduler turns the asset event into a training run
+        while any(len(stack.runs(f"mloops_train_{m}")) <= trained_before[m] for m in retraining):
+            if time.time() > deadline:
+                print("  no drift-triggered training run appeared within 120s", file=sys.stderr)
+                break
+            time.sleep(1)
         for m in MODELS:
             runs = stack.wait_for_runs(f"mloops_train_{m}", count=trained_before[m], timeout=TIMEOUT)
-            for run in runs[trained_before[m] :] if len(runs) > trained_before[m] else []:
+            for run in runs[trained_before[m] :]:
                 print(f"  drift-triggered {run['run_id']}: {run['state']}")
         loop = time.time() - t0
         print(f"  (monitoring run -> retrained champion: {loop:.0f}s)")

@@ -52,6 +52,30 @@ def test_the_stage_modules_import_no_heavy_library_at_module_level() -> None:
     assert done.stdout.strip() == "[]", done.stderr
 
 
+def test_a_warm_task_imports_no_mlflow_store_on_its_first_client_call(tmp_path) -> None:
+    """What a task does first with MLflow (its fleet row refresh) finds the store modules imported."""
+    code = (
+        "import sys; from mloops import warm; warm.warm();"
+        "before = set(sys.modules);"
+        "from mloops.adapters.mlflow_adapter import client; from mloops.settings import get_settings;"
+        "client(get_settings()).search_experiments();"
+        "stores = ('mlflow.store.tracking', 'mlflow.store.model_registry', 'mlflow.store.workspace',"
+        " 'alembic');"
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith(stores)))"
+    )
+    env = {"PYTHONPATH": f"{REPO / 'plugins'}:{REPO}", "PATH": "/usr/bin:/bin", "MLOOPS_HOME": str(tmp_path)}
+    create_store = (  # as `make run` does before the first task
+        "from mloops.adapters.mlflow_adapter import client; from mloops.settings import get_settings;"
+        "client(get_settings()).search_experiments()"
+    )
+    subprocess.run([sys.executable, "-c", create_store], cwd=REPO, timeout=300, env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
 def test_without_a_command_it_says_how_to_call_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert warm.main([]) == 2
     assert "usage: python -m mloops.warm <airflow command>" in capsys.readouterr().err
