@@ -30,7 +30,10 @@ help:
 $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	@# pip byte-compiles file by file on one core; compileall spreads the same work over every core. A file
+	@# that does not compile (a test fixture of some package) is skipped, as pip skips it.
+	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 venv: $(BIN)/.installed

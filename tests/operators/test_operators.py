@@ -255,3 +255,24 @@ def test_sql_source_through_an_airflow_connection(
     result = _execute(GXValidateBatchOperator(task_id="validate_batch", model="churn"), {})
     assert result["status"] == "passed" and result["rows"] == 300
     assert result["also_validated"] == {"2026-01-02": "passed"}
+
+
+def test_only_stages_that_change_the_fleet_row_refresh_it(churn_models: Path, mloops_home: Path) -> None:
+    """A refresh costs an MLflow client and four registry queries per task: checking parameters and
+    training (an MLflow run, not a version) change nothing the row shows and skip it."""
+    from mloops.fleet import collect
+    from mloops.operators import CheckRunParamsOperator
+    from mloops.settings import get_settings
+
+    settings, store = get_settings(), {}
+    check = CheckRunParamsOperator(task_id="check_params", model="churn")
+    check.post_execute(_context(store, "check_params"), _execute(check, store))
+    assert collect.read_model(settings, "churn") is None
+    validate = GXValidateBatchOperator(task_id="validate_batch", model="churn")
+    validate.post_execute(_context(store, "validate_batch"), _execute(validate, store))
+    row = collect.read_model(settings, "churn")
+    assert row is not None and row["model"] == "churn"
+    overrides = {"max_iter": 30}
+    train = MLflowTrainModelOperator(task_id="train_model", model="churn", estimator_overrides=overrides)
+    train.post_execute(_context(store, "train_model"), _execute(train, store))
+    assert collect.read_model(settings, "churn") == row  # not rewritten: same updated_at

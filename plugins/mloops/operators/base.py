@@ -156,6 +156,10 @@ class MloopsStageOperator(BaseOperator):
     use: Use = Use.TRAINING
     #: The model's partition interval, known once :meth:`load` read its config (events use it).
     interval: dt.timedelta = DAY
+    #: Whether the stage's success changes what the model's fleet row shows (its verdicts, registry
+    #: versions, metrics, events, scored dates or reports). A refresh costs an MLflow client and four
+    #: registry queries; a stage that changes none of them skips it (failures always refresh).
+    changes_fleet_row: bool = True
 
     def __init__(self, *, model: str, partition_date: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -187,7 +191,8 @@ class MloopsStageOperator(BaseOperator):
 
     def post_execute(self, context: Any, result: Any = None) -> None:
         super().post_execute(context, result)
-        self.refresh_fleet_row()
+        if self.changes_fleet_row:
+            self.refresh_fleet_row()
 
     def run_stage(self, context: Any, stage: Callable[[], StageResult]) -> dict[str, Any]:
         """Run a stage and return its result as the XCom dict.

@@ -22,6 +22,8 @@ class CheckRunParamsOperator(MloopsStageOperator):
     :param model: model config name (templated).
     """
 
+    changes_fleet_row = False  # it only reads
+
     def execute(self, context: Any) -> dict[str, Any]:
         from mloops.errors import TrainingError
         from mloops.training import build_pipeline

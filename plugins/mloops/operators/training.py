@@ -22,6 +22,7 @@ class MLflowTrainModelOperator(MloopsStageOperator):
     """
 
     template_fields: Sequence[str] = (*MloopsStageOperator.template_fields, "estimator_overrides")
+    changes_fleet_row = False  # an MLflow run, not yet a version: the row shows versions
 
     def __init__(self, *, estimator_overrides: dict[str, Any] | str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
