@@ -133,6 +133,10 @@ class RegistryBusyError(TransientError, RegistryError):
     """Another writer held the registry lock of the model for too long; nothing was changed."""
 
 
+class ProjectBusyError(TransientError):
+    """Another validation held the model's GX project for too long; nothing was validated."""
+
+
 class ServiceUnavailableError(TransientError):
     """A store mloops depends on (MLflow, the metrics DB, the data root) cannot be reached: the message
     names the service, its address (credentials masked) and what was being done."""

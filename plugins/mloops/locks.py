@@ -1,4 +1,5 @@
-"""Registry writes serialized inside mloops, one writer per registered model at a time.
+"""Registry writes serialized inside mloops, one writer per registered model at a time (and a model's GX
+project, one validation at a time: :func:`project_lock`).
 
 The MLflow registry has no compare-and-set: two writers that read ``champion`` and then move it both
 succeed, and one promotion is lost (or MLflow's read-then-insert of an alias row raises a raw
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from mloops.errors import RegistryBusyError, RegistryError
+from mloops.errors import ProjectBusyError, RegistryBusyError, RegistryError, TransientError
 
 if TYPE_CHECKING:
     from mloops.settings import Settings
@@ -53,9 +54,16 @@ def lock_timeout() -> float:
         raise RegistryError(f"{TIMEOUT_ENV}={value!r} is not a number of seconds") from None
 
 
-def advisory_key(name: str) -> int:
+#: What a lock guards: the registry writes of a registered model, or a model's GX project.
+REGISTRY, PROJECT = "registry", "project"
+#: How long a validation waits for another validation of the same model's GX project (seconds): one
+#: validation of a large batch holds it for a minute or more.
+PROJECT_TIMEOUT = 900.0
+
+
+def advisory_key(name: str, kind: str = REGISTRY) -> int:
     """A stable signed 64-bit key for ``pg_advisory_lock`` (the same in every process and host)."""
-    digest = hashlib.sha256(f"mloops.registry:{name}".encode()).digest()
+    digest = hashlib.sha256(f"mloops.{kind}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -67,19 +75,38 @@ def registry_lock(settings: Settings, name: str, *, timeout: float | None = None
     another writer holds it for longer than ``timeout`` seconds (default
     ``MLOOPS_REGISTRY_LOCK_TIMEOUT``, 120): nothing was changed and the task may be retried.
     """
+    with _lock(settings, REGISTRY, name, lock_timeout() if timeout is None else timeout):
+        yield
+
+
+@contextlib.contextmanager
+def project_lock(settings: Settings, model: str, *, timeout: float = PROJECT_TIMEOUT) -> Iterator[None]:
+    """Hold the lock of ``model``'s GX project (its suites, checkpoints and Data Docs site) for the block.
+
+    GX's file-backed project is not safe for concurrent writers: two validations of the same model at
+    once (scoring nights of a backfill run side by side) both create the suite, and the second fails with
+    ``Store already has the following key``. Raises the retryable :class:`ProjectBusyError` after
+    ``timeout`` seconds.
+    """
+    with _lock(settings, PROJECT, model, timeout):
+        yield
+
+
+@contextlib.contextmanager
+def _lock(settings: Settings, kind: str, name: str, wait: float) -> Iterator[None]:
     held: set[str] = _held.__dict__.setdefault("names", set())
-    if name in held:
+    key = f"{kind}:{name}"
+    if key in held:
         yield
         return
-    wait = lock_timeout() if timeout is None else timeout
     uri = settings.metrics_db_uri
     shared = uri.startswith("postgresql")
-    with _advisory_lock(uri, name, wait) if shared else _file_lock(settings, name, wait):
-        held.add(name)
+    with _advisory_lock(uri, name, wait, kind) if shared else _file_lock(settings, name, wait, kind):
+        held.add(key)
         try:
             yield
         finally:
-            held.discard(name)
+            held.discard(key)
 
 
 def serialized(stage: Callable[Concatenate[RunContext, P], R]) -> Callable[Concatenate[RunContext, P], R]:
@@ -94,7 +121,12 @@ def serialized(stage: Callable[Concatenate[RunContext, P], R]) -> Callable[Conca
     return locked
 
 
-def _timed_out(name: str, where: str, wait: float) -> RegistryBusyError:
+def _timed_out(name: str, where: str, wait: float, kind: str) -> TransientError:
+    if kind == PROJECT:
+        return ProjectBusyError(
+            f"{name}: another validation has held the model's GX project ({where}) for {wait:.0f} s; "
+            "nothing was validated, retry the task once it is done"
+        )
     return RegistryBusyError(
         f"{name}: another registry write has held the lock ({where}) for {wait:.0f} s; nothing was "
         "changed, retry the task once it is done"
@@ -102,12 +134,12 @@ def _timed_out(name: str, where: str, wait: float) -> RegistryBusyError:
 
 
 @contextlib.contextmanager
-def _file_lock(settings: Settings, name: str, wait: float) -> Iterator[None]:
+def _file_lock(settings: Settings, name: str, wait: float, kind: str) -> Iterator[None]:
     import fcntl
 
     folder = settings.home / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"registry.{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.lock"
+    path = folder / f"{kind}.{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.lock"
     deadline = time.monotonic() + wait
     with open(path, "a+b") as handle:  # one open file description per holder: threads exclude too
         while True:
@@ -116,7 +148,7 @@ def _file_lock(settings: Settings, name: str, wait: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise _timed_out(name, f"file {path}", wait) from None
+                    raise _timed_out(name, f"file {path}", wait, kind) from None
                 time.sleep(_POLL)
         try:
             yield
@@ -125,24 +157,24 @@ def _file_lock(settings: Settings, name: str, wait: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _advisory_lock(uri: str, name: str, wait: float) -> Iterator[None]:
+def _advisory_lock(uri: str, name: str, wait: float, kind: str) -> Iterator[None]:
     import sqlalchemy as sa
 
     from mloops import store
     from mloops.errors import ServiceUnavailableError
 
-    key = advisory_key(name)
+    key = advisory_key(name, kind)
     deadline = time.monotonic() + wait
     try:
         conn = store.engine(uri).connect()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        doing = f"taking the registry lock of {name}"
+        doing = f"taking the {kind} lock of {name}"
         raise ServiceUnavailableError.of("metrics DB", uri, doing, getattr(exc, "orig", None) or exc) from exc
     with conn:
         while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
             conn.rollback()
             if time.monotonic() >= deadline:
-                raise _timed_out(name, f"PostgreSQL advisory lock {key} on the metrics DB", wait)
+                raise _timed_out(name, f"PostgreSQL advisory lock {key} on the metrics DB", wait, kind)
             time.sleep(_POLL)
         conn.commit()  # a session-level lock outlives the transaction; do not hold one open meanwhile
         try:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mloops import partitions, quality
+from mloops import locks, partitions, quality
 from mloops.contracts import OnFailure, Status, Use, ValidationResult
 from mloops.data.sources import Extracted, SqlReader, extract_partition
 from mloops.errors import PartitionMissingError, UnreadablePartitionError, ValidationFailedError
@@ -94,13 +94,14 @@ def validate_partition(
     frame = frame.reset_index(drop=True)  # GX reports failing rows by index: make it their position
     schema_failures = quality.schema_failures(frame, ctx.config, ctx.use)
     checked = quality.without_columns(expectations, [f.column for f in schema_failures if f.column])
-    outcome = gx_adapter.validate_dataframe(
-        frame,
-        model=ctx.model if ctx.use == Use.TRAINING else f"{ctx.model}_{ctx.use}",
-        partition=ctx.partition,
-        expectations=checked,
-        project_dir=ctx.settings.docs_root / ctx.model,
-    )
+    with locks.project_lock(ctx.settings, ctx.model):  # one writer of the model's GX project at a time
+        outcome = gx_adapter.validate_dataframe(
+            frame,
+            model=ctx.model if ctx.use == Use.TRAINING else f"{ctx.model}_{ctx.use}",
+            partition=ctx.partition,
+            expectations=checked,
+            project_dir=ctx.settings.docs_root / ctx.model,
+        )
     outcome = quality.with_failures(outcome, [*schema_failures, *type_failures])
     verdict: dict[str, Any] = {
         "partition": ctx.ds,
