@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -19,6 +19,7 @@ from mloops.errors import (
     ModelGateFailedError,
     ModelIntegrityError,
     PartitionMissingError,
+    ServiceAuthError,
     SkipStage,
     TransientError,
     ValidationFailedError,
@@ -195,7 +196,9 @@ class MloopsStageOperator(BaseOperator):
         An intended skip (:class:`~mloops.errors.SkipStage`) ends the task ``skipped`` with its
         reason. On a data or gate failure the stage's result and the event are published, then the
         task fails without retrying; a :class:`~mloops.errors.TransientError` (a store unreachable, a
-        lock held) fails it with its message and leaves the retry to Airflow.
+        lock held) fails it with its message and leaves the retry to Airflow. A service that refuses
+        the credentials (:class:`~mloops.errors.ServiceAuthError`, or MLflow's HTTP 401/403 on a later
+        call) fails it at once, naming the service, its masked URI and what was being done.
         """
         self.log.info("mloops: %s", warm.start_report())
         try:
@@ -207,6 +210,8 @@ class MloopsStageOperator(BaseOperator):
             retryable = type(exc)(f"{self.task_id} of model {self.model!r}: {exc}")
             self.log.error("%s (the task is retried if it has retries left)", retryable)
             raise retryable from exc
+        except ServiceAuthError as exc:
+            self._refused(exc)
         except NOT_RETRYABLE as exc:
             message = bounded(str(exc))
             if exc.result is not None:
@@ -217,3 +222,17 @@ class MloopsStageOperator(BaseOperator):
             self.log.error("%s", message)
             self.refresh_fleet_row()
             raise AirflowFailException(message) from exc
+        except Exception as exc:
+            from mloops.adapters import mlflow_adapter
+
+            uri = get_settings().mlflow_tracking_uri
+            refused = mlflow_adapter.refusal(exc, uri, f"running {self.task_id}")
+            if refused is None:
+                raise
+            self._refused(refused, cause=exc)
+
+    def _refused(self, exc: ServiceAuthError, cause: BaseException | None = None) -> NoReturn:
+        """A service refused mloops' credentials: fail at once (a retry would be refused the same way)."""
+        message = bounded(f"{self.task_id} of model {self.model!r}: {exc}")
+        self.log.error("%s (not retried: fix the credentials or the permission, then clear it)", message)
+        raise AirflowFailException(message) from (cause or exc)
