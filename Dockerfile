@@ -18,8 +18,8 @@ RUN mkdir -p /opt/airflow/mloops/data /opt/airflow/mloops/data_docs /opt/airflow
 # constraints.txt pins apache-airflow itself, so pip keeps the image's Airflow.
 USER airflow
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/requirements/
-# The auth extra (Flask-WTF) is for the MLflow server's basic auth (docker-compose.yml); workers do not need it.
-RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt -c /opt/airflow/requirements/constraints.txt "mlflow[auth]" \
+# requirements.txt asks for mlflow[auth] (Flask-WTF): the MLflow server runs the basic-auth app (docker-compose.yml).
+RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt -c /opt/airflow/requirements/constraints.txt \
     && python -c "import sys, airflow; v = airflow.__version__; sys.exit(0 if v == '${AIRFLOW_VERSION}' else f'apache-airflow changed to {v}, expected ${AIRFLOW_VERSION}')" \
     && python -c "import psycopg2, mlflow.server, flask_wtf" \
     && mlflow --version

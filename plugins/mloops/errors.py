@@ -143,8 +143,62 @@ class ServiceUnavailableError(TransientError):
 
     @classmethod
     def of(cls, service: str, uri: str, doing: str, cause: BaseException) -> ServiceUnavailableError:
-        reason = masked(str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__)
-        return cls(bounded(f"{service} at {masked(uri)} cannot be reached while {doing}: {reason}"))
+        return cls(bounded(f"{service} at {masked(uri)} cannot be reached while {doing}: {_reason(cause)}"))
+
+
+class ServiceAuthError(MloopsError):
+    """A store mloops depends on answered but refused its credentials (HTTP 401/403, a database login
+    refused). A retry cannot fix that, so the task fails at once: the message names the service, its
+    address (credentials masked), what was being done, the refusal and the credentials sent."""
+
+
+#: MLflow's error codes for HTTP 401 and 403 (``mlflow.protos.databricks_pb2``), and what they mean.
+_REFUSED_CODES = {
+    "UNAUTHENTICATED": "authentication failed (HTTP 401: the credentials are missing or wrong)",
+    "PERMISSION_DENIED": "permission denied (HTTP 403: the user may not do this)",
+}
+_REFUSED_STATUS = {401: _REFUSED_CODES["UNAUTHENTICATED"], 403: _REFUSED_CODES["PERMISSION_DENIED"]}
+#: How PostgreSQL (libpq) and MySQL word a refused login; their drivers give it no code of its own.
+_DB_LOGIN_REFUSED = re.compile(
+    r"password authentication failed|authentication failed for user|no pg_hba\.conf entry|"
+    r'no password supplied|Access denied for user|role "[^"]*" does not exist',
+    re.IGNORECASE,
+)
+
+
+def auth_refusal(cause: BaseException) -> str | None:
+    """What kind of credential refusal ``cause`` is (an HTTP 401/403 from MLflow or any HTTP client,
+    a database login refused), or ``None`` for any other failure."""
+    code = getattr(cause, "error_code", None)
+    if code in _REFUSED_CODES:
+        return _REFUSED_CODES[str(code)]
+    response = getattr(cause, "response", None)
+    status = getattr(cause, "status_code", None) or getattr(response, "status_code", None)
+    if status in _REFUSED_STATUS:
+        return _REFUSED_STATUS[int(status)]
+    if _DB_LOGIN_REFUSED.search(str(cause)):
+        return "the database refused the login (authentication failed)"
+    return None
+
+
+def service_error(
+    service: str, uri: str, doing: str, cause: BaseException, credentials: str = ""
+) -> ServiceAuthError | ServiceUnavailableError:
+    """The error to raise when ``service`` at ``uri`` failed while ``doing``: a
+    :class:`ServiceAuthError` (not retried) when it refused the credentials (``credentials`` says which
+    were sent), else the retryable :class:`ServiceUnavailableError`."""
+    refusal = auth_refusal(cause)
+    if refusal is None:
+        return ServiceUnavailableError.of(service, uri, doing, cause)
+    sent = f"; credentials sent: {credentials}" if credentials else ""
+    return ServiceAuthError(
+        bounded(f"{service} at {masked(uri)} refused mloops while {doing}: {refusal}{sent}. {_reason(cause)}")
+    )
+
+
+def _reason(cause: BaseException) -> str:
+    text = str(cause).strip()
+    return masked(text.splitlines()[0] if text else type(cause).__name__)
 
 
 class InvalidParamsError(MloopsError):

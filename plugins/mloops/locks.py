@@ -161,7 +161,7 @@ def _advisory_lock(uri: str, name: str, wait: float, kind: str) -> Iterator[None
     import sqlalchemy as sa
 
     from mloops import store
-    from mloops.errors import ServiceUnavailableError
+    from mloops.errors import service_error
 
     key = advisory_key(name, kind)
     deadline = time.monotonic() + wait
@@ -169,7 +169,7 @@ def _advisory_lock(uri: str, name: str, wait: float, kind: str) -> Iterator[None
         conn = store.engine(uri).connect()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         doing = f"taking the {kind} lock of {name}"
-        raise ServiceUnavailableError.of("metrics DB", uri, doing, getattr(exc, "orig", None) or exc) from exc
+        raise service_error("metrics DB", uri, doing, getattr(exc, "orig", None) or exc) from exc
     with conn:
         while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
             conn.rollback()

@@ -227,6 +227,16 @@ class Partition:
         }
 
 
+def in_schedule(value: Any, length: dt.timedelta, start_date: dt.date) -> Partition:
+    """:meth:`Partition.parse` of a partition set from outside (``params.partition_date``, a drift
+    event's ``partition_date``), refused with a ``ValueError`` naming it when it lies before the
+    model's ``schedule.start_date``."""
+    partition = Partition.parse(value, length)
+    if partition.date < start_date:
+        raise ValueError(f"{partition} is before the model's schedule.start_date {start_date}")
+    return partition
+
+
 def key_of(value: Any, length: dt.timedelta = DAY) -> str:
     """The key of the partition (of interval ``length``) a stored value names: a date or datetime from
     the metrics store, or text from a file."""

@@ -18,7 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
-from mloops.errors import ServiceUnavailableError, bounded, bounded_payload
+from mloops.errors import bounded, bounded_payload, service_error
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -109,7 +109,8 @@ FLEET = sa.Table(
 def reaching(doing: str) -> Callable[[Callable[Concatenate[str, P], R]], Callable[Concatenate[str, P], R]]:
     """Turn a store function's failure to reach the database into a
     :class:`~mloops.errors.ServiceUnavailableError` naming the metrics DB (password masked) and
-    ``doing``; SQL errors of a reachable database stay what they are."""
+    ``doing`` (a refused login: :class:`~mloops.errors.ServiceAuthError`, not retried); SQL errors
+    of a reachable database stay what they are."""
 
     def wrap(function: Callable[Concatenate[str, P], R]) -> Callable[Concatenate[str, P], R]:
         @functools.wraps(function)
@@ -118,7 +119,7 @@ def reaching(doing: str) -> Callable[[Callable[Concatenate[str, P], R]], Callabl
                 return function(uri, *args, **kwargs)
             except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
                 cause = getattr(exc, "orig", None) or exc
-                raise ServiceUnavailableError.of("metrics DB", uri, doing, cause) from exc
+                raise service_error("metrics DB", uri, doing, cause) from exc
 
         return call
 

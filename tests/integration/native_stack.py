@@ -9,8 +9,8 @@ for free but native processes sharing one host do not is supplied here, and noth
 * databases: fresh, uniquely named PostgreSQL databases, so concurrent runs and other users of the
   same server never see each other's data; Redis is this stack's own ``redis`` service (compose's
   command, with its password) on a free port;
-* MLflow runs without ``--app-name basic-auth``: the test virtualenv does not install the
-  ``mlflow[auth]`` extra (Flask-WTF) that the image does; the workers still send their credentials;
+* working directories: a service's ``working_dir`` is mapped like its volumes (MLflow's basic-auth
+  app keeps its user DB relative to it, as ``deploy/mlflow/basic_auth.ini`` says);
 * ports each container owns privately (worker/triggerer log servers, scheduler health check);
 * :meth:`NativeStack.native_settings`: ``AIRFLOW_HOME`` (set by the image) and switching the time-based
   schedule off so the only run is the one a test triggers.
@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, TypeVar
 
 import httpx
 
-from tests.deploy.compose_contract import native_paths, service_command, service_environment
+from tests.deploy.compose_contract import native_paths, service, service_command, service_environment
 
 if TYPE_CHECKING:
     import psycopg2.extensions
@@ -296,11 +296,12 @@ class NativeStack:
         return {**base, **self.service_settings(name)}
 
     def command(self, name: str) -> list[str]:
-        argv = service_command(COMPOSE, name, self.variables(), **self.swaps(), options=self.options(name))
-        if name == "mlflow" and "--app-name" in argv:  # see the module doc: no mlflow[auth] in the venv
-            at = argv.index("--app-name")
-            del argv[at : at + 2]
-        return argv
+        return service_command(COMPOSE, name, self.variables(), **self.swaps(), options=self.options(name))
+
+    def working_dir(self, name: str) -> Path:
+        """The service's compose ``working_dir`` under the path swaps; the state folder without one."""
+        declared = service(COMPOSE, name).get("working_dir")
+        return Path(self.paths()[declared]) if declared else self.state_dir
 
     # ----------------------------------------------------------------------------------------------
     # Lifecycle
@@ -318,6 +319,7 @@ class NativeStack:
             self.state_dir / "mlflow-artifacts",
             self.state_dir / "mloops",
             self.state_dir / "redis",
+            *(self.working_dir(name) for name in SERVICES),
         ):
             folder.mkdir(parents=True, exist_ok=True)
         self.create_databases()
@@ -362,7 +364,7 @@ class NativeStack:
             popen = subprocess.Popen(
                 argv,
                 env=self.environment(name),
-                cwd=self.state_dir,
+                cwd=self.working_dir(name),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -6,10 +6,11 @@ tracking server are started as separate processes with the commands and environm
 file (see tests/integration/native_stack.py), on fresh databases. The run is triggered, watched and
 checked only through the REST APIs, as an operator or another system would, so the test proves what
 ``dag.test()`` cannot: the shared JWT secret and Execution API URL, the Celery broker and result
-backend, the registry pool made by airflow-init, the proxied MLflow artifact store, configs
-reaching workers through MLOOPS_MODELS_DIR, and the data root on object storage: an S3-compatible
-server on loopback (tests/s3_server.py) reached through an Airflow connection created over the REST
-API, stored encrypted in the metadata DB and handed to the worker by the Execution API.
+backend, the registry pool made by airflow-init, MLflow's basic auth with the workers' login, the
+proxied MLflow artifact store, configs reaching workers through MLOOPS_MODELS_DIR, and the data root
+on object storage: an S3-compatible server on loopback (tests/s3_server.py) reached through an
+Airflow connection created over the REST API, stored encrypted in the metadata DB and handed to the
+worker by the Execution API.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import require_service
@@ -119,7 +121,12 @@ def test_native_processes_get_the_compose_commands_and_environment(tmp_path: Pat
     redis_pw = native.secrets["REDIS_PASSWORD"]
     assert env["AIRFLOW__CELERY__BROKER_URL"] == f"redis://:{redis_pw}@127.0.0.1:{native.redis_port}/0"
     assert env["MLFLOW_TRACKING_PASSWORD"] == native.secrets["MLFLOW_ADMIN_PASSWORD"]
-    assert "--app-name" not in native.command("mlflow"), "the venv has no mlflow[auth] (module doc)"
+    mlflow_argv = native.command("mlflow")
+    assert mlflow_argv[mlflow_argv.index("--app-name") + 1] == "basic-auth", "compose's MLflow, auth on"
+    assert native.working_dir("mlflow") == native.state_dir / "mlflow-auth"
+    assert native.service_settings("mlflow")["MLFLOW_AUTH_CONFIG_PATH"].endswith(
+        "deploy/mlflow/basic_auth.ini"
+    )
     assert native.command("redis")[3:5] == ["redis-server", "--port"]
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith(f"/{native.stack_id}_airflow")
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].endswith(f"/{native.stack_id}_airflow")
@@ -269,6 +276,26 @@ def _check_celery(stack: NativeStack, worker_runs: int) -> None:
 
 
 def _check_mlflow(stack: NativeStack, run_id: str) -> None:
+    with pytest.MonkeyPatch.context() as env:
+        login = _mlflow_login(stack)
+        for key, value in login.items():
+            env.setenv(key, value)
+        _check_registry(stack, run_id, login)
+
+
+def _mlflow_login(stack: NativeStack) -> dict[str, str]:
+    """The workers' MLflow login (compose gives them the admin account); the server refuses anyone else."""
+    worker = stack.service_settings("airflow-worker")
+    login = {key: worker[key] for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    search = f"{stack.mlflow_url}/api/2.0/mlflow/registered-models/search"
+    assert httpx.get(search, timeout=30).status_code == 401, "MLflow runs with basic auth"
+    auth = (login["MLFLOW_TRACKING_USERNAME"], login["MLFLOW_TRACKING_PASSWORD"])
+    assert httpx.get(search, auth=auth, timeout=30).status_code == 200
+    assert (stack.working_dir("mlflow") / "basic_auth.db").exists(), "the user DB is in the auth volume"
+    return login
+
+
+def _check_registry(stack: NativeStack, run_id: str, login: dict[str, str]) -> None:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)
@@ -304,7 +331,7 @@ def _check_mlflow(stack: NativeStack, run_id: str) -> None:
         f"model = mlflow.sklearn.load_model('models:/{MODEL_NAME}@champion')\n"
         "print(type(model).__name__, hasattr(model, 'predict_proba'))\n"
     )
-    env = {**stack.environment("mlflow"), "MLFLOW_TRACKING_URI": stack.mlflow_url}
+    env = {**stack.environment("mlflow"), "MLFLOW_TRACKING_URI": stack.mlflow_url, **login}
     done = subprocess.run(
         [str(VENV_BIN / "python"), "-c", loader],
         env=env,

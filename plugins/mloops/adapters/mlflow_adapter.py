@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloops.adapters import model_integrity
 from mloops.contracts import Tag
-from mloops.errors import ServiceUnavailableError
+from mloops.errors import ServiceAuthError, ServiceUnavailableError, auth_refusal, service_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,19 +81,71 @@ class VersionInfo:
 #: MLflow's own HTTP retries (7, with exponential backoff) take minutes to report a dead server; the
 #: task's retries decide how long to keep trying, so a request gives up after these (env overrides).
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
-#: Seconds to wait for the tracking server to accept a connection before a stage starts.
+#: Seconds to wait for the tracking server to accept a connection (and answer the probe) before a
+#: stage starts.
 PROBE_TIMEOUT = 5.0
+SERVICE = "MLflow tracking server"
+#: Answered by any MLflow server; behind ``--app-name basic-auth`` only to a signed-in user (no
+#: permission needed), so wrong or missing credentials show before the stage's first real call.
+PROBE_ENDPOINT = "/version"
+
+
+def credentials_sent(uri: str) -> str:
+    """Which credentials the MLflow client sends to ``uri`` (never the secret itself), for refusal
+    messages."""
+    from mlflow.environment_variables import MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME
+
+    if MLFLOW_TRACKING_USERNAME.get():
+        return f"user {MLFLOW_TRACKING_USERNAME.get()!r} (MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD)"
+    if MLFLOW_TRACKING_TOKEN.get():
+        return "a token (MLFLOW_TRACKING_TOKEN)"
+    if urllib.parse.urlsplit(uri).username:
+        return f"user {urllib.parse.urlsplit(uri).username!r} (in the tracking URI)"
+    return "none (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD are not set)"
 
 
 def reach_server(uri: str, doing: str) -> None:
-    """Fail fast with :class:`~mloops.errors.ServiceUnavailableError` (service, masked URI, ``doing``)
-    when the tracking server at ``uri`` does not accept a connection."""
+    """Fail fast when the tracking server at ``uri`` does not accept a connection
+    (:class:`~mloops.errors.ServiceUnavailableError`, retryable) or refuses mloops' credentials
+    (:class:`~mloops.errors.ServiceAuthError`, not retried); both name the service, the masked URI and
+    ``doing``."""
     parts = urllib.parse.urlsplit(uri)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         socket.create_connection((parts.hostname or "localhost", port), timeout=PROBE_TIMEOUT).close()
     except OSError as exc:
-        raise ServiceUnavailableError.of("MLflow tracking server", uri, doing, exc) from exc
+        raise ServiceUnavailableError.of(SERVICE, uri, doing, exc) from exc
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    # MLflow's own request function, so the probe sends exactly the credentials (basic auth, token,
+    # TLS settings) the client will; no retries, since a 401 or 403 does not change on a retry.
+    try:
+        response = http_request(
+            get_default_host_creds(uri), PROBE_ENDPOINT, "GET", max_retries=0, timeout=PROBE_TIMEOUT
+        )
+    except Exception as exc:  # noqa: BLE001 - connected a moment ago; anything now is "unreachable"
+        raise ServiceUnavailableError.of(SERVICE, uri, doing, exc) from exc
+    if response.status_code in (401, 403):
+        error = _http_error(response)
+        raise service_error(SERVICE, uri, doing, error, credentials_sent(uri)) from error
+
+
+def _http_error(response: Any) -> Exception:
+    import requests
+
+    body = " ".join(str(response.text or "").split())[:300]
+    return requests.HTTPError(f"{response.status_code} on {PROBE_ENDPOINT}: {body}", response=response)
+
+
+def refusal(exc: BaseException, uri: str, doing: str) -> ServiceAuthError | None:
+    """``exc`` as a :class:`~mloops.errors.ServiceAuthError` when it is MLflow's answer to a refused
+    call (HTTP 401/403 after the probe passed: a user without the permission for a write), else
+    ``None``."""
+    if not type(exc).__module__.startswith("mlflow") or auth_refusal(exc) is None:
+        return None
+    error = service_error(SERVICE, uri, doing, exc, credentials_sent(uri))
+    return error if isinstance(error, ServiceAuthError) else None
 
 
 def client(settings: Settings, doing: str = "opening the tracking and model registry") -> MlflowClient:

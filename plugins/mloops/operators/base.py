@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -19,6 +18,7 @@ from mloops.errors import (
     ModelGateFailedError,
     ModelIntegrityError,
     PartitionMissingError,
+    ServiceAuthError,
     SkipStage,
     TransientError,
     ValidationFailedError,
@@ -29,6 +29,9 @@ from mloops.partitions import DAY, Partition
 from mloops.settings import get_settings
 
 if TYPE_CHECKING:
+    from mloops.config import ModelConfig
+    from mloops.drift_event import DriftEvent
+    from mloops.settings import Settings
     from mloops.stages.layout import RunContext
 
 #: Data problems a retry cannot fix: fail at once instead of retrying.
@@ -68,15 +71,26 @@ def run_partition(context: Any, length: dt.timedelta = DAY, override: str | None
 
 
 def drift_context(context: Any) -> dict[str, Any]:
-    """The extra of the drift event that started this run, if an Asset event did (latest wins)."""
+    """The extra of the drift event that started this run, if an Asset event did (latest window
+    wins), unchecked: :func:`drift_trigger` checks it."""
+    from mloops import drift_event
+
     events = context.get("triggering_asset_events") or {}
-    found: dict[str, Any] = {}
-    for asset_events in events.values():
-        for event in asset_events:
-            extra = dict(getattr(event, "extra", None) or {})
-            if extra.get("kind") == "drift" and extra.get("window_end", "") >= found.get("window_end", ""):
-                found = extra
-    return found
+    extras = (getattr(event, "extra", None) for asset_events in events.values() for event in asset_events)
+    return dict(drift_event.latest(extras) or {})
+
+
+def drift_trigger(context: Any, config: ModelConfig, settings: Settings) -> DriftEvent | None:
+    """The checked drift event that started this run, or ``None``; a bad one raises
+    :class:`~mloops.errors.InvalidParamsError` naming the field, the model and the value."""
+    from mloops import drift_event, partitions
+    from mloops.stages.layout import monitoring_root
+
+    extra = drift_context(context)
+    if not extra:
+        return None
+    root = partitions.to_uri(monitoring_root(settings.data_root, config.name))
+    return drift_event.parse(extra, config, report_root=root)
 
 
 def run_type(context: Any) -> str:
@@ -85,8 +99,9 @@ def run_type(context: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def lineage(context: Any) -> dict[str, str]:
-    """Tags that tie MLflow objects to the Airflow run that produced them."""
+def lineage(context: Any, drift: DriftEvent | None = None) -> dict[str, str]:
+    """Tags that tie MLflow objects to the Airflow run that produced them (and to the checked drift
+    event that started it)."""
     dag_run = context.get("dag_run")
     ti = context.get("ti")
     out = {
@@ -102,13 +117,8 @@ def lineage(context: Any) -> dict[str, str]:
     reason = (context.get("params") or {}).get("reason")
     if reason:
         out[Tag.REASON] = str(reason)
-    drift = drift_context(context)
-    if drift:
-        out[Tag.TRIGGER] = "drift"
-        out[Tag.DRIFT_WINDOW] = f"{drift.get('window_start')}..{drift.get('window_end')}"
-        out[Tag.DRIFT_COLUMNS] = json.dumps(drift.get("drifted_columns", {}), sort_keys=True)
-        out[Tag.DRIFT_REASONS] = "; ".join(drift.get("reasons", []))[:5000]
-        out[Tag.DRIFT_REPORT] = str(drift.get("report_uri", ""))
+    if drift is not None:
+        out.update(drift.tags())
     return out
 
 
@@ -174,10 +184,11 @@ class MloopsStageOperator(BaseOperator):
         try:
             config = find_model_config(self.model, settings.models_dir)
             self.interval = config.interval
+            drift = drift_trigger(context, config, settings)
             day = run_partition(context, config.interval, self.partition_date)
         except MloopsError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        return RunContext(config, day, settings, lineage(context), self.use)
+            raise AirflowFailException(bounded(str(exc))) from exc
+        return RunContext(config, day, settings, lineage(context, drift), self.use)
 
     def emit(self, context: Any, kind: str, message: str, payload: dict[str, Any] | None = None) -> None:
         """Record an event for this task's model and partition (see :mod:`mloops.alerts`)."""
@@ -200,7 +211,9 @@ class MloopsStageOperator(BaseOperator):
         An intended skip (:class:`~mloops.errors.SkipStage`) ends the task ``skipped`` with its
         reason. On a data or gate failure the stage's result and the event are published, then the
         task fails without retrying; a :class:`~mloops.errors.TransientError` (a store unreachable, a
-        lock held) fails it with its message and leaves the retry to Airflow.
+        lock held) fails it with its message and leaves the retry to Airflow. A service that refuses
+        the credentials (:class:`~mloops.errors.ServiceAuthError`, or MLflow's HTTP 401/403 on a later
+        call) fails it at once, naming the service, its masked URI and what was being done.
         """
         self.log.info("mloops: %s", warm.start_report())
         try:
@@ -212,6 +225,8 @@ class MloopsStageOperator(BaseOperator):
             retryable = type(exc)(f"{self.task_id} of model {self.model!r}: {exc}")
             self.log.error("%s (the task is retried if it has retries left)", retryable)
             raise retryable from exc
+        except ServiceAuthError as exc:
+            self._refused(exc)
         except NOT_RETRYABLE as exc:
             message = bounded(str(exc))
             if exc.result is not None:
@@ -222,3 +237,17 @@ class MloopsStageOperator(BaseOperator):
             self.log.error("%s", message)
             self.refresh_fleet_row()
             raise AirflowFailException(message) from exc
+        except Exception as exc:
+            from mloops.adapters import mlflow_adapter
+
+            uri = get_settings().mlflow_tracking_uri
+            refused = mlflow_adapter.refusal(exc, uri, f"running {self.task_id}")
+            if refused is None:
+                raise
+            self._refused(refused, cause=exc)
+
+    def _refused(self, exc: ServiceAuthError, cause: BaseException | None = None) -> NoReturn:
+        """A service refused mloops' credentials: fail at once (a retry would be refused the same way)."""
+        message = bounded(f"{self.task_id} of model {self.model!r}: {exc}")
+        self.log.error("%s (not retried: fix the credentials or the permission, then clear it)", message)
+        raise AirflowFailException(message) from (cause or exc)

@@ -69,7 +69,7 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
         self.check_task_id = check_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mloops import monitoring, store
+        from mloops import drift_event, monitoring, store
 
         ctx = self.load(context)
         config, settings = ctx.config, ctx.settings
@@ -93,18 +93,7 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
                 f"{Partition.containing(last, config.interval).key}; "
                 f"cooldown is {config.monitoring.cooldown_hours} h of data time"
             )
-        extra = {
-            "kind": "drift",
-            "model": config.name,
-            "partition_date": finding["window_end"],
-            "window_start": finding["window_start"],
-            "window_end": finding["window_end"],
-            "champion_version": finding["champion_version"],
-            "drifted_columns": finding["drifted_columns"],
-            "share": finding["share"],
-            "reasons": finding["reasons"],
-            "report_uri": finding["report_uri"],
-        }
+        extra = drift_event.build(finding, config).extra()
         for asset in self.outlets:
             context["outlet_events"][asset].extra = extra
         self.emit(context, EventKind.RETRAIN_TRIGGERED, "; ".join(finding["reasons"]), extra)

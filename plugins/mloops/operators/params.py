@@ -8,7 +8,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mloops.contracts import PromotionPolicy
 from mloops.operators.base import MloopsStageOperator
-from mloops.partitions import Partition
+from mloops.partitions import in_schedule
 
 
 class CheckRunParamsOperator(MloopsStageOperator):
@@ -17,7 +17,9 @@ class CheckRunParamsOperator(MloopsStageOperator):
     The trigger form already enforces types and enums (Airflow validates ``Param`` schemas); this
     checks what a schema cannot: the partition is a real partition of the model's interval (a date, or
     a datetime on an interval boundary) inside the model's schedule, and
-    estimator overrides are parameters the configured estimator accepts, with values it accepts.
+    estimator overrides are parameters the configured estimator accepts, with values it accepts. The
+    extra of a drift event that started the run passes the same partition check, and the others of
+    :func:`mloops.drift_event.parse`, when the task loads its run context.
 
     :param model: model config name (templated).
     """
@@ -34,15 +36,9 @@ class CheckRunParamsOperator(MloopsStageOperator):
         raw_date = params.get("partition_date")
         if raw_date:
             try:
-                day = Partition.parse(raw_date, config.interval)
+                in_schedule(raw_date, config.interval, config.schedule.start_date)
             except ValueError as exc:
                 problems.append(f"partition_date: {exc}")
-            else:
-                if day.date < config.schedule.start_date:
-                    problems.append(
-                        f"partition_date: {day} is before the model's schedule.start_date "
-                        f"{config.schedule.start_date}"
-                    )
         overrides = params.get("estimator_overrides") or {}
         if not isinstance(overrides, dict):
             problems.append(

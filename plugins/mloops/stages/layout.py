@@ -185,10 +185,15 @@ def unmatched_labels_path(ctx: RunContext) -> StoragePath:
     return area_dir(ctx, "labels-unmatched") / "labels.parquet"
 
 
+def monitoring_root(data_root: StoragePath, model: str) -> StoragePath:
+    """``monitoring/<model>/``: every drift report of the model lies below it."""
+    return data_root / "monitoring" / model
+
+
 def monitoring_dir(ctx: RunContext, window_start: Partition) -> StoragePath:
     """``monitoring/<model>/window=<start>_<end>/``: the drift reports of the window ending at the
     partition."""
-    return ctx.settings.data_root / "monitoring" / ctx.model / f"window={window_start}_{ctx.ds}"
+    return monitoring_root(ctx.settings.data_root, ctx.model) / f"window={window_start}_{ctx.ds}"
 
 
 def window(ctx: RunContext, count: int) -> list[RunContext]:
