@@ -40,6 +40,7 @@ def _frames(rows: int = 3_000) -> tuple[pd.DataFrame, pd.DataFrame]:
         gaps = rng.normal(10.0, 2.0, rows)
         gaps[rng.random(rows) < 0.1] = np.nan
         gaps[:2] = [np.inf, -np.inf]
+        regions = pd.Series(rng.choice(["n", "s", "-"], rows, p=[0.5, 0.45, 0.05]), dtype="str")
         return pd.DataFrame(
             {
                 "shifted": rng.normal(shift, 1.0, rows),
@@ -47,9 +48,7 @@ def _frames(rows: int = 3_000) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "gaps": gaps,
                 "constant": np.full(rows, 3.5),
                 "plan": pd.Series(rng.choice(plans, rows, p=weights), dtype="str"),
-                "region": pd.Series(rng.choice(["n", "s", "-"], rows, p=[0.5, 0.45, 0.05]), dtype="str").replace(
-                    "-", None
-                ),
+                "region": regions.where(regions != "-", None),
                 "single": pd.Series(["only"] * rows, dtype="str"),
             }
         )
