@@ -35,7 +35,7 @@ class Mode:
     warm_up_rows: int
     drift_rows: int
     drift_sample_sizes: tuple[int, ...]
-    #: Per sample size, at most this many repeats (Evidently on 1M unsampled rows takes over a minute).
+    #: Per sample size, at most this many repeats (the unsampled 1M case takes ~20 s a side).
     drift_repeat_caps: tuple[int, ...]
     fleet_rows: int
     fleet_repeats: int
@@ -56,7 +56,7 @@ MODES = {
         140_000,
         1_000_000,
         (100_000, 1_000_000),
-        (2, 1),
+        (3, 3),
         100_000,
         1,
     ),
@@ -234,6 +234,22 @@ def _run_group(group: str, ws: Workspace, mode: Mode) -> dict[str, Any]:
     )
 
 
+def with_drift_rows(mode: Mode, rows: int) -> Mode:
+    """``mode`` with ``rows`` per side in the drift section; sample sizes of ``rows`` or more are one
+    unsampled case (with the most repeats any of them had)."""
+    caps: dict[int, int] = {}
+    for size, cap in zip(mode.drift_sample_sizes, mode.drift_repeat_caps, strict=True):
+        caps[min(size, rows)] = max(cap, caps.get(min(size, rows), 0))
+    return Mode(
+        **{
+            **asdict(mode),
+            "drift_rows": rows,
+            "drift_sample_sizes": tuple(caps),
+            "drift_repeat_caps": tuple(caps.values()),
+        }
+    )
+
+
 def judge(benchmarks: dict[str, Any]) -> list[dict[str, Any]]:
     verdicts = []
     for budget in BUDGETS:
@@ -307,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, help="override the mode's repeats")
     parser.add_argument(
+        "--drift-rows",
+        type=int,
+        help="rows per side of the drift section (default: the mode's; sample sizes above it become one "
+        "unsampled case); budgets are judged at 1M rows only",
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS_DIR, help="results folder (default: bench/results)"
     )
     parser.add_argument("--workdir", type=Path, help="keep temporary files here instead of a removed tmp dir")
@@ -319,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = MODES[mode_name]
     if args.repeats:
         mode = Mode(**{**asdict(mode), "repeats": args.repeats})
+    if args.drift_rows:
+        mode = with_drift_rows(mode, args.drift_rows)
     wanted = [g for g in GROUPS if g in (args.only or mode.default)]
     root = args.workdir or Path(tempfile.mkdtemp(prefix="mloops-bench-"))
     root.mkdir(parents=True, exist_ok=True)

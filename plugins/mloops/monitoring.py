@@ -135,8 +135,11 @@ def drift_detected(method: str, score: float, threshold: float) -> bool:
     return score >= threshold
 
 
+#: A per-column drift metric of the snapshot: ``PinnedValueDrift`` (``adapters.evidently_drift``, what
+#: mloops runs) or Evidently's own ``ValueDrift`` (same config and value).
 _VALUE_DRIFT = re.compile(
-    r"^ValueDrift\(column=(?P<column>[^,]+),method=(?P<method>[^,]+),threshold=(?P<threshold>[^)]+)\)$"
+    r"^(?:Pinned)?ValueDrift\(column=(?P<column>[^,]+),method=(?P<method>[^,]+),"
+    r"threshold=(?P<threshold>[^)]+)\)$"
 )
 
 

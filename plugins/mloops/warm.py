@@ -55,6 +55,7 @@ WARM_MODULES = (
     "mloops.adapters.gx_adapter",
     "mloops.adapters.mlflow_adapter",
     "mloops.adapters.evidently_adapter",
+    "mloops.adapters.evidently_drift",
     "mloops.adapters.model_integrity",
     *(f"mloops.stages.{stage}" for stage in STAGE_IMPORTS),
 )

@@ -1,4 +1,4 @@
-"""The one place mloops calls Evidently (0.7 API).
+"""The one place mloops calls Evidently (0.7 API), with the drift metrics it runs in ``evidently_drift``.
 
 Each drift test is pinned per column (method and threshold from the model config), so the test
 never switches silently with sample size. ``Report.run`` takes the current data first: always keywords.
@@ -36,16 +36,24 @@ def drift_report(
 ) -> dict[str, Any]:
     """Data drift per column (pinned tests) plus prediction drift; saves HTML and JSON in ``out_dir``.
 
-    ``prediction`` is ``(column, method, threshold)``. Returns the snapshot's ``dict()``.
+    ``prediction`` is ``(column, method, threshold)``. Returns the snapshot's ``dict()``: one
+    ``PinnedValueDrift`` metric per column (value: the score) and ``PinnedDriftedColumnsCount``.
+    The report has what ``DataDriftPreset`` gives (dataset-drift counters, the per-column table) and the
+    prediction's drift widget, with each column's drift computed once (see ``evidently_drift``).
     """
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    from evidently import Dataset, Report
-    from evidently.metrics import ValueDrift
-    from evidently.presets import DataDriftPreset
+    from evidently import Report
+
+    from mloops.adapters.evidently_drift import (
+        FrameDataset,
+        PinnedDriftTable,
+        PinnedValueDrift,
+        data_definition,
+    )
 
     columns = [*numeric, *categorical]
     metrics: list[Any] = [
-        DataDriftPreset(
+        PinnedDriftTable(
             columns=columns,
             per_column_method={c: methods[c][0] for c in columns},
             per_column_threshold={c: methods[c][1] for c in columns},
@@ -55,13 +63,13 @@ def drift_report(
     numeric_all = list(numeric)
     if prediction is not None:
         column, method, threshold = prediction
-        metrics.append(ValueDrift(column=column, method=method, threshold=threshold))
+        metrics.append(PinnedValueDrift(column=column, method=method, threshold=threshold))
         numeric_all.append(column)
-    definition = _definition(numeric_all, categorical)
-    keep = [*numeric_all, *categorical]
+    # The frames as they are (no copy; FrameDataset only reads the columns the definition names).
+    definition = data_definition(numeric_all, list(categorical))
     snapshot = Report(metrics=metrics).run(
-        current_data=Dataset.from_pandas(current[keep], data_definition=definition),
-        reference_data=Dataset.from_pandas(reference[keep], data_definition=definition),
+        current_data=FrameDataset(current, definition),
+        reference_data=FrameDataset(reference, definition),
     )
     _save(snapshot, out_dir, name)
     return snapshot.dict()
