@@ -1,0 +1,78 @@
+"""Where a local run's time went: task durations against scheduling gaps, from the Airflow metadata DB.
+
+    python scripts/timeline.py .mloops/airflow/airflow.db
+
+Reads the ``task_instance`` rows of a local (SQLite) Airflow and prints, per DAG kind (``mloops_<kind>_*``),
+the summed task time, the time tasks waited queued, and the wall span; then the mean duration of each
+task; then the gaps between a run's tasks and between the runs of each DAG.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import sys
+from collections import defaultdict
+
+
+def _at(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    with sqlite3.connect(f"file:{argv[0]}?mode=ro", uri=True) as con:
+        rows = con.execute(
+            "select dag_id, run_id, task_id, queued_dttm, start_date, end_date from task_instance "
+            "where start_date is not null and end_date is not null order by start_date"
+        ).fetchall()
+    if not rows:
+        print("no finished task in this DB")
+        return 1
+    tasks = [
+        (d, r, t, _at(q), dt.datetime.fromisoformat(s), dt.datetime.fromisoformat(e))
+        for d, r, t, q, s, e in rows
+    ]
+    kinds: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    spans: dict[str, list[dt.datetime]] = {}
+    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
+    runs: dict[tuple[str, str], list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+    for dag_id, run_id, task_id, queued, start, end in tasks:
+        kind = dag_id.split("_")[1] if dag_id.startswith("mloops_") else dag_id
+        took = (end - start).total_seconds()
+        entry = kinds[kind]
+        entry[0] += 1
+        entry[1] += took
+        entry[2] += (start - queued).total_seconds() if queued else 0.0
+        first, last = spans.get(kind, [start, end])
+        spans[kind] = [min(first, start), max(last, end)]
+        durations[(kind, task_id)].append(took)
+        runs[(dag_id, run_id)].append((start, end))
+    print(f"{'kind':10} {'tasks':>5} {'task s':>8} {'queued s':>9} {'span s':>8}")
+    for kind, (count, took, queued) in kinds.items():
+        span = (spans[kind][1] - spans[kind][0]).total_seconds()
+        print(f"{kind:10} {count:5.0f} {took:8.0f} {queued:9.0f} {span:8.0f}")
+    print("\nmean task duration (s)")
+    for (kind, task_id), values in sorted(durations.items()):
+        print(f"  {kind:10} {task_id:22} {sum(values) / len(values):6.1f}  (n={len(values)})")
+    within = sum(
+        (max(e for _, e in spans_) - min(s for s, _ in spans_)).total_seconds()
+        - sum((e - s).total_seconds() for s, e in spans_)
+        for spans_ in runs.values()
+    )
+    print(f"\ngaps between the tasks of a run (s): {within:.0f} over {len(runs)} runs")
+    by_dag: dict[str, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+    for (dag_id, _), spans_ in runs.items():
+        by_dag[dag_id].append((min(s for s, _ in spans_), max(e for _, e in spans_)))
+    for dag_id, bounds in sorted(by_dag.items()):
+        bounds.sort()
+        gaps = [(bounds[i + 1][0] - bounds[i][1]).total_seconds() for i in range(len(bounds) - 1)]
+        idle = sum(g for g in gaps if g > 0)
+        print(f"  {dag_id}: {len(bounds)} runs, idle between runs {idle:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
