@@ -103,6 +103,7 @@ def _delete_definitions(context: Any, model: str) -> None:
         except DataContextError:
             pass
 
+
 # ------------------------------------------------------------------------- batches of the columns read
 
 #: Expectations that read the row count only: any part's batch has the frame's rows.
@@ -113,7 +114,9 @@ _COLUMN_KEYS = ("column", "column_A", "column_B")
 WHOLE = None
 
 
-def columns_read(expectation_type: str, kwargs: dict[str, Any], available: Sequence[str]) -> tuple[str, ...] | None:
+def columns_read(
+    expectation_type: str, kwargs: dict[str, Any], available: Sequence[str]
+) -> tuple[str, ...] | None:
     """The columns a batch must hold for GX to judge the expectation exactly as on the whole frame,
     or ``None`` (:data:`WHOLE`) when it needs the whole frame: it reads the table (its columns, a
     column's position, another table), a row condition, or a column the frame does not have (so GX
@@ -166,9 +169,10 @@ def _gx_order(configs: Sequence[Any]) -> list[int]:
 
 
 def _raised(result: Any) -> bool:
-    return bool((result.exception_info or {}).get("raised_exception")) or _exception_message(
-        result.exception_info
-    ) is not None
+    return (
+        bool((result.exception_info or {}).get("raised_exception"))
+        or _exception_message(result.exception_info) is not None
+    )
 
 
 def _same_config(result: Any, config: Any) -> bool:
@@ -177,11 +181,16 @@ def _same_config(result: Any, config: Any) -> bool:
         return False
     if config.id is not None or got.id is not None:
         return bool(got.id == config.id)
-    kwargs = {k: v for k, v in got.kwargs.items() if k != "batch_id"}
-    return bool(got.type == config.type and kwargs == {k: v for k, v in config.kwargs.items() if k != "batch_id"})
+
+    def plain(kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in kwargs.items() if k != "batch_id"}
+
+    return bool(got.type == config.type and plain(got.kwargs) == plain(config.kwargs))
 
 
-def _whole_frame_markers(markers: dict[str, Any], frame: pd.DataFrame, hashes: RowHashes | None) -> dict[str, Any]:
+def _whole_frame_markers(
+    markers: dict[str, Any], frame: pd.DataFrame, hashes: RowHashes | None
+) -> dict[str, Any]:
     """``markers`` of a part's batch with the whole frame's ``pandas_data_fingerprint``: what GX's
     ``get_batch_data_and_markers`` computes (md5 of the row hashes with the index, for frames under
     its size threshold), from hashes computed once."""
@@ -196,7 +205,8 @@ def _whole_frame_markers(markers: dict[str, Any], frame: pd.DataFrame, hashes: R
     if frame.memory_usage().sum() < HASH_THRESHOLD:
         try:
             indexed = (hashes or row_hashes(frame)).with_index
-            out["pandas_data_fingerprint"] = hashlib.md5(indexed, usedforsecurity=False).hexdigest()
+            digest = hashlib.md5(indexed.tobytes(), usedforsecurity=False)
+            out["pandas_data_fingerprint"] = digest.hexdigest()
         except TypeError:  # unhashable cells: GX pickles the frame instead
             out["pandas_data_fingerprint"] = hash_pandas_dataframe(frame)
     return type(markers)(out)
@@ -230,7 +240,9 @@ def validate_by_columns(
     for columns, positions in _parts(configs, list(frame.columns), result_format).items():
         batch = frame if columns is WHOLE else frame[list(columns)]
         part = Validator(
-            batch_definition=batch_definition, result_format=result_format, batch_parameters={"dataframe": batch}
+            batch_definition=batch_definition,
+            result_format=result_format,
+            batch_parameters={"dataframe": batch},
         ).validate_expectation_suite(
             gx.ExpectationSuite(name=suite.name, expectations=[configs[p] for p in positions])
         )
@@ -242,7 +254,8 @@ def validate_by_columns(
             unmatched.remove(position)
             found[position] = result
     order = _gx_order(configs)
-    results = [found[p] for p in order if _raised(found[p])] + [found[p] for p in order if not _raised(found[p])]
+    # GX lists the expectations that raised (a missing column, say) before the others.
+    results = sorted((found[p] for p in order), key=lambda r: not _raised(r))
     meta = meta or {}
     if not whole_markers and "batch_markers" in meta:
         meta["batch_markers"] = _whole_frame_markers(meta["batch_markers"], frame, hashes)

@@ -38,7 +38,6 @@ def column_hash(series: pd.Series) -> np.ndarray:
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         # pandas hashes the distinct values (categorize=True) and spreads them to the rows, nulls
         # as the largest uint64: the same here, with Arrow finding the distinct values per chunk.
