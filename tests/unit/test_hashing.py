@@ -70,3 +70,28 @@ def test_unhashable_cells_raise_like_pandas() -> None:
         pd.util.hash_pandas_object(frame)
     with pytest.raises(TypeError):
         row_hashes(frame)
+
+
+@pytest.mark.parametrize("distinct_first", [True, False], ids=["by-distinct-value", "row-by-row"])
+def test_both_text_routes_give_pandas_values(distinct_first: bool) -> None:
+    from mloops.data.hashing import _text_chunk_hash
+
+    series = pd.Series(TEXT * 3, dtype="str")
+    chunk = pa.array(series.array)
+    assert np.array_equal(
+        _text_chunk_hash(chunk, distinct_first), pd.util.hash_pandas_object(series, index=False).to_numpy()
+    )
+
+
+def test_ids_take_the_row_by_row_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow.compute as pc
+
+    encoded: list[int] = []
+    encode = pc.dictionary_encode
+    monkeypatch.setattr(pc, "dictionary_encode", lambda chunk: encoded.append(len(chunk)) or encode(chunk))
+    ids = pd.Series([f"C{i:06d}" for i in range(5000)], dtype="str")
+    assert np.array_equal(column_hash(ids), pd.util.hash_pandas_object(ids, index=False).to_numpy())
+    assert encoded == []
+    codes = pd.Series(["a", "b"] * 2500, dtype="str")
+    assert np.array_equal(column_hash(codes), pd.util.hash_pandas_object(codes, index=False).to_numpy())
+    assert encoded == [5000]
