@@ -106,11 +106,14 @@ def _cases(benchmarks: dict[str, Any], name: str) -> list[dict[str, Any]]:
 
 
 def _worst(name: str, key: str = "ratio", **match: Any) -> Callable[[dict[str, Any]], float | None]:
-    """The highest ``key`` over the benchmark's cases matching ``match`` (e.g. every sample size)."""
+    """The highest ``key`` (a case's own figure or one of its ``extra`` ones, like ``slowest_file_s``)
+    over the benchmark's cases matching ``match`` (e.g. every sample size)."""
 
     def measure(benchmarks: dict[str, Any]) -> float | None:
         values = [
-            c.get(key) for c in _cases(benchmarks, name) if all(c.get(k) == v for k, v in match.items())
+            c.get(key, (c.get("extra") or {}).get(key))
+            for c in _cases(benchmarks, name)
+            if all(c.get(k) == v for k, v in match.items())
         ]
         values = [v for v in values if v is not None]
         return max(values) if values else None

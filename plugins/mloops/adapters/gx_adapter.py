@@ -3,6 +3,12 @@
 A file-backed context per model keeps every validation result, so the model's Data Docs site lists
 the whole history. Runs of one model are serialized by the training DAG (``max_active_runs=1``);
 different models use different folders, so nothing here needs locking.
+
+GX judges each expectation on a batch of only the columns it reads (:func:`validate_by_columns`), not
+on the whole frame: a column-map metric filters the nulls of its column by indexing its batch, and
+GX hashes every batch it loads; on the whole frame both touch every column for every expectation.
+The parts' results are merged into the one suite result GX would have produced, stored and rendered
+into Data Docs by the model's checkpoint as before.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloops.data.hashing import RowHashes, row_hashes
 from mloops.partitions import Partition
 from mloops.quality import RowViolation, ValidationOutcome, spec_columns, summarize_failures
 
 if TYPE_CHECKING:
     import pandas as pd
+    from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
 
 _RESULT_FORMAT = {
     "result_format": "SUMMARY",
@@ -96,6 +104,212 @@ def _delete_definitions(context: Any, model: str) -> None:
             pass
 
 
+# ------------------------------------------------------------------------- batches of the columns read
+
+#: Expectations that read the row count only: any part's batch has the frame's rows.
+_ROW_COUNT_TYPES = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+#: Where an expectation's kwargs name the columns it reads.
+_COLUMN_KEYS = ("column", "column_A", "column_B")
+#: The batch of a part that needs the whole frame.
+WHOLE = None
+
+
+def columns_read(
+    expectation_type: str, kwargs: dict[str, Any], available: Sequence[str]
+) -> tuple[str, ...] | None:
+    """The columns a batch must hold for GX to judge the expectation exactly as on the whole frame,
+    or ``None`` (:data:`WHOLE`) when it needs the whole frame: it reads the table (its columns, a
+    column's position, another table), a row condition, or a column the frame does not have (so GX
+    reports that as it would)."""
+    if kwargs.get("row_condition"):
+        return WHOLE
+    if expectation_type in _ROW_COUNT_TYPES:
+        return ()
+    if expectation_type == "expect_column_to_exist" and kwargs.get("column_index") is not None:
+        return WHOLE
+    if expectation_type.startswith("expect_table_"):
+        return WHOLE
+    names = [kwargs[k] for k in _COLUMN_KEYS if kwargs.get(k) is not None]
+    names += list(kwargs.get("column_list") or [])
+    if not names or not all(isinstance(n, str) and n in available for n in names):
+        return WHOLE
+    return tuple(dict.fromkeys(names))
+
+
+def _parts(
+    configs: Sequence[Any], columns: Sequence[str], result_format: Any
+) -> dict[tuple[str, ...] | None, list[int]]:
+    """Positions of ``configs`` by the batch (columns) they are judged on."""
+    listed = result_format.get("unexpected_index_column_names") if isinstance(result_format, dict) else None
+    keys = list(listed or [])  # a result naming rows by id columns needs them in every batch
+    parts: dict[tuple[str, ...] | None, list[int]] = {}
+    row_count: list[int] = []
+    for position, config in enumerate(configs):
+        read = columns_read(config.type, config.kwargs, columns)
+        if read == ():
+            row_count.append(position)
+            continue
+        if read is not WHOLE and keys:
+            read = WHOLE if any(k not in columns for k in keys) else tuple(dict.fromkeys([*read, *keys]))
+        parts.setdefault(read, []).append(position)
+    if row_count:
+        home = WHOLE if WHOLE in parts or not parts else next(iter(parts))
+        parts.setdefault(home, []).extend(row_count)
+    return parts
+
+
+def _gx_order(configs: Sequence[Any]) -> list[int]:
+    """The order GX lists results in: grouped by ``column``, groups in order of first appearance
+    (``Validator.process_expectations_for_validation``)."""
+    groups: dict[str | None, list[int]] = {}
+    for position, config in enumerate(configs):
+        column = config.kwargs.get("column")
+        groups.setdefault(column if isinstance(column, str) else None, []).append(position)
+    return [position for group in groups.values() for position in group]
+
+
+def _raised(result: Any) -> bool:
+    return (
+        bool((result.exception_info or {}).get("raised_exception"))
+        or _exception_message(result.exception_info) is not None
+    )
+
+
+def _same_config(result: Any, config: Any) -> bool:
+    got = result.expectation_config
+    if got is None:
+        return False
+    if config.id is not None or got.id is not None:
+        return bool(got.id == config.id)
+
+    def plain(kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in kwargs.items() if k != "batch_id"}
+
+    return bool(got.type == config.type and plain(got.kwargs) == plain(config.kwargs))
+
+
+def _whole_frame_markers(
+    markers: dict[str, Any], frame: pd.DataFrame, hashes: RowHashes | None
+) -> dict[str, Any]:
+    """``markers`` of a part's batch with the whole frame's ``pandas_data_fingerprint``: what GX's
+    ``get_batch_data_and_markers`` computes (md5 of the row hashes with the index, for frames under
+    its size threshold), from hashes computed once."""
+    import hashlib
+
+    from great_expectations.execution_engine.pandas_execution_engine import (
+        HASH_THRESHOLD,
+        hash_pandas_dataframe,
+    )
+
+    out = {k: v for k, v in markers.items() if k != "pandas_data_fingerprint"}
+    if frame.memory_usage().sum() < HASH_THRESHOLD:
+        try:
+            indexed = (hashes or row_hashes(frame)).with_index
+            digest = hashlib.md5(indexed.tobytes(), usedforsecurity=False)
+            out["pandas_data_fingerprint"] = digest.hexdigest()
+        except TypeError:  # unhashable cells: GX pickles the frame instead
+            out["pandas_data_fingerprint"] = hash_pandas_dataframe(frame)
+    return type(markers)(out)
+
+
+def validate_by_columns(
+    batch_definition: Any,
+    frame: pd.DataFrame,
+    suite: ExpectationSuite,
+    result_format: Any,
+    hashes: RowHashes | None = None,
+) -> ExpectationSuiteValidationResult:
+    """GX's result of ``suite`` on ``frame`` (``batch_definition`` a whole-dataframe one), computed
+    part by part on batches of the columns each expectation reads (:func:`columns_read`).
+
+    Each expectation sees the same rows, index and column values as on the whole frame, so its
+    result is the same; the merged result lists them in GX's order, with GX's statistics, and the
+    meta of a whole-frame batch (its fingerprint from ``hashes``, computed if not given). What is
+    judged, and how, is all GX's: only the batches handed to it are narrower.
+    """
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.validator.v1_validator import Validator
+    from great_expectations.validator.validator import calc_validation_statistics
+
+    configs = suite.expectation_configurations
+    found: dict[int, Any] = {}
+    meta: dict[str, Any] | None = None
+    batch_id = None
+    whole_markers = False
+    for columns, positions in _parts(configs, list(frame.columns), result_format).items():
+        batch = frame if columns is WHOLE else frame[list(columns)]
+        part = Validator(
+            batch_definition=batch_definition,
+            result_format=result_format,
+            batch_parameters={"dataframe": batch},
+        ).validate_expectation_suite(
+            gx.ExpectationSuite(name=suite.name, expectations=[configs[p] for p in positions])
+        )
+        if meta is None or columns is WHOLE:
+            meta, batch_id, whole_markers = dict(part.meta), part.batch_id, columns is WHOLE
+        unmatched = list(positions)
+        for result in part.results:
+            position = next(p for p in unmatched if _same_config(result, configs[p]))
+            unmatched.remove(position)
+            found[position] = result
+    order = _gx_order(configs)
+    # GX lists the expectations that raised (a missing column, say) before the others.
+    results = sorted((found[p] for p in order), key=lambda r: not _raised(r))
+    meta = meta or {}
+    if not whole_markers and "batch_markers" in meta:
+        meta["batch_markers"] = _whole_frame_markers(meta["batch_markers"], frame, hashes)
+    statistics = calc_validation_statistics(results)
+    return ExpectationSuiteValidationResult(
+        results=results,
+        success=statistics.success,
+        suite_name=suite.name,
+        statistics={
+            "evaluated_expectations": statistics.evaluated_expectations,
+            "successful_expectations": statistics.successful_expectations,
+            "unsuccessful_expectations": statistics.unsuccessful_expectations,
+            "success_percent": statistics.success_percent,
+        },
+        meta=meta,
+        batch_id=batch_id,
+    )
+
+
+def _run_checkpoint(
+    context: Any, checkpoint: Any, frame: pd.DataFrame, run_id: Any, hashes: RowHashes | None
+) -> Any:
+    """What ``checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)`` does, with the
+    validation computed by :func:`validate_by_columns`: the same result stored under the same key,
+    then the checkpoint's own actions (Data Docs) run on it."""
+    from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    (definition,) = checkpoint.validation_definitions
+    result = validate_by_columns(definition.data, frame, definition.suite, checkpoint.result_format, hashes)
+    # ValidationDefinition.run's additions, in its order.
+    result.meta["validation_id"] = definition.id
+    result.meta["checkpoint_id"] = checkpoint.id
+    result.meta["run_id"] = run_id
+    result.meta["validation_time"] = run_id.run_time
+    result.meta["batch_parameters"] = {"dataframe": DATAFRAME_REPLACEMENT_STR}
+    suite_key = ExpectationSuiteIdentifier(name=definition.suite.name)
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=suite_key, run_id=run_id, batch_identifier=result.batch_id
+    )
+    context.validation_results_store.store_validation_results(
+        suite_validation_result=result,
+        suite_validation_result_identifier=key,
+        expectation_suite_identifier=suite_key,
+    )
+    # Checkpoint.run's own steps after validating (private in GX 1.24; tests compare with run()).
+    checkpoint_result = checkpoint._construct_result(run_id=run_id, run_results={key: result})
+    checkpoint._run_actions(checkpoint_result=checkpoint_result)
+    return checkpoint_result
+
+
 def validate_dataframe(
     frame: pd.DataFrame,
     *,
@@ -103,8 +317,13 @@ def validate_dataframe(
     partition: Partition | dt.date,
     expectations: Sequence[dict[str, Any]],
     project_dir: Path,
+    hashes: RowHashes | None = None,
 ) -> ValidationOutcome:
-    """Validate ``frame`` against ``expectations`` and rebuild the model's Data Docs site."""
+    """Validate ``frame`` against ``expectations`` and rebuild the model's Data Docs site.
+
+    ``hashes`` are the frame's row hashes if the caller has them (for its own fingerprint): GX's
+    batch fingerprint is made from them instead of hashing the frame again.
+    """
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
@@ -151,10 +370,8 @@ def validate_dataframe(
             )
         )
     partition = Partition.of(partition)
-    result = checkpoint.run(
-        batch_parameters={"dataframe": frame},
-        run_id=RunIdentifier(run_name=f"{model}-{partition.key}", run_time=partition.start),
-    )
+    run_id = RunIdentifier(run_name=f"{model}-{partition.key}", run_time=partition.start)
+    result = _run_checkpoint(context, checkpoint, frame, run_id, hashes)
     validation = next(iter(result.run_results.values()))
     items = _items(validation.results)
     stats = validation.statistics
@@ -192,11 +409,10 @@ def _in_memory(
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
+    batch_definition = (
         context.data_sources.add_pandas(name="mloops")
         .add_dataframe_asset(name="batch")
         .add_batch_definition_whole_dataframe("whole")
-        .get_batch(batch_parameters={"dataframe": frame})
     )
     suite = gx.ExpectationSuite(
         name="mloops_rows",
@@ -204,7 +420,7 @@ def _in_memory(
             ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in expectations
         ],
     )
-    return batch.validate(suite, result_format=result_format)
+    return validate_by_columns(batch_definition, frame, suite, result_format)
 
 
 def failing_rows(frame: pd.DataFrame, expectations: Sequence[dict[str, Any]]) -> list[RowViolation]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -74,8 +75,14 @@ def _number(value: str | None) -> str:
         return value
 
 
+@functools.cache
 def approval_operator_class() -> type:
-    """The approval step, built on Airflow's human-in-the-loop ApprovalOperator (standard provider)."""
+    """The approval step, built on Airflow's human-in-the-loop ApprovalOperator (standard provider).
+
+    Built on first use (the provider's import stays out of modules that never approve) and once per
+    process: a class per DAG would cost each parse a class creation (Airflow wraps its ``__init__``
+    and reads its signature) per model, and give each DAG's task a different class.
+    """
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
     class MLflowPromotionApprovalOperator(ApprovalOperator):

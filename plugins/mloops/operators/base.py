@@ -172,6 +172,16 @@ class MloopsStageOperator(BaseOperator):
     changes_fleet_row: bool = True
 
     def __init__(self, *, model: str, partition_date: str | None = None, **kwargs: Any) -> None:
+        self._init_stage(model, partition_date, **kwargs)
+
+    def _init_stage(self, model: str, partition_date: str | None, **kwargs: Any) -> None:
+        """What every stage operator's ``__init__`` does with the parameters all of them share.
+
+        A subclass with parameters of its own calls this instead of ``super().__init__``: Airflow
+        wraps each ``__init__`` of the class chain (``apply_defaults``), and each wrapper deep-copies
+        the DAG's params, so one ``__init__`` between the operator's and ``BaseOperator``'s would
+        cost every task one more copy at each parse (a third of a training DAG's tasks' setup).
+        """
         super().__init__(**kwargs)
         self.model = model
         self.partition_date = partition_date

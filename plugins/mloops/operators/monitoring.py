@@ -64,8 +64,15 @@ class DriftRetrainTriggerOperator(MloopsStageOperator):
 
     template_fields: Sequence[str] = MloopsStageOperator.template_fields
 
-    def __init__(self, *, check_task_id: str = "check_drift", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        model: str,
+        partition_date: str | None = None,
+        check_task_id: str = "check_drift",
+        **kwargs: Any,
+    ) -> None:
+        self._init_stage(model, partition_date, **kwargs)
         self.check_task_id = check_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:

@@ -22,10 +22,12 @@ class GXValidateBatchOperator(MloopsStageOperator):
         partitions) or ``scoring`` (no target required; this partition only).
     """
 
-    def __init__(self, *, use: str = "training", **kwargs: Any) -> None:
+    def __init__(
+        self, *, model: str, partition_date: str | None = None, use: str = "training", **kwargs: Any
+    ) -> None:
         from mloops.contracts import Use
 
-        super().__init__(**kwargs)
+        self._init_stage(model, partition_date, **kwargs)
         self.use = Use(use)
 
     def execute(self, context: Any) -> dict[str, Any]:

@@ -20,9 +20,15 @@ class MLflowRegisterModelOperator(MloopsStageOperator):
     """
 
     def __init__(
-        self, *, train_task_id: str = "train_model", test_task_id: str = "test_model", **kwargs: Any
+        self,
+        *,
+        model: str,
+        partition_date: str | None = None,
+        train_task_id: str = "train_model",
+        test_task_id: str = "test_model",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        self._init_stage(model, partition_date, **kwargs)
         self.train_task_id = train_task_id
         self.test_task_id = test_task_id
 
@@ -60,9 +66,15 @@ class MLflowPromoteModelOperator(MloopsStageOperator):
     template_fields: Sequence[str] = (*MloopsStageOperator.template_fields, "policy")
 
     def __init__(
-        self, *, register_task_id: str = "register_model", policy: str | None = None, **kwargs: Any
+        self,
+        *,
+        model: str,
+        partition_date: str | None = None,
+        register_task_id: str = "register_model",
+        policy: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        self._init_stage(model, partition_date, **kwargs)
         self.register_task_id = register_task_id
         self.policy = policy
 

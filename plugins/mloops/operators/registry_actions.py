@@ -33,13 +33,15 @@ class MLflowRegistryActionOperator(MloopsStageOperator):
     def __init__(
         self,
         *,
+        model: str,
+        partition_date: str | None = None,
         action: str,
         version: Any = None,
         reason: str = "",
         allow_failed_tests: Any = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        self._init_stage(model, partition_date, **kwargs)
         self.action = action
         self.version = version
         self.reason = reason

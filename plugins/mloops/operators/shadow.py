@@ -83,8 +83,15 @@ class ShadowPromoteOperator(_RegistryStageOperator):
     :param decision_task_id: task whose XCom holds the shadow decision.
     """
 
-    def __init__(self, *, decision_task_id: str = "decide_shadow", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        model: str,
+        partition_date: str | None = None,
+        decision_task_id: str = "decide_shadow",
+        **kwargs: Any,
+    ) -> None:
+        self._init_stage(model, partition_date, **kwargs)
         self.decision_task_id = decision_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:

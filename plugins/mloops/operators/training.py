@@ -24,8 +24,15 @@ class MLflowTrainModelOperator(MloopsStageOperator):
     template_fields: Sequence[str] = (*MloopsStageOperator.template_fields, "estimator_overrides")
     changes_fleet_row = False  # an MLflow run, not yet a version: the row shows versions
 
-    def __init__(self, *, estimator_overrides: dict[str, Any] | str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        model: str,
+        partition_date: str | None = None,
+        estimator_overrides: dict[str, Any] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._init_stage(model, partition_date, **kwargs)
         self.estimator_overrides = estimator_overrides
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -59,8 +66,15 @@ class MLflowTestModelOperator(MloopsStageOperator):
     :param train_task_id: task whose XCom holds the training result.
     """
 
-    def __init__(self, *, train_task_id: str = "train_model", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        model: str,
+        partition_date: str | None = None,
+        train_task_id: str = "train_model",
+        **kwargs: Any,
+    ) -> None:
+        self._init_stage(model, partition_date, **kwargs)
         self.train_task_id = train_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:

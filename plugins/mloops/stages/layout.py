@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloops import partitions
 from mloops.contracts import Status, Use
+from mloops.data.hashing import RowHashes, row_hashes
 from mloops.errors import StateFileError
 from mloops.partitions import Partition
 
@@ -251,12 +252,11 @@ def window_verdicts(ctx: RunContext, count: int) -> tuple[dict[str, dict[str, An
 # --------------------------------------------------------------------------------------- fingerprints
 
 
-def frame_fingerprint(frame: pd.DataFrame) -> str:
-    """A digest of a frame's columns and values (order-sensitive), stable across processes."""
-    import pandas as pd
-
+def frame_fingerprint(frame: pd.DataFrame, hashes: RowHashes | None = None) -> str:
+    """A digest of a frame's columns and values (order-sensitive), stable across processes:
+    pandas' row hashes (``hashes`` if the caller computed them for GX too)."""
     digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update((hashes or row_hashes(frame)).without_index.tobytes())
     return digest.hexdigest()[:16]
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloops import locks, partitions, quality
 from mloops.contracts import OnFailure, Status, Use, ValidationResult
+from mloops.data.hashing import row_hashes
 from mloops.data.sources import Extracted, SqlReader, extract_partition
 from mloops.errors import PartitionMissingError, UnreadablePartitionError, ValidationFailedError
 from mloops.stages.layout import (
@@ -94,6 +95,7 @@ def validate_partition(
     frame = frame.reset_index(drop=True)  # GX reports failing rows by index: make it their position
     schema_failures = quality.schema_failures(frame, ctx.config, ctx.use)
     checked = quality.without_columns(expectations, [f.column for f in schema_failures if f.column])
+    hashes = row_hashes(frame)  # once: the verdict's fingerprint and GX's batch fingerprint
     with locks.project_lock(ctx.settings, ctx.model):  # one writer of the model's GX project at a time
         outcome = gx_adapter.validate_dataframe(
             frame,
@@ -101,12 +103,13 @@ def validate_partition(
             partition=ctx.partition,
             expectations=checked,
             project_dir=ctx.settings.docs_root / ctx.model,
+            hashes=hashes,
         )
     outcome = quality.with_failures(outcome, [*schema_failures, *type_failures])
     verdict: dict[str, Any] = {
         "partition": ctx.ds,
         "rows": int(len(frame)),
-        "fingerprint": frame_fingerprint(frame),
+        "fingerprint": frame_fingerprint(frame, hashes),
         "source_uri": extracted.source_uri,
         **outcome.to_dict(),
     }
