@@ -31,11 +31,10 @@ from mloops.contracts import (
     ShadowDecisionResult,
     ShadowScoringResult,
     ShadowStatus,
-    Status,
     Tag,
 )
 from mloops.errors import RegistryError, SkipStage
-from mloops.stages.layout import RunContext, read_verdict, shadow_predictions_path, status_of
+from mloops.stages.layout import RunContext, shadow_predictions_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -134,12 +133,9 @@ def score_shadow(ctx: RunContext) -> ShadowScoringResult:
     challenger, champion = in_shadow(client, ctx)
     if champion is not None and champion.version == challenger.version:
         raise SkipStage(f"model {ctx.model!r}: v{challenger.version} is champion; nothing to shadow")
-    verdict = read_verdict(ctx)
-    if not verdict or not Status.usable(verdict["status"]):
-        raise SkipStage(
-            f"{ctx.where()}: no validated batch to score in shadow (verdict: {status_of(verdict)})"
-        )
-    frame = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
+    frame, verdict = score.validated_batch(ctx)
+    if frame is None:
+        raise SkipStage(f"{ctx.where()}: no validated batch to score in shadow (verdict: {verdict})")
     out = score.predict(ctx, challenger, frame)
     path = partitions.write_parquet(out, shadow_predictions_path(ctx, challenger.version))
     return ShadowScoringResult(
