@@ -26,6 +26,7 @@ from mloops.contracts import (
     ShadowMetric,
     ShadowStatus,
     Tag,
+    shadowed_champion,
 )
 
 #: Artifact folder of the card on the version's MLflow run, and its file names.
@@ -369,8 +370,8 @@ def _shadow(tags: Mapping[str, str]) -> list[Block]:
     blocks: list[Block] = [
         Fact(
             "Shadow",
-            f"{status} since {state.get('since', '?')} beside champion v{state.get('champion', '?')}"
-            f" (last decided on {state.get('at_interval', '?')})",
+            f"{status} (in shadow from {state.get('since', '?')} beside champion "
+            f"v{shadowed_champion(state) or '?'}, last judged on {state.get('at_interval', '?')})",
         )
     ]
     if "intervals_labeled" in state:

@@ -217,6 +217,13 @@ LABEL_METRIC_FAMILIES = ("labels",)
 SHADOW_METRIC_FAMILIES = ("shadow",)
 
 
+def shadowed_champion(record: Mapping[str, Any]) -> str | None:
+    """The champion version a ``mloops.shadow`` record names: ``compared_with`` once a decision ran
+    (its ``champion`` then holds the champion's metrics), else the ``champion`` it entered beside."""
+    found = record.get("compared_with") or record.get("champion")
+    return str(found) if isinstance(found, str | int) else None
+
+
 class ShadowMetric:
     """``shadow.*`` metrics ``decide_shadow`` records for the challenger over its shadow so far (window:
     shadow start..run date); the live metrics of both versions on the same labeled rows follow the

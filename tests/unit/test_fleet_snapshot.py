@@ -349,11 +349,14 @@ def _shadow_tags(status: str, **state) -> dict[str, str]:
         (
             [
                 ("2", [], _shadow_tags("retired", reason="v2 retired after its shadow: roc_auc 0.61 vs ...")),
+                # decided: "champion" holds the champion's metrics, "compared_with" names it
                 (
                     "3",
                     ["challenger"],
                     _shadow_tags(
                         "passed",
+                        compared_with="1",
+                        champion={"roc_auc": 0.7},
                         intervals_labeled=["2026-01-08", "2026-01-09", "2026-01-10"],
                         reason="v3 passed its shadow: ...; waiting for approval",
                     ),
@@ -384,5 +387,6 @@ def test_shadow_status_per_model(churn, versions, shown, decided) -> None:
     else:
         assert shadow["version"] == versions[-1][0] and shadow["decided"] is decided
         assert shadow["reason"] == json.loads(versions[-1][2]["mloops.shadow"]).get("reason")
+        assert shadow["champion"] == "1"
     header, line = table.render([row["summary"]]).splitlines()[:2]
     assert line[header.index("  shadow  ") + 2 :].startswith(shown)  # in its own column

@@ -213,12 +213,24 @@ def test_a_challenger_in_shadow_shows_its_evidence_and_its_shadow_quality() -> N
         )
     )
     assert "- **Status:** challenger in shadow (scored beside the champion, never served)" in md
-    assert "- **Shadow:** shadowing since 2026-01-05 beside champion v1 (last decided on 2026-01-06)" in md
+    assert (
+        "- **Shadow:** shadowing (in shadow from 2026-01-05 beside champion v1, last judged on 2026-01-06)"
+    ) in md
     assert (
         "- **Shadow evidence:** labels cover 1 of the 2 intervals needed, 500 rows labeled for both "
         "versions; scored on 2 of at most 9 intervals"
     ) in md
     assert "- **Shadow decision:** v2 in shadow: labels cover 1 of the 2" in md
+    # After a decision the record's "champion" holds the champion's metrics; "compared_with" names it.
+    decided = {**state, "status": "retired", "compared_with": "1", "champion": {"roc_auc": 0.74}}
+    retired = card.markdown(
+        _build(
+            aliases=[],
+            version_tags={"mloops.shadow.status": "retired", "mloops.shadow": json.dumps(decided)},
+            live_quality=[],
+        )
+    )
+    assert "- **Shadow:** retired (in shadow from 2026-01-05 beside champion v1, last judged" in retired
     live = md.split("## Live quality since")[1]
     assert "| Window | Intervals labeled | Rows | roc_auc |" in live
     assert "| 2026-01-05..2026-01-06 | 1 | 500 | 0.8100 vs 0.7400 |" in live

@@ -23,6 +23,7 @@ from mloops.contracts import (
     ShadowStatus,
     Status,
     Tag,
+    shadowed_champion,
 )
 from mloops.partitions import DAY, Partition, key_of
 
@@ -66,7 +67,7 @@ def shadow_row(tags: Mapping[str, str]) -> dict[str, Any] | None:
     return {
         "status": status,
         "since": state.get("since"),
-        "champion": state.get("champion"),
+        "champion": shadowed_champion(state),
         "labeled": len(state.get("intervals_labeled") or []),
         "required": state.get("intervals"),
         "scored": state.get("intervals_scored"),
