@@ -110,6 +110,11 @@ def test_quarantined_batch_and_breached_drift_need_attention(churn) -> None:
         }
         for m, v in (("drift.share", 0.5), ("policy.breached", 1.0), ("quality.roc_auc", 0.6))
     ]
+    # The label feed's and a shadow's numbers are no drift windows.
+    metrics += [
+        {**metrics[0], "window_start": dt.date(2026, 1, 1), "metric": m, "value": 1.0}
+        for m in ("labels.quality.roc_auc", "shadow.intervals", "shadow.challenger.roc_auc")
+    ]
     row = snapshot.build_row(
         churn,
         versions=[_version("1", "2026-01-02", aliases=["champion"])],
@@ -127,12 +132,15 @@ def test_quarantined_batch_and_breached_drift_need_attention(churn) -> None:
         "monthly_charges: expect_column_values_to_not_be_null observed 60%"
         in row["detail"]["partitions"][2]["reason"]
     )
-    assert summary["drift"][-1] == {
-        "window_end": "2026-01-04",
-        "share": 0.5,
-        "prediction": None,
-        "breached": True,
-    }
+    assert summary["drift"] == [
+        {
+            "window_end": "2026-01-04",
+            "share": 0.5,
+            "prediction": None,
+            "breached": True,
+        }
+    ]
+    assert len(row["detail"]["drift"]) == 1
 
 
 def test_healthy_late_and_untrained_models(churn) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloops.contracts import (
     AUDIT_TAG_PREFIX,
+    DRIFT_METRIC_FAMILIES,
     METRIC_TAG_PREFIX,
     PROMOTED_BY_TAG_PREFIX,
     Alias,
@@ -208,7 +209,7 @@ def drift_history(
     windows are told apart by partition keys of the model's interval ``length``."""
     windows: dict[tuple[str, str], dict[str, Any]] = {}
     for row in metrics:
-        if str(row["metric"]).startswith("labels."):  # the label feed's numbers, not a drift check
+        if str(row["metric"]).split(".", 1)[0] not in DRIFT_METRIC_FAMILIES:  # the label feed's, a shadow's
             continue
         key = (_key(row["window_start"], length) or "", _key(row["window_end"], length) or "")
         entry = windows.setdefault(
