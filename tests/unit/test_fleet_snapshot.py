@@ -141,6 +141,9 @@ def test_quarantined_batch_and_breached_drift_need_attention(churn) -> None:
         }
     ]
     assert len(row["detail"]["drift"]) == 1
+    assert (
+        row["detail"]["drift"][0]["labeled"] is None
+    )  # every field, recorded or not (the model page reads them)
 
 
 def test_healthy_late_and_untrained_models(churn) -> None:

@@ -212,8 +212,18 @@ def drift_history(
         if str(row["metric"]).split(".", 1)[0] not in DRIFT_METRIC_FAMILIES:  # the label feed's, a shadow's
             continue
         key = (_key(row["window_start"], length) or "", _key(row["window_end"], length) or "")
-        entry = windows.setdefault(
-            key, {"window_start": key[0], "window_end": key[1], "version": row["model_version"]}
+        entry = windows.setdefault(  # every window has every field (a label-fed model's has no quality.*)
+            key,
+            {
+                "window_start": key[0],
+                "window_end": key[1],
+                "version": row["model_version"],
+                "share": None,
+                "prediction": None,
+                "breached": False,
+                "quality": None,
+                "labeled": None,
+            },
         )
         name = row["metric"]
         if name == "drift.share":
