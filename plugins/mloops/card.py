@@ -21,8 +21,12 @@ from mloops.contracts import (
     BUNDLE_VERSION,
     METRIC_TAG_PREFIX,
     PROMOTED_BY_TAG_PREFIX,
+    SHADOW_METRIC_FAMILIES,
     Alias,
+    ShadowMetric,
+    ShadowStatus,
     Tag,
+    shadowed_champion,
 )
 
 #: Artifact folder of the card on the version's MLflow run, and its file names.
@@ -31,6 +35,15 @@ MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
 #: The live-quality metric family the label feed writes (``labels.quality.<metric>``).
 LIVE_QUALITY_PREFIX = "labels.quality."
+#: The metrics of a challenger's shadow (:class:`~mloops.contracts.ShadowMetric`).
+SHADOW_PREFIX = f"{SHADOW_METRIC_FAMILIES[0]}."
+#: How a version's shadow status reads on its card (a promoted one is read from its aliases).
+SHADOW_STATUS_TEXT: dict[str, str] = {
+    ShadowStatus.SHADOWING: "challenger in shadow (scored beside the champion, never served)",
+    ShadowStatus.PASSED: "passed its shadow, waiting for approval",
+    ShadowStatus.RETIRED: "retired after its shadow",
+    ShadowStatus.SUPERSEDED: "superseded in shadow by a newer version",
+}
 #: Link schemes a card turns into links; anything else is shown as text.
 LINK_SCHEMES = ("http", "https", "file", "s3", "gs", "abfs", "models", "runs", "mlflow-artifacts")
 LIVE_WINDOWS_SHOWN = 10
@@ -106,6 +119,9 @@ def status_of(aliases: Sequence[str], tags: Mapping[str, str]) -> str:
         return "promotion refused"
     if _json(tags.get(Tag.APPROVAL), {}).get("decision") == "rejected":
         return "promotion rejected"
+    shadow = SHADOW_STATUS_TEXT.get(tags.get(Tag.SHADOW_STATUS, ""))
+    if shadow:
+        return shadow
     if tags.get(Tag.PROMOTED_FROM):
         return "former champion"
     if Alias.CHALLENGER in aliases:
@@ -305,6 +321,7 @@ def _promotion(aliases: Sequence[str], tags: Mapping[str, str], policy: str) -> 
             ),
             Fact("Why", tags.get(Tag.PROMOTION_REASON, "")),
         ]
+    blocks += _shadow(tags)
     refused = _json(tags.get(Tag.PROMOTION_REFUSED), None)
     if refused:
         blocks += [
@@ -344,21 +361,52 @@ def _promotion(aliases: Sequence[str], tags: Mapping[str, str], policy: str) -> 
     return Section("Promotion", tuple(blocks))
 
 
-def _live(rows: Sequence[Mapping[str, Any]]) -> Section:
+def _shadow(tags: Mapping[str, str]) -> list[Block]:
+    """The version's shadow stage, from its ``mloops.shadow`` record (nothing if it never was in one)."""
+    state = _json(tags.get(Tag.SHADOW), None)
+    if not isinstance(state, dict) or not state:
+        return []
+    status = tags.get(Tag.SHADOW_STATUS) or state.get("status") or "unknown"
+    blocks: list[Block] = [
+        Fact(
+            "Shadow",
+            f"{status} (in shadow from {state.get('since', '?')} beside champion "
+            f"v{shadowed_champion(state) or '?'}, last judged on {state.get('at_interval', '?')})",
+        )
+    ]
+    if "intervals_labeled" in state:
+        blocks.append(
+            Fact(
+                "Shadow evidence",
+                f"labels cover {len(state.get('intervals_labeled') or [])} of the "
+                f"{state.get('intervals', '?')} intervals needed, {state.get('rows', 0)} rows labeled for "
+                f"both versions; scored on {state.get('intervals_scored', '?')} of at most "
+                f"{state.get('max_intervals', '?')} intervals",
+            )
+        )
+    if state.get("reason"):
+        blocks.append(Fact("Shadow decision", str(state["reason"])))
+    return blocks
+
+
+def _windows(rows: Sequence[Mapping[str, Any]], prefix: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """``{(window start, end): {metric without prefix: value}}`` of the rows named ``prefix...``."""
     windows: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         name = str(row["metric"])
-        if not name.startswith(LIVE_QUALITY_PREFIX):
-            continue
-        key = (str(row["window_start"])[:10], str(row["window_end"])[:10])
-        windows.setdefault(key, {})[name.removeprefix(LIVE_QUALITY_PREFIX)] = row.get("value")
-    if not windows:
-        return Section("Live quality since", (Note("No labeled predictions of this version yet."),))
-    names = sorted({m for w in windows.values() for m in w})
-    shown = sorted(windows)[-LIVE_WINDOWS_SHOWN:]
-    return Section(
-        "Live quality since",
-        (
+        if name.startswith(prefix):
+            key = (str(row["window_start"])[:10], str(row["window_end"])[:10])
+            windows.setdefault(key, {})[name.removeprefix(prefix)] = row.get("value")
+    return windows
+
+
+def _live(rows: Sequence[Mapping[str, Any]]) -> Section:
+    blocks: list[Block] = []
+    windows = _windows(rows, LIVE_QUALITY_PREFIX)
+    if windows:
+        names = sorted({m for w in windows.values() for m in w})
+        shown = sorted(windows)[-LIVE_WINDOWS_SHOWN:]
+        blocks += [
             Note(
                 "On the label feed's labels of the rows this version served "
                 "(metrics store, labels.quality.*)."
@@ -367,8 +415,55 @@ def _live(rows: Sequence[Mapping[str, Any]]) -> Section:
                 ("Window", *names),
                 tuple((f"{s}..{e}", *(_number(windows[(s, e)].get(m)) for m in names)) for s, e in shown),
             ),
-        ),
+        ]
+    blocks += _shadow_quality(rows)
+    if not blocks:
+        blocks.append(Note("No labeled predictions of this version yet."))
+    return Section("Live quality since", tuple(blocks))
+
+
+def _shadow_quality(rows: Sequence[Mapping[str, Any]]) -> list[Block]:
+    """The shadow's windows: intervals and rows labeled for both versions, and each metric of this
+    version vs the champion's on those rows."""
+    windows = _windows(rows, "")
+    shadowed = sorted(w for w, values in windows.items() if ShadowMetric.INTERVALS in values)
+    if not shadowed:
+        return []
+    names = sorted(
+        {
+            k.removeprefix(ShadowMetric.CHALLENGER)
+            for w in shadowed
+            for k in windows[w]
+            if k.startswith(ShadowMetric.CHALLENGER)
+        }
     )
+
+    def versus(values: Mapping[str, Any], name: str) -> str:
+        mine, theirs = values.get(ShadowMetric.CHALLENGER + name), values.get(ShadowMetric.CHAMPION + name)
+        return f"{_number(mine)} vs {_number(theirs)}"
+
+    return [
+        Note(
+            "In shadow (never served): this version against the champion on the same labeled rows over the "
+            "shadow so far (metrics store, shadow.*); each cell reads this version vs the champion."
+        ),
+        Table(
+            ("Window", "Intervals labeled", "Rows", *names),
+            tuple(
+                (
+                    f"{s}..{e}",
+                    _count(windows[(s, e)].get(ShadowMetric.INTERVALS)),
+                    _count(windows[(s, e)].get(ShadowMetric.ROWS)),
+                    *(versus(windows[(s, e)], m) for m in names),
+                )
+                for s, e in shadowed[-LIVE_WINDOWS_SHOWN:]
+            ),
+        ),
+    ]
+
+
+def _count(value: Any) -> str:
+    return "n/a" if value is None else str(int(float(value)))
 
 
 def build(

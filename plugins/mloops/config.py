@@ -327,6 +327,11 @@ class AutoRollbackConfig(_Frozen):
     tolerance: float = Field(default=0.02, ge=0.0)
 
 
+#: Most intervals a challenger may spend in shadow (``promotion.shadow_intervals`` and
+#: ``promotion.shadow_max_intervals``): a shadow is one step of a rollout, not a second serving line.
+MAX_SHADOW_INTERVALS = 120
+
+
 class PromotionConfig(_Frozen):
     """How a tested version becomes champion.
 
@@ -334,12 +339,16 @@ class PromotionConfig(_Frozen):
     (never served) until the label feed covers ``shadow_intervals`` intervals of its predictions; it
     is promoted (or, with ``shadow_then_approval``, offered for approval) when its live
     ``evaluation.primary_metric`` on the rows labeled for both is no worse than the champion's by
-    more than ``shadow_tolerance``, else retired. ``auto_rollback`` (opt-in) watches a new champion.
+    more than ``shadow_tolerance``, else retired. A challenger scored in shadow on
+    ``shadow_max_intervals`` intervals without enough labels to decide is retired too (default:
+    ``shadow_intervals`` plus the label feed's lookback, the intervals a label can still reach).
+    ``auto_rollback`` (opt-in) watches a new champion.
     """
 
     policy: PromotionPolicy = PromotionPolicy.AUTO
     approval_timeout_hours: float = Field(default=24.0, gt=0)
-    shadow_intervals: int = Field(default=3, ge=1, le=120)
+    shadow_intervals: int = Field(default=3, ge=1, le=MAX_SHADOW_INTERVALS)
+    shadow_max_intervals: int | None = Field(default=None, ge=1, le=MAX_SHADOW_INTERVALS)
     shadow_tolerance: float = Field(default=0.0, ge=0.0)
     auto_rollback: AutoRollbackConfig | None = None
     #: The champion changed between ``test_model`` and ``promote_model`` (e.g. during the approval
@@ -517,6 +526,13 @@ class ModelConfig(_Frozen):
                 f"promotion.policy: '{promotion.policy}' compares the challenger with the champion on "
                 "live labels, so the model needs a labels: feed"
             )
+        limit = promotion.shadow_max_intervals
+        if limit is not None and limit < promotion.shadow_intervals:
+            raise ValueError(
+                f"promotion.shadow_max_intervals: {limit} is fewer than promotion.shadow_intervals "
+                f"({promotion.shadow_intervals}): the challenger would be retired before enough of its "
+                "intervals could be labeled"
+            )
         if self.labels is None and promotion.auto_rollback is not None:
             raise ValueError(
                 "promotion.auto_rollback: judges the champion on live labels, so the model needs a "
@@ -587,6 +603,17 @@ class ModelConfig(_Frozen):
     def monitoring_window(self) -> int:
         """The drift and live-quality window, in partitions."""
         return self.monitoring.window_count(self.interval)
+
+    @property
+    def shadow_limit(self) -> int:
+        """Intervals a challenger may be scored in shadow without enough labels before it is retired:
+        ``promotion.shadow_max_intervals``, else ``shadow_intervals`` plus the label lookback (a label
+        joins only predictions of its lookback, so waiting longer is waiting for nothing)."""
+        promotion = self.promotion
+        if promotion.shadow_max_intervals is not None:
+            return promotion.shadow_max_intervals
+        lookback = self.days_as_intervals(self.labels.lookback_days) if self.labels else 0
+        return min(MAX_SHADOW_INTERVALS, promotion.shadow_intervals + lookback)
 
     def days_as_intervals(self, days: int) -> int:
         """A number of days (label lookback) in partitions."""

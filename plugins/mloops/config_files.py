@@ -41,6 +41,18 @@ def _line_of(text: str, field_path: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
+def _given(error: Mapping[str, Any]) -> str:
+    """`` (got <value>)`` for a field error on a plain value (a bound, a choice), so the message shows
+    what the file holds; nothing for a whole section or a value the message already quotes."""
+    value = error.get("input")
+    if isinstance(value, Mapping | list) or "input" not in error or error.get("type") == "missing":
+        return ""
+    shown = repr(value)
+    if len(shown) > 80 or shown in str(error.get("msg", "")):
+        return ""
+    return f" (got {shown})"
+
+
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read and validate one model file; raise :class:`ModelConfigError` naming the file and fields."""
     path = Path(path)
@@ -71,7 +83,7 @@ def load_model_config(path: str | Path) -> ModelConfig:
                     where, message = head, rest
             line = _line_of(text, where)
             at = f" (line {line})" if line else ""
-            problems.append(f"field '{where}'{at}: {message}")
+            problems.append(f"field '{where}'{at}: {message}{_given(error)}")
         raise ModelConfigError(shown, problems) from None
 
 

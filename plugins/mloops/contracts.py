@@ -216,6 +216,26 @@ DRIFT_METRIC_FAMILIES = ("drift", "rows", "policy", "quality")
 LABEL_METRIC_FAMILIES = ("labels",)
 SHADOW_METRIC_FAMILIES = ("shadow",)
 
+
+def shadowed_champion(record: Mapping[str, Any]) -> str | None:
+    """The champion version a ``mloops.shadow`` record names: ``compared_with`` once a decision ran
+    (its ``champion`` then holds the champion's metrics), else the ``champion`` it entered beside."""
+    found = record.get("compared_with") or record.get("champion")
+    return str(found) if isinstance(found, str | int) else None
+
+
+class ShadowMetric:
+    """``shadow.*`` metrics ``decide_shadow`` records for the challenger over its shadow so far (window:
+    shadow start..run date); the live metrics of both versions on the same labeled rows follow the
+    prefixes (``shadow.challenger.roc_auc``)."""
+
+    INTERVALS = "shadow.intervals"  # prediction intervals labeled for both versions
+    SCORED = "shadow.scored"  # intervals the challenger was scored on in shadow
+    ROWS = "shadow.rows"
+    CHALLENGER = "shadow.challenger."
+    CHAMPION = "shadow.champion."
+
+
 #: Who an automatic rollback is audited as (the ``by`` of its audit tag).
 AUTOMATIC_ACTOR = "mloops (automatic rollback on live quality)"
 
@@ -360,6 +380,8 @@ class LabelJoinResult(StageResult):
     quality: dict[str, dict[str, float | None]]
     labeled_uris: list[str] = field(default_factory=list)
     shadow_labeled_uris: list[str] = field(default_factory=list)
+    #: ``{version: card URI}`` of the model cards rewritten with the new live quality.
+    model_cards: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

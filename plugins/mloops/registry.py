@@ -204,35 +204,37 @@ def decide_shadow(
     min_rows: int,
     tolerance: float,
     approval: bool,
+    scored_intervals: int,
+    max_intervals: int,
 ) -> ShadowDecision:
     """Promote a challenger in shadow once labels cover ``required_intervals`` of its intervals, if on the
-    same rows it is no worse than the champion by more than ``tolerance``; else retire it."""
+    same rows it is no worse than the champion by more than ``tolerance``; else retire it. A challenger
+    scored in shadow on ``max_intervals`` intervals that still lacks the labels to decide is retired."""
     if champion is None:
         return ShadowDecision(
             "wait", f"v{version} is in shadow but the model has no champion to compare with"
         )
     if champion == version:
         return ShadowDecision("wait", f"v{version} is already champion")
+    pending = _pending(evidence, required_intervals, min_rows)
+    mine, theirs = evidence.challenger, evidence.champion
+    if pending is not None or mine is None or theirs is None:  # not enough evidence: wait, up to a limit
+        pending = pending or f"{metric} is undefined on the {evidence.rows} labeled rows"
+        if scored_intervals < max_intervals:
+            return ShadowDecision(
+                "wait",
+                f"v{version} in shadow: {pending} (scored on {scored_intervals} of at most "
+                f"{max_intervals} intervals)",
+            )
+        return ShadowDecision(
+            "retire",
+            f"v{version} retired without a decision: {pending} after {scored_intervals} intervals scored "
+            f"in shadow (promotion.shadow_max_intervals: {max_intervals}); champion v{champion} stays",
+        )
     covered = len(evidence.intervals)
-    if covered < required_intervals:
-        return ShadowDecision(
-            "wait",
-            f"v{version} in shadow: labels cover {covered} of the {required_intervals} intervals "
-            f"needed ({', '.join(evidence.intervals) or 'none yet'})",
-        )
-    if evidence.rows < min_rows:
-        return ShadowDecision(
-            "wait",
-            f"v{version} in shadow: {evidence.rows} rows labeled for both versions, fewer than "
-            f"monitoring.min_rows ({min_rows})",
-        )
-    if evidence.challenger is None or evidence.champion is None:
-        return ShadowDecision(
-            "wait", f"v{version} in shadow: {metric} is undefined on the {evidence.rows} labeled rows"
-        )
-    gain = _gain(evidence.challenger, evidence.champion, greater_is_better)
+    gain = _gain(mine, theirs, greater_is_better)
     compared = (
-        f"{metric} {evidence.challenger:.4f} vs champion v{champion}'s {evidence.champion:.4f} on the same "
+        f"{metric} {mine:.4f} vs champion v{champion}'s {theirs:.4f} on the same "
         f"{evidence.rows} labeled rows of {covered} intervals "
         f"({evidence.intervals[0]}..{evidence.intervals[-1]})"
     )
@@ -245,6 +247,19 @@ def decide_shadow(
     if approval:
         return ShadowDecision("approve", f"{passed}; waiting for approval")
     return ShadowDecision("promote", passed)
+
+
+def _pending(evidence: ShadowEvidence, required_intervals: int, min_rows: int) -> str | None:
+    """Why the labels do not cover enough to decide yet, or ``None`` when they do."""
+    covered = len(evidence.intervals)
+    if covered < required_intervals:
+        return (
+            f"labels cover {covered} of the {required_intervals} intervals needed "
+            f"({', '.join(evidence.intervals) or 'none yet'})"
+        )
+    if evidence.rows < min_rows:
+        return f"{evidence.rows} rows labeled for both versions, fewer than monitoring.min_rows ({min_rows})"
+    return None
 
 
 @dataclass(frozen=True)

@@ -13,47 +13,16 @@ import datetime as dt
 import json
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import local_airflow_env
 from tests.helpers import small_churn, write_models
+from tests.integration.scheduler_api import local_stack
 
 pytestmark = pytest.mark.integration
 DAG = "mloops_train_churn"
 APPROVAL_TIMEOUT_S = 60
-
-
-class Api:
-    """The Airflow REST API (v2) with a token from the simple auth manager."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.token = self._call("GET", "/auth/token", auth=False)["access_token"]
-
-    def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
-        request = urllib.request.Request(
-            self.base + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={
-                "Content-Type": "application/json",
-                **({"Authorization": f"Bearer {self.token}"} if auth else {}),
-            },
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"{}")
-
-    def get(self, path: str) -> dict:
-        return self._call("GET", "/api/v2" + path)
-
-    def post(self, path: str, body: dict) -> dict:
-        return self._call("POST", "/api/v2" + path, body)
-
-    def patch(self, path: str, body: dict) -> dict:
-        return self._call("PATCH", "/api/v2" + path, body)
 
 
 def _registry_state() -> dict:
@@ -85,40 +54,14 @@ def _wait_for_state(stack, dag_id: str, run_id: str, task_id: str, wanted: set[s
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path):
-    import os
-
-    from scripts.devstack import LocalAirflow
-
     root = tmp_path_factory.mktemp("ops")
     config = small_churn()
     config["schedule"]["end_date"] = "2026-01-31"
     # Short enough for the timeout test to wait it out, long enough for the tests that answer.
     config["promotion"]["approval_timeout_hours"] = APPROVAL_TIMEOUT_S / 3600
     models = write_models(root / "models", churn=config)
-    saved = {k: os.environ.get(k) for k in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI")}
-    os.environ.update(
-        {
-            "MLOOPS_HOME": str(root / "mloops"),
-            "MLOOPS_MODELS_DIR": str(models),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mloops' / 'mlflow' / 'mlflow.db'}",
-        }
-    )
-    env = local_airflow_env(root / "stack", models, root / "mloops")
-    local = LocalAirflow(env, root / "stack" / "standalone.log")
-    local.cli("db", "migrate")
-    local.cli("pools", "set", "mloops_registry", "1", "registry writes")
-    local.start()
-    try:
-        local.wait_for_dags([DAG, "mloops_registry_ops"], timeout=180)
-        local.api = Api(env["AIRFLOW__API__BASE_URL"])
+    with local_stack(root, models, [DAG, "mloops_registry_ops"]) as local:
         yield local
-    finally:
-        local.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def test_backfill_twice_leaves_identical_registry(stack) -> None:
@@ -164,20 +107,7 @@ def test_invalid_trigger_parameters_are_refused(stack) -> None:
 
 
 def _run_states(stack, run_id: str, timeout: float) -> dict[str, str]:
-    """Wait through the REST API until this run has ended; return its task states.
-
-    (Through the API rather than ``wait_for_runs`` and the CLI: once, in CI, ``tasks states-for-dag-run``
-    right after an approval run reported ``promote_model`` as upstream_failed while the run had succeeded.)
-    """
-    deadline = time.time() + timeout
-    while True:
-        run = stack.api.get(f"/dags/{DAG}/dagRuns/{run_id}")
-        if run["state"] in ("success", "failed"):
-            instances = stack.api.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
-            return {ti["task_id"]: ti["state"] for ti in instances}
-        if time.time() > deadline:
-            raise TimeoutError(f"{run_id} still {run['state']} after {timeout:.0f}s\n{stack.log_tail()}")
-        time.sleep(3)
+    return stack.api.wait_for_run(DAG, run_id, timeout)
 
 
 def _start_approval_run(stack, partition: str) -> str:

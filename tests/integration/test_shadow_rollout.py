@@ -1,13 +1,15 @@
-"""Staged rollout on live labels and the automatic rollback (issue 15), through the real DAGs.
+"""Staged rollout on live labels and the automatic rollback (issue 15), through ``dag.test()`` of the
+real DAGs; ``test_shadow_rollout_scheduler.py`` tells the main stories again through a real scheduler.
 
-The world changes under the models: from 2026-01-03 customers churn for other reasons (the
-generator's concept drift). v1 is trained on the old world (01-01..01-02), v2 on the new one
-(01-03..01-04); both pass their holdout tests. What happens next is decided by the live labels:
+The story (:mod:`tests.integration.rollout_story`): v1 is trained on the old world, v2 on the new one
+from 2026-01-03; the live labels decide.
 
 * ``churn_up`` (policy ``shadow``): the new world lasts. v2 is scored in shadow beside v1 on 01-05 and
   01-06; when the labels of both intervals have arrived, v2 is better on the same rows and is promoted.
+  Each label delivery rewrites the champion's card with its newest live window.
 * ``churn_down`` (policy ``shadow``): the change was a blip, the old world is back on 01-05. v2 looked
   good on its holdout, but on the live labels v1 is better: v2 is retired, v1 stays champion.
+* ``churn_ok`` (``shadow_then_approval``): v2 passes its shadow, then waits for a person.
 * ``churn_rb`` (policy ``auto``, ``auto_rollback``): the same blip without a shadow. v2 (trained on
   the blip) is promoted at once; when its live quality arrives, far below v1's, champion rolls back.
 
@@ -29,101 +31,29 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.helpers import REPO, small_churn, write_models
+from tests.helpers import REPO, write_models
+from tests.integration.rollout_story import (
+    BLIP,
+    DAY,
+    LASTING,
+    RB_BLIP,
+    ROLLBACK,
+    ROWS,
+    SHADOW,
+    card,
+    config,
+    ctx,
+    events,
+    land,
+    live_windows,
+    serve,
+    train_and_promote,
+    v2_in_shadow,
+    validate,
+    versions,
+)
 
 pytestmark = pytest.mark.integration
-
-ROWS = 500
-DAY = [None, *(dt.date(2026, 1, d) for d in range(1, 10))]  # DAY[n] is 2026-01-0n
-BLIP = ("2026-01-03", "2026-01-04")  # concept B only on the training days of v2
-LASTING = ("2026-01-03", "2026-01-31")
-RB_BLIP = ("2026-01-05", "2026-01-06")  # churn_rb: v1 serves 01-03..01-04, v2 trains on 01-05..01-06
-
-
-def _config(name: str, promotion: dict[str, Any]) -> dict[str, Any]:
-    config = small_churn()
-    config["source"] = {"kind": "files", "path": "{data_root}/landing/{model}/dt={ds}/part.parquet"}
-    config["labels"] = {
-        "source": {"kind": "files", "path": "{data_root}/landing/{model}-labels/dt={ds}/labels.parquet"},
-        "event_date_column": "event_date",
-        "expected_delay_days": 1,
-        "lookback_days": 4,
-    }
-    config["monitoring"] = {"window_days": 3, "min_rows": 100}
-    config["promotion"] = promotion
-    config["schedule"]["end_date"] = "2026-01-31"
-    return config
-
-
-def _land(data: Path, model: str, concept: tuple[str, str], scored: list[dt.date], labels: dict) -> None:
-    """Partitions 01-01..01-08 of ``model`` (the target dropped on the ``scored`` days) and the label
-    deliveries ``{arrival: [event days]}``."""
-    from mloops_examples.generator import Scenario, generate_labels, generate_partition
-
-    scenarios = [Scenario("concept_drift", *map(dt.date.fromisoformat, concept), {"strength": 1.0})]
-    for day in DAY[1:9]:
-        frame = generate_partition("churn", day, rows=ROWS, seed=11, scenarios=scenarios)
-        if day in scored:
-            frame = frame.drop(columns=["churned"])
-        _write(frame, data / "landing" / model / f"dt={day}" / "part.parquet")
-    for arrival, days in labels.items():
-        delivered = pd.concat(
-            [
-                generate_labels(
-                    "churn", arrival, rows=ROWS, seed=11, scenarios=scenarios, delay_days=(arrival - d).days
-                )
-                for d in days
-            ],
-            ignore_index=True,
-        )
-        _write(delivered, data / "landing" / f"{model}-labels" / f"dt={arrival}" / "labels.parquet")
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
-
-
-def _ctx(model: str, day: dt.date, use: str = "training") -> Any:
-    from mloops.config_files import find_model_config
-    from mloops.contracts import Use
-    from mloops.settings import get_settings
-    from mloops.stages.layout import RunContext
-
-    return RunContext(find_model_config(model, get_settings().models_dir), day, get_settings(), use=Use(use))
-
-
-def _train_and_promote(model: str, day: dt.date) -> str:
-    """Validate the window's days, train, test, register and apply the policy (stage functions)."""
-    from mloops.stages import registry, test, train, validate
-
-    ctx = _ctx(model, day)
-    for back in (1, 0):
-        validate.validate_batch(ctx.at(day - dt.timedelta(days=back)))
-    trained = train.train_model(ctx)
-    tested = test.test_model(ctx, trained)
-    assert tested.passed, tested.checks
-    registered = registry.register_model(ctx, trained, tested)
-    registry.promote_model(ctx, registered)
-    return registered.version
-
-
-def _validate(model: str, day: dt.date) -> None:
-    from mloops.stages import validate
-
-    validate.validate_batch(_ctx(model, day))
-
-
-def _serve(model: str, days: list[dt.date], *, shadow: bool) -> None:
-    from mloops.stages import score, validate
-    from mloops.stages import shadow as shadow_stage
-
-    for day in days:
-        ctx = _ctx(model, day, "scoring")
-        validate.validate_batch(ctx)
-        score.score_batch(ctx)
-        if shadow:
-            shadow_stage.score_shadow(ctx)
 
 
 @functools.cache
@@ -146,38 +76,14 @@ def _dag_test(dag_id: str, day: dt.date, hour: int, tasks: list[str] | None = No
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
-def _versions(name: str) -> dict[str, Any]:
-    from mloops.adapters.mlflow_adapter import client
-    from mloops.settings import get_settings
-
-    mlflow = client(get_settings())
-    aliases = {}
-    for alias in ("champion", "previous", "challenger"):
-        try:
-            aliases[alias] = str(mlflow.get_model_version_by_alias(f"mloops.{name}", alias).version)
-        except Exception:  # noqa: BLE001 - alias not set
-            aliases[alias] = None
-    tags = {str(v.version): dict(v.tags) for v in mlflow.search_model_versions(f"name = 'mloops.{name}'")}
-    return {"aliases": aliases, "tags": tags}
-
-
-def _events(model: str, kind: str) -> list[dict[str, Any]]:
-    from mloops import store
-    from mloops.settings import get_settings
-
-    return store.read_events(get_settings().metrics_db_uri, model, kind)
-
-
 @pytest.fixture
 def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, airflow_db: Path) -> Path:
-    shadow = {"policy": "shadow", "shadow_intervals": 2, "shadow_tolerance": 0.0}
-    rollback = {"policy": "auto", "auto_rollback": {"within_intervals": 3, "tolerance": 0.05}}
     directory = write_models(
         tmp_path / "models",
-        churn_up=_config("churn_up", shadow),
-        churn_down=_config("churn_down", shadow),
-        churn_ok=_config("churn_ok", {**shadow, "policy": "shadow_then_approval"}),
-        churn_rb=_config("churn_rb", rollback),
+        churn_up=config("churn_up", SHADOW),
+        churn_down=config("churn_down", SHADOW),
+        churn_ok=config("churn_ok", {**SHADOW, "policy": "shadow_then_approval"}),
+        churn_rb=config("churn_rb", ROLLBACK),
     )
     monkeypatch.setenv("MLOOPS_MODELS_DIR", str(directory))
     return directory
@@ -186,13 +92,13 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path, a
 def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path, mloops_home: Path) -> None:
     data = mloops_home / "data"
     scored = [DAY[5], DAY[6]]
-    _land(data, "churn_up", LASTING, scored, {DAY[6]: [DAY[5]], DAY[7]: [DAY[6]]})
-    _land(data, "churn_down", BLIP, scored, {DAY[7]: [DAY[5], DAY[6]]})
-    _land(data, "churn_ok", LASTING, scored, {DAY[7]: [DAY[5], DAY[6]]})
+    land(data, "churn_up", LASTING, scored, {DAY[6]: [DAY[5]], DAY[7]: [DAY[6]]})
+    land(data, "churn_down", BLIP, scored, {DAY[7]: [DAY[5], DAY[6]]})
+    land(data, "churn_ok", LASTING, scored, {DAY[7]: [DAY[5], DAY[6]]})
 
     # v1 bootstraps champion; v2 (new world) enters shadow: the real training DAG for churn_up.
-    assert _train_and_promote("churn_up", DAY[2]) == "1"
-    _validate("churn_up", DAY[3])  # the first day of v2's window; the DAG validates the second
+    assert train_and_promote("churn_up", DAY[2]) == "1"
+    validate("churn_up", DAY[3])  # the first day of v2's window; the DAG validates the second
     assert _dag_test("mloops_train_churn_up", DAY[4], hour=2) == {
         "check_params": "success",
         "validate_batch": "success",
@@ -202,11 +108,11 @@ def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path,
         "approve_promotion": "skipped",
         "promote_model": "skipped",  # nothing moves: v2 is in shadow
     }
-    up = _versions("churn_up")
+    up = versions("churn_up")
     assert up["aliases"] == {"champion": "1", "previous": None, "challenger": "2"}
     assert up["tags"]["2"]["mloops.shadow.status"] == "shadowing"
     assert json.loads(up["tags"]["2"]["mloops.shadow"])["champion"] == "1"
-    (started,) = _events("churn_up", "shadow_started")
+    (started,) = events("churn_up", "shadow_started")
     assert "v2 enters shadow beside champion v1" in started["message"]
 
     # Scoring: the real scoring DAG on 01-05 (score_batch beside score_shadow), stage functions on 01-06.
@@ -216,7 +122,7 @@ def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path,
         "score_batch": "success",
         "score_shadow": "success",
     }
-    _serve("churn_up", [DAY[6]], shadow=True)
+    serve("churn_up", [DAY[6]], shadow=True)
     served = pd.read_parquet(data / "predictions/churn_up/dt=2026-01-05/predictions.parquet")
     shadowed = pd.read_parquet(data / "shadow/churn_up/dt=2026-01-05/version=2/predictions.parquet")
     assert set(served["model_version"]) == {"1"} and set(shadowed["model_version"]) == {"2"}
@@ -227,15 +133,20 @@ def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path,
         "join_labels": "success",
         "decide_shadow": "skipped",
     }
-    assert _versions("churn_up")["aliases"]["champion"] == "1"
+    assert versions("churn_up")["aliases"]["champion"] == "1"
     assert (data / "labeled-shadow/churn_up/dt=2026-01-05/version=2/arrival=2026-01-06.parquet").exists()
+    # The label join rewrote the champion's card with its live quality; the decision, the challenger's.
+    assert live_windows(card("churn_up", "1")) == ["2026-01-04..2026-01-06"]
+    waiting = card("churn_up", "2")
+    assert "- **Status:** challenger in shadow" in waiting
+    assert "- **Shadow evidence:** labels cover 1 of the 2 intervals needed, 500 rows" in waiting
 
     # 01-07: two intervals labeled for both versions: v2 is better on the same rows and is promoted.
     assert _dag_test("mloops_monitor_churn_up", DAY[7], hour=6, tasks=["decide_shadow"]) == {
         "join_labels": "success",
         "decide_shadow": "success",
     }
-    up = _versions("churn_up")
+    up = versions("churn_up")
     assert up["aliases"] == {"champion": "2", "previous": "1", "challenger": "2"}
     v2 = up["tags"]["2"]
     assert v2["mloops.shadow.status"] == "promoted" and v2["mloops.promoted_from"] == "1"
@@ -244,55 +155,56 @@ def test_shadow_challengers_are_promoted_or_retired_on_live_labels(models: Path,
     evidence = json.loads(v2["mloops.shadow"])
     assert evidence["intervals_labeled"] == ["2026-01-05", "2026-01-06"] and evidence["rows"] == 2 * ROWS
     assert evidence["challenger"]["roc_auc"] > evidence["champion"]["roc_auc"]
-    (promoted,) = _events("churn_up", "model_promoted")
+    (promoted,) = events("churn_up", "model_promoted")
     assert (
         promoted["message"].startswith("v2 passed its shadow: roc_auc")
         and promoted["payload"]["version"] == "2"
     )
+    # The later labelled interval (01-06, arrived 01-07) is on v1's card now, beside the earlier one.
+    assert live_windows(card("churn_up", "1")) == ["2026-01-04..2026-01-06", "2026-01-05..2026-01-07"]
+    promoted_card = card("churn_up", "2")
+    assert "- **Status:** champion" in promoted_card
+    assert "- **Shadow:** promoted (in shadow from 2026-01-04 beside champion v1" in promoted_card
+    assert "| 2026-01-04..2026-01-07 | 2 | 1000 | " in promoted_card  # its shadow so far vs the champion
 
     # churn_down: the same v1 and v2, but the old world is back: v2 is retired, v1 untouched.
-    assert _train_and_promote("churn_down", DAY[2]) == "1"
-    assert _train_and_promote("churn_down", DAY[4]) == "2"
-    _serve("churn_down", scored, shadow=True)
+    v2_in_shadow("churn_down", scored)
     assert _dag_test("mloops_monitor_churn_down", DAY[7], hour=6, tasks=["decide_shadow"]) == {
         "join_labels": "success",
         "decide_shadow": "success",
     }
-    down = _versions("churn_down")
+    down = versions("churn_down")
     assert down["aliases"] == {"champion": "1", "previous": None, "challenger": "2"}
     v2 = down["tags"]["2"]
     assert v2["mloops.shadow.status"] == "retired" and "mloops.promoted_from" not in v2
     reason = json.loads(v2["mloops.shadow"])["reason"]
     assert reason.startswith("v2 retired after its shadow: roc_auc") and "worse (tolerance 0.0)" in reason
-    (retired,) = _events("churn_down", "shadow_retired")
+    (retired,) = events("churn_down", "shadow_retired")
     assert reason in retired["message"]
-    assert _events("churn_down", "model_promoted") == []
+    assert events("churn_down", "model_promoted") == []
+    assert f"- **Shadow decision:** {reason}" in card("churn_down", "2")
     # A retired challenger is never shadow-scored again.
     from mloops.contracts import RegistrationResult
     from mloops.errors import SkipStage
     from mloops.stages import shadow
 
     with pytest.raises(SkipStage, match="no challenger in shadow"):
-        shadow.score_shadow(_ctx("churn_down", DAY[8], "scoring"))
+        shadow.score_shadow(ctx("churn_down", DAY[8], "scoring"))
 
     # churn_ok (shadow_then_approval): v2 passes its shadow, then waits for a person (approve_promotion
     # reads decide_shadow's XCom as the registration); once approved, promote_shadow promotes it.
-    assert _train_and_promote("churn_ok", DAY[2]) == "1"
-    assert _train_and_promote("churn_ok", DAY[4]) == "2"
-    _serve("churn_ok", scored, shadow=True)
+    v2_in_shadow("churn_ok", scored)
     assert _dag_test("mloops_monitor_churn_ok", DAY[7], hour=6, tasks=["decide_shadow"]) == {
         "join_labels": "success",
         "decide_shadow": "success",
     }
-    ok = _versions("churn_ok")
+    ok = versions("churn_ok")
     assert ok["aliases"]["champion"] == "1" and ok["tags"]["2"]["mloops.shadow.status"] == "passed"
-    (passed,) = _events("churn_ok", "shadow_passed")
+    (passed,) = events("churn_ok", "shadow_passed")
     assert passed["payload"]["action"] == "approve" and "waiting for approval" in passed["message"]
-    approved = shadow.promote_passed(
-        _ctx("churn_ok", DAY[7]), RegistrationResult.from_xcom(passed["payload"])
-    )
+    approved = shadow.promote_passed(ctx("churn_ok", DAY[7]), RegistrationResult.from_xcom(passed["payload"]))
     assert approved.action == "promote" and approved.reason.endswith("; approved")
-    ok = _versions("churn_ok")
+    ok = versions("churn_ok")
     assert ok["aliases"] == {"champion": "2", "previous": "1", "challenger": "2"}
     assert ok["tags"]["2"]["mloops.shadow.status"] == "promoted"
 
@@ -301,7 +213,7 @@ def test_a_degraded_promotion_is_rolled_back_automatically(models: Path, mloops_
     from mloops.stages import labels
 
     data = mloops_home / "data"
-    _land(
+    land(
         data,
         "churn_rb",
         RB_BLIP,
@@ -310,37 +222,44 @@ def test_a_degraded_promotion_is_rolled_back_automatically(models: Path, mloops_
     )
 
     # v1 serves 01-03 and 01-04; their labels (01-05) record v1's live quality.
-    assert _train_and_promote("churn_rb", DAY[2]) == "1"
-    _serve("churn_rb", [DAY[3], DAY[4]], shadow=False)
-    labels.join_labels(_ctx("churn_rb", DAY[5], "scoring"))
+    assert train_and_promote("churn_rb", DAY[2]) == "1"
+    serve("churn_rb", [DAY[3], DAY[4]], shadow=False)
+    joined = labels.join_labels(ctx("churn_rb", DAY[5], "scoring"))
+    assert list(joined.model_cards) == ["1"] and live_windows(card("churn_rb", "1")) == [
+        "2026-01-03..2026-01-05"
+    ]
 
     # v2, trained on the blip, passes its holdout tests and is promoted at once (the real training DAG).
-    _validate("churn_rb", DAY[5])
+    validate("churn_rb", DAY[5])
     states = _dag_test("mloops_train_churn_rb", DAY[6], hour=2)
     assert states["promote_model"] == "success", states
-    assert _versions("churn_rb")["aliases"] == {"champion": "2", "previous": "1", "challenger": "2"}
-    _serve("churn_rb", [DAY[7], DAY[8]], shadow=False)
+    assert versions("churn_rb")["aliases"] == {"champion": "2", "previous": "1", "challenger": "2"}
+    serve("churn_rb", [DAY[7], DAY[8]], shadow=False)
 
     # 01-09: v2's live labels arrive, far below v1's: check_rollback moves champion back to v1.
     assert _dag_test("mloops_monitor_churn_rb", DAY[9], hour=6, tasks=["check_rollback"]) == {
         "join_labels": "success",
         "check_rollback": "success",
     }
-    rb = _versions("churn_rb")
+    rb = versions("churn_rb")
     assert rb["aliases"] == {"champion": "1", "previous": "2", "challenger": "2"}
     audit = json.loads(rb["tags"]["1"]["mloops.last_action"])
     assert audit["action"] == "rollback" and audit["by"] == "mloops (automatic rollback on live quality)"
     assert audit["dag_run"].startswith("mloops_monitor_churn_rb/") and audit["target"] == "1"
     assert rb["tags"]["2"]["mloops.last_action"] == rb["tags"]["1"]["mloops.last_action"]
     assert any(k.startswith("mloops.audit.") and k.endswith(".rollback") for k in rb["tags"]["1"])
-    (event,) = _events("churn_rb", "model_rolled_back")
+    (event,) = events("churn_rb", "model_rolled_back")
     assert event["message"].startswith("automatic rollback of mloops.churn_rb from v2 to v1")
     check = event["payload"]["check"]
     assert check["previous"] - check["champion"] > 0.05 and check["promoted_on"] == "2026-01-06"
+    degraded = card("churn_rb", "2")  # its live quality, and the rollback in its audit trail
+    assert (
+        live_windows(degraded) == ["2026-01-07..2026-01-09"] and "| rollback | mloops (automatic" in degraded
+    )
 
     # The rolled-back champion is not rolled back again by a re-run: a skip with the reason.
     assert (
         _dag_test("mloops_monitor_churn_rb", DAY[9], hour=7, tasks=["check_rollback"])["check_rollback"]
         == "skipped"
     )
-    assert _versions("churn_rb")["aliases"]["champion"] == "1"
+    assert versions("churn_rb")["aliases"]["champion"] == "1"

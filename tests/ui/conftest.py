@@ -51,8 +51,10 @@ class Fleet:
 
 @pytest.fixture(scope="package")
 def fleet_stores(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path) -> Iterator[Fleet]:
-    """Real runs: churn trains on 01-02, its 01-03 batch is quarantined, 01-04 trains again; scoring and a
-    drift check follow. ``house_prices`` is configured and never ran (no champion)."""
+    """Real runs: churn trains on 01-01 and 01-02, its 01-03 batch is quarantined, 01-04 trains again
+    (policy ``shadow``: the newest tested version waits in shadow beside v1); scoring (with the shadow)
+    and monitoring (label join, shadow decision, drift check) follow. ``house_prices`` is configured and
+    never ran (no champion)."""
     root = tmp_path_factory.mktemp("fleet")
     home = root / "mloops"
     churn = small_churn(
@@ -67,6 +69,10 @@ def fleet_stores(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path) -> 
     )
     churn["monitoring"].update({"window_days": 2, "min_rows": 50, "label_delay_days": 0})
     from tests.helpers import example_config
+
+    # Staged rollout: versions after the first wait in shadow, judged on the example's label feed.
+    churn["labels"] = example_config("churn")["labels"]
+    churn["promotion"] = {"policy": "shadow", "shadow_intervals": 3}
 
     houses = example_config("house_prices")
     houses["owner"] = "pricing"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -63,9 +64,17 @@ def test_models_menu_entry_and_fleet_page(page, api_server: ApiServer) -> None:
     assert int(churn.locator("td.drift-share svg.spark").get_attribute("data-points")) >= 1
     assert churn.locator("td.prediction-drift svg.spark polyline").count() == 1
     assert "2026-01-04" in churn.locator("td.scoring").inner_text()
+    # The newest version waits in shadow beside the champion: which one, labelled intervals so far of 3.
+    shadow = churn.locator("td.shadow")
+    assert shadow.get_attribute("data-shadow") == "shadowing"
+    assert re.fullmatch(
+        r"v\d+ in shadow since 2026-01-0\d: [0-3]/3 intervals labeled, scored \d+ of at most 10",
+        shadow.inner_text().strip(),
+    ), shadow.inner_text()
     houses = page.locator("tr[data-model='house_prices']")
     assert houses.get_attribute("data-status") == "no champion"
     assert "none" in houses.locator("td.champion").inner_text()
+    assert houses.locator("td.shadow").inner_text().strip() == "none"
     _screenshot(page, "fleet.png")
 
     page.select_option("select[name='owner']", "pricing")
@@ -80,6 +89,9 @@ def test_models_menu_entry_and_fleet_page(page, api_server: ApiServer) -> None:
         data["models"][0]["model"] == "churn" and data["models"][0]["recent_bad"][0]["date"] == "2026-01-03"
     )
     assert data["models"][0]["runs"]["train"]["state"] == "success"
+    assert (
+        data["models"][0]["shadow"]["status"] == "shadowing" and data["models"][0]["shadow"]["required"] == 3
+    )
 
 
 def test_model_page_timeline_versions_batches_and_links(page, api_server: ApiServer) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -108,6 +110,11 @@ def test_quarantined_batch_and_breached_drift_need_attention(churn) -> None:
         }
         for m, v in (("drift.share", 0.5), ("policy.breached", 1.0), ("quality.roc_auc", 0.6))
     ]
+    # The label feed's and a shadow's numbers are no drift windows.
+    metrics += [
+        {**metrics[0], "window_start": dt.date(2026, 1, 1), "metric": m, "value": 1.0}
+        for m in ("labels.quality.roc_auc", "shadow.intervals", "shadow.challenger.roc_auc")
+    ]
     row = snapshot.build_row(
         churn,
         versions=[_version("1", "2026-01-02", aliases=["champion"])],
@@ -125,12 +132,18 @@ def test_quarantined_batch_and_breached_drift_need_attention(churn) -> None:
         "monthly_charges: expect_column_values_to_not_be_null observed 60%"
         in row["detail"]["partitions"][2]["reason"]
     )
-    assert summary["drift"][-1] == {
-        "window_end": "2026-01-04",
-        "share": 0.5,
-        "prediction": None,
-        "breached": True,
-    }
+    assert summary["drift"] == [
+        {
+            "window_end": "2026-01-04",
+            "share": 0.5,
+            "prediction": None,
+            "breached": True,
+        }
+    ]
+    assert len(row["detail"]["drift"]) == 1
+    assert (
+        row["detail"]["drift"][0]["labeled"] is None
+    )  # every field, recorded or not (the model page reads them)
 
 
 def test_healthy_late_and_untrained_models(churn) -> None:
@@ -301,3 +314,90 @@ def test_an_hourly_model_is_watched_per_hour(churn) -> None:
         scored=["2026-01-02T00"],
     )
     assert on_time["summary"]["scoring_late"] is False
+
+
+def _registered(version: str, aliases: list[str], tags: dict[str, str]) -> dict:
+    """A version row as the collector builds it from the registry (tags parsed by ``version_row``)."""
+    info = SimpleNamespace(version=version, run_id=f"r{version}", aliases=aliases, tags=tags)
+    return snapshot.version_row(info)
+
+
+def _shadow_tags(status: str, **state) -> dict[str, str]:
+    record = {"status": status, "since": "2026-01-05", "champion": "1", "intervals": 3, **state}
+    return {
+        "mloops.data_interval_start": "2026-01-04",
+        "mloops.test_status": "passed",
+        "mloops.shadow.status": status,
+        "mloops.shadow": json.dumps(record),
+    }
+
+
+@pytest.mark.parametrize(
+    ("versions", "shown", "decided"),
+    [
+        ([], "none", None),
+        (
+            [("2", ["challenger"], _shadow_tags("shadowing", reason="v2 enters shadow beside champion v1"))],
+            "v2 in shadow since 2026-01-05: 0/3 intervals labeled",
+            False,
+        ),
+        (
+            [
+                (
+                    "2",
+                    ["challenger"],
+                    _shadow_tags(
+                        "shadowing",
+                        intervals_labeled=["2026-01-05", "2026-01-06"],
+                        intervals_scored=3,
+                        max_intervals=10,
+                    ),
+                )
+            ],
+            "v2 in shadow since 2026-01-05: 2/3 intervals labeled, scored 3 of at most 10",
+            False,
+        ),
+        (
+            [
+                ("2", [], _shadow_tags("retired", reason="v2 retired after its shadow: roc_auc 0.61 vs ...")),
+                # decided: "champion" holds the champion's metrics, "compared_with" names it
+                (
+                    "3",
+                    ["challenger"],
+                    _shadow_tags(
+                        "passed",
+                        compared_with="1",
+                        champion={"roc_auc": 0.7},
+                        intervals_labeled=["2026-01-08", "2026-01-09", "2026-01-10"],
+                        reason="v3 passed its shadow: ...; waiting for approval",
+                    ),
+                ),
+            ],
+            "v3 passed its shadow, waiting for approval (3/3 intervals labeled)",
+            True,
+        ),
+        (
+            [("2", [], _shadow_tags("retired", intervals_labeled=["2026-01-05"], reason="v2 retired ..."))],
+            "v2 retired after its shadow (1/3 intervals labeled)",
+            True,
+        ),
+    ],
+)
+def test_shadow_status_per_model(churn, versions, shown, decided) -> None:
+    """The fleet row shows the newest shadow: the challenger, intervals labeled so far of those required,
+    and the decision once it is made; the text table shows the same line."""
+    registered = [_registered("1", ["champion"], {"mloops.data_interval_start": "2026-01-02"})]
+    registered += [_registered(v, aliases, tags) for v, aliases, tags in versions]
+    row = snapshot.build_row(
+        churn, versions=registered, verdicts=[], metrics=[], events=[], scored=["2026-01-06"]
+    )
+    shadow = row["summary"]["shadow"]
+    assert view.shadow_text(shadow) == shown
+    if decided is None:
+        assert shadow is None
+    else:
+        assert shadow["version"] == versions[-1][0] and shadow["decided"] is decided
+        assert shadow["reason"] == json.loads(versions[-1][2]["mloops.shadow"]).get("reason")
+        assert shadow["champion"] == "1"
+    header, line = table.render([row["summary"]]).splitlines()[:2]
+    assert line[header.index("  shadow  ") + 2 :].startswith(shown)  # in its own column

@@ -164,7 +164,7 @@ def test_join_labels_writes_the_join_per_prediction_interval_and_version(stage) 
     serve(D2, "2", ["e", "f"], [0.6, 0.3])
     deliver(D3, [("a", 1), ("b", 0), ("c", 0), ("e", 1), ("e", 1), ("ghost", 1), (None, 1)])
 
-    result = stage_labels.join_labels(ctx(D3))
+    result = stage_labels.join_labels(ctx(D3), refresh_cards=False)
 
     assert (result.arrived, result.matched, result.unmatched, result.rejected, result.duplicates) == (
         7,
@@ -214,19 +214,19 @@ def test_rerun_overwrites_and_a_redelivered_label_supersedes_without_duplicating
     ctx, serve, deliver, settings = stage
     serve(D1, "1", ["a", "b"], [0.9, 0.2])
     deliver(D2, [("a", 0), ("b", 0)])
-    first = stage_labels.join_labels(ctx(D2))
-    again = stage_labels.join_labels(ctx(D2))
+    first = stage_labels.join_labels(ctx(D2), refresh_cards=False)
+    again = stage_labels.join_labels(ctx(D2), refresh_cards=False)
     assert first.coverage == again.coverage and len(stage_labels.read_labeled(ctx(D1))) == 2
 
     deliver(D4, [("a", 1)])  # a corrected label for a, two days later
-    corrected = stage_labels.join_labels(ctx(D4))
+    corrected = stage_labels.join_labels(ctx(D4), refresh_cards=False)
     joined = stage_labels.read_labeled(ctx(D1)).set_index("customer_id")
     assert len(joined) == 2 and joined.loc["a", labels.LABEL] == 1 and joined.loc["a", labels.LATENESS] == 3
     assert corrected.coverage[0]["labeled"] == 2.0 and corrected.coverage[0]["lateness_max_days"] == 3.0
 
     # The 01-02 delivery is re-delivered without b: its re-run drops b's join, nothing stale remains.
     deliver(D2, [("a", 0)])
-    stage_labels.join_labels(ctx(D2))
+    stage_labels.join_labels(ctx(D2), refresh_cards=False)
     assert [a.key for _, a, _ in labeled_files(ctx(D1))] == [D2.isoformat(), D4.isoformat()]
     assert sorted(stage_labels.read_labeled(ctx(D1))["customer_id"]) == ["a"]
 
@@ -237,8 +237,8 @@ def test_a_day_without_a_delivery_joins_nothing_and_keeps_coverage(stage) -> Non
     ctx, serve, deliver, _ = stage
     serve(D1, "1", ["a", "b"], [0.9, 0.2])
     deliver(D2, [("a", 1)])
-    stage_labels.join_labels(ctx(D2))
-    quiet = stage_labels.join_labels(ctx(D3))
+    stage_labels.join_labels(ctx(D2), refresh_cards=False)
+    quiet = stage_labels.join_labels(ctx(D3), refresh_cards=False)
     assert not quiet.delivered and "no labels arrived on 2026-01-03" in quiet.source_uri
     assert (quiet.arrived, quiet.matched, quiet.unmatched) == (0, 0, 0)
     assert quiet.coverage[0]["coverage"] == 0.5

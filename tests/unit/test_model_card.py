@@ -170,10 +170,71 @@ def test_the_card_answers_every_question_from_the_values_it_is_given() -> None:
         ([], {"mloops.promoted_from": "none"}, "former champion"),
         (["challenger"], {}, "challenger"),
         ([], {}, "registered"),
+        (["challenger"], {"mloops.shadow.status": "shadowing"}, "challenger in shadow (scored beside"),
+        (["challenger"], {"mloops.shadow.status": "passed"}, "passed its shadow, waiting for approval"),
+        (["challenger"], {"mloops.shadow.status": "retired"}, "retired after its shadow"),
+        ([], {"mloops.shadow.status": "superseded"}, "superseded in shadow by a newer version"),
+        (["champion"], {"mloops.shadow.status": "promoted"}, "champion"),
     ],
 )
 def test_status_of_a_version(aliases, tags, status) -> None:
-    assert card.status_of(aliases, tags) == status
+    assert card.status_of(aliases, tags).startswith(status)
+
+
+def test_a_challenger_in_shadow_shows_its_evidence_and_its_shadow_quality() -> None:
+    state = {
+        "status": "shadowing",
+        "since": "2026-01-05",
+        "champion": "1",
+        "at_interval": "2026-01-06",
+        "intervals": 2,
+        "intervals_labeled": ["2026-01-05"],
+        "intervals_scored": 2,
+        "max_intervals": 9,
+        "rows": 500,
+        "reason": "v2 in shadow: labels cover 1 of the 2 intervals needed (2026-01-05)",
+    }
+    window = {"window_start": "2026-01-05", "window_end": "2026-01-06"}
+    shadow_rows = [
+        {**window, "metric": name, "value": value}
+        for name, value in (
+            ("shadow.intervals", 1.0),
+            ("shadow.scored", 2.0),
+            ("shadow.rows", 500.0),
+            ("shadow.challenger.roc_auc", 0.81),
+            ("shadow.champion.roc_auc", 0.74),
+        )
+    ]
+    md = card.markdown(
+        _build(
+            aliases=["challenger"],
+            version_tags={"mloops.shadow.status": "shadowing", "mloops.shadow": json.dumps(state)},
+            live_quality=shadow_rows,
+        )
+    )
+    assert "- **Status:** challenger in shadow (scored beside the champion, never served)" in md
+    assert (
+        "- **Shadow:** shadowing (in shadow from 2026-01-05 beside champion v1, last judged on 2026-01-06)"
+    ) in md
+    assert (
+        "- **Shadow evidence:** labels cover 1 of the 2 intervals needed, 500 rows labeled for both "
+        "versions; scored on 2 of at most 9 intervals"
+    ) in md
+    assert "- **Shadow decision:** v2 in shadow: labels cover 1 of the 2" in md
+    # After a decision the record's "champion" holds the champion's metrics; "compared_with" names it.
+    decided = {**state, "status": "retired", "compared_with": "1", "champion": {"roc_auc": 0.74}}
+    retired = card.markdown(
+        _build(
+            aliases=[],
+            version_tags={"mloops.shadow.status": "retired", "mloops.shadow": json.dumps(decided)},
+            live_quality=[],
+        )
+    )
+    assert "- **Shadow:** retired (in shadow from 2026-01-05 beside champion v1, last judged" in retired
+    live = md.split("## Live quality since")[1]
+    assert "| Window | Intervals labeled | Rows | roc_auc |" in live
+    assert "| 2026-01-05..2026-01-06 | 1 | 500 | 0.8100 vs 0.7400 |" in live
+    assert "No labeled predictions" not in live
 
 
 def test_html_escapes_everything_and_links_only_known_schemes() -> None:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from mloops import registry
+from mloops.config import MAX_SHADOW_INTERVALS
 from mloops.config_files import load_model_config
 from mloops.errors import ModelConfigError
 
@@ -66,9 +67,63 @@ def test_decide_shadow(evidence, champion, greater, tolerance, approval, action,
         min_rows=100,
         tolerance=tolerance,
         approval=approval,
+        scored_intervals=2,
+        max_intervals=6,
     )
     assert decision.action == action
     assert fragment in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("evidence", "scored", "action", "fragment"),
+    [
+        (
+            ((), 0, None, None),
+            5,
+            "wait",
+            "labels cover 0 of the 2 intervals needed (none yet) (scored on 5 of",
+        ),
+        (
+            ((), 0, None, None),
+            6,
+            "retire",
+            "v3 retired without a decision: labels cover 0 of the 2 intervals needed (none yet) after 6 "
+            "intervals scored in shadow (promotion.shadow_max_intervals: 6); champion v1 stays",
+        ),
+        (
+            (TWO[:1], 400, 0.9, 0.7),
+            9,
+            "retire",
+            "labels cover 1 of the 2 intervals needed (2026-01-05) after 9",
+        ),
+        (
+            (TWO, 50, 0.9, 0.7),
+            6,
+            "retire",
+            "50 rows labeled for both versions, fewer than monitoring.min_rows",
+        ),
+        ((TWO, 800, None, 0.7), 6, "retire", "roc_auc is undefined on the 800 labeled rows after 6"),
+        ((TWO, 800, 0.9, 0.7), 6, "promote", "passed its shadow"),  # the evidence is in: the limit is moot
+        ((TWO, 800, 0.6, 0.7), 60, "retire", "retired after its shadow"),
+    ],
+)
+def test_a_shadow_without_the_labels_to_decide_is_retired_at_its_limit(
+    evidence, scored, action, fragment
+) -> None:
+    decision = registry.decide_shadow(
+        registry.ShadowEvidence(*evidence),
+        version="3",
+        champion="1",
+        metric="roc_auc",
+        greater_is_better=True,
+        required_intervals=2,
+        min_rows=100,
+        tolerance=0.0,
+        approval=False,
+        scored_intervals=scored,
+        max_intervals=6,
+    )
+    assert (decision.action, fragment in decision.reason) == (action, True), decision.reason
 
 
 PROMOTED = dt.date(2026, 1, 6)
@@ -133,7 +188,15 @@ def test_shadow_and_rollback_config_loads(tmp_path: Path) -> None:
     }
     config = load_model_config(_churn(tmp_path, promotion))
     assert config.promotion.shadow_intervals == 2 and config.promotion.auto_rollback.within_intervals == 5
+    # Without shadow_max_intervals, a shadow may wait its intervals plus the label lookback (7 days).
+    assert config.promotion.shadow_max_intervals is None and config.shadow_limit == 2 + 7
     assert load_model_config(_churn(tmp_path, {"policy": "auto"})).promotion.auto_rollback is None
+    limited = load_model_config(_churn(tmp_path, {**promotion, "shadow_max_intervals": 5}))
+    assert limited.shadow_limit == 5
+    capped = load_model_config(
+        _churn(tmp_path, {"policy": "shadow", "shadow_intervals": MAX_SHADOW_INTERVALS})
+    )
+    assert capped.shadow_limit == MAX_SHADOW_INTERVALS  # 120 + 7 is capped at the bound
 
 
 @pytest.mark.parametrize(
@@ -171,6 +234,24 @@ def test_shadow_and_rollback_config_loads(tmp_path: Path) -> None:
             "greater",
         ),
         ({"auto_rollback": {"window": 3}}, True, "promotion.auto_rollback.window", "Extra inputs"),
+        (
+            {"policy": "shadow", "shadow_intervals": 500},
+            True,
+            "promotion.shadow_intervals",
+            "less than or equal to 120 (got 500)",
+        ),
+        (
+            {"policy": "shadow", "shadow_max_intervals": 1000},
+            True,
+            "promotion.shadow_max_intervals",
+            "less than or equal to 120 (got 1000)",
+        ),
+        (
+            {"policy": "shadow", "shadow_intervals": 4, "shadow_max_intervals": 3},
+            True,
+            "promotion.shadow_max_intervals",
+            "3 is fewer than promotion.shadow_intervals (4)",
+        ),
     ],
 )
 def test_bad_shadow_or_rollback_config_names_the_field(

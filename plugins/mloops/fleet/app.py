@@ -188,6 +188,7 @@ def create_app() -> FastAPI:
                     chosen={"owner": owner, "tag": tag, "status": status},
                     charts={r["model"]: view.fleet_charts(r) for r in shown},
                     link=lambda uri: file_link(base, settings, uri),
+                    shadow_text=view.shadow_text,
                 )
                 .encode()
             )

@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from mloops.contracts import (
     AUDIT_TAG_PREFIX,
+    DRIFT_METRIC_FAMILIES,
     METRIC_TAG_PREFIX,
     PROMOTED_BY_TAG_PREFIX,
     Alias,
     EventKind,
+    ShadowStatus,
     Status,
     Tag,
+    shadowed_champion,
 )
 from mloops.partitions import DAY, Partition, key_of
 
@@ -49,6 +52,31 @@ class Attention:
 def _key(value: Any, length: dt.timedelta = DAY) -> str | None:
     """The partition key of a stored window bound or event partition (``None`` stays ``None``)."""
     return None if value is None else key_of(value, length)
+
+
+def shadow_row(tags: Mapping[str, str]) -> dict[str, Any] | None:
+    """A version's shadow stage from its tags (``None``: never in shadow): status, since when, beside
+    which champion, intervals labeled for both versions so far / required, intervals scored / limit,
+    and the reason of the last decision (the decision itself once it is made)."""
+    try:
+        state = json.loads(tags.get(Tag.SHADOW) or "{}")
+    except ValueError:
+        state = {}
+    status = tags.get(Tag.SHADOW_STATUS)
+    if not status or not isinstance(state, dict):
+        return None
+    return {
+        "status": status,
+        "since": state.get("since"),
+        "champion": shadowed_champion(state),
+        "labeled": len(state.get("intervals_labeled") or []),
+        "required": state.get("intervals"),
+        "scored": state.get("intervals_scored"),
+        "max_intervals": state.get("max_intervals"),
+        "decided": status != ShadowStatus.SHADOWING,
+        "reason": state.get("reason"),
+        "at": state.get("at_interval"),
+    }
 
 
 def version_row(info: Any) -> dict[str, Any]:
@@ -87,6 +115,7 @@ def version_row(info: Any) -> dict[str, Any]:
             ),
             key=lambda a: str(a.get("at", "")),
         ),
+        "shadow": shadow_row(tags),
         "trigger": tags.get(Tag.TRIGGER),
         "dag_run": "/".join(filter(None, (tags.get("airflow.dag_id"), tags.get("airflow.run_id")))) or None,
     }
@@ -180,11 +209,21 @@ def drift_history(
     windows are told apart by partition keys of the model's interval ``length``."""
     windows: dict[tuple[str, str], dict[str, Any]] = {}
     for row in metrics:
-        if str(row["metric"]).startswith("labels."):  # the label feed's numbers, not a drift check
+        if str(row["metric"]).split(".", 1)[0] not in DRIFT_METRIC_FAMILIES:  # the label feed's, a shadow's
             continue
         key = (_key(row["window_start"], length) or "", _key(row["window_end"], length) or "")
-        entry = windows.setdefault(
-            key, {"window_start": key[0], "window_end": key[1], "version": row["model_version"]}
+        entry = windows.setdefault(  # every window has every field (a label-fed model's has no quality.*)
+            key,
+            {
+                "window_start": key[0],
+                "window_end": key[1],
+                "version": row["model_version"],
+                "share": None,
+                "prediction": None,
+                "breached": False,
+                "quality": None,
+                "labeled": None,
+            },
         )
         name = row["metric"]
         if name == "drift.share":
@@ -265,6 +304,16 @@ def _attention(summary: Mapping[str, Any], config: ModelConfig) -> list[str]:
     return reasons
 
 
+def latest_shadow(versions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The shadow of the model's newest version that went through one: the challenger in shadow now,
+    or how the last shadow ended (``None``: no version was ever in shadow)."""
+    shadowed = [v for v in versions if v.get("shadow")]
+    if not shadowed:
+        return None
+    newest = max(shadowed, key=lambda v: int(v["version"]))
+    return {"version": newest["version"], **newest["shadow"]}
+
+
 def _partition(key: str | None, length: dt.timedelta) -> Partition | None:
     """The partition a key names, or ``None`` (no key, or one written under another interval)."""
     try:
@@ -320,6 +369,7 @@ def build_row(
         },
         "champion_metric": (champion or {}).get("metrics", {}).get(primary),
         "live_quality": quality,
+        "shadow": latest_shadow(versions),
         "last_training": _last_training(versions, events, length),
         "recent_bad": recent_bad,
         "drift": [

@@ -15,6 +15,7 @@ COLUMNS = (
     "bad batches (7)",
     "drift share",
     "live quality",
+    "shadow",
     "scored",
 )
 
@@ -36,6 +37,7 @@ def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
         "n/a"
         if quality is None
         else f"{quality:.3f}" + ("" if reference is None else f" vs {reference:.3f}"),
+        view.shadow_text(row.get("shadow")),
         (row.get("last_scored") or "never") + (" LATE" if row.get("scoring_late") else ""),
     )
 

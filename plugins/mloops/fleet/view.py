@@ -6,6 +6,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mloops.contracts import ShadowStatus
 from mloops.fleet.snapshot import Attention
 
 FAILED_STATES = {"failed", "upstream_failed"}
@@ -39,6 +40,32 @@ def join_airflow(
             row["status"] = Attention.ATTENTION
         out.append(row)
     return rank(out)
+
+
+def shadow_text(shadow: Mapping[str, Any] | None) -> str:
+    """One line of a model's shadow stage: the challenger, its labeled intervals so far of those
+    required (and intervals scored of the limit) while it waits, the decision once it is made."""
+    if not shadow:
+        return "none"
+    version = f"v{shadow['version']}"
+    status = shadow["status"]
+    if status == ShadowStatus.SHADOWING:
+        scored = (
+            f", scored {shadow['scored']} of at most {shadow['max_intervals']}"
+            if shadow.get("scored") is not None
+            else ""
+        )
+        return (
+            f"{version} in shadow since {shadow.get('since')}: {shadow.get('labeled', 0)}/"
+            f"{shadow.get('required', '?')} intervals labeled{scored}"
+        )
+    outcome = {
+        ShadowStatus.PASSED: "passed its shadow, waiting for approval",
+        ShadowStatus.PROMOTED: "promoted after its shadow",
+        ShadowStatus.RETIRED: "retired after its shadow",
+        ShadowStatus.SUPERSEDED: "superseded in shadow",
+    }.get(status, status)
+    return f"{version} {outcome} ({shadow.get('labeled', 0)}/{shadow.get('required', '?')} intervals labeled)"
 
 
 def rank(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -13,9 +13,10 @@ class LabelFeedJoinOperator(MloopsStageOperator):
 
     Reads the delivery of the model's ``labels.source``, writes the join under each prediction's
     interval and serving version, keeps labels that join nothing in the unmatched area, and records
-    coverage, lateness, unmatched counts and live quality per version in the metrics store. A day
-    without a delivery joins nothing and still refreshes coverage and quality. A delivery without its
-    id or label column fails the task naming the columns it has.
+    coverage, lateness, unmatched counts and live quality per version in the metrics store, then
+    rewrites those versions' model cards. A day without a delivery joins nothing and still refreshes
+    coverage and quality. A delivery without its id or label column fails the task naming the columns
+    it has.
 
     :param model: model config name (templated).
     :param partition_date: the arrival date (templated); default: the data interval start.
@@ -61,4 +62,6 @@ class LabelFeedJoinOperator(MloopsStageOperator):
                 ctx.ds,
                 metrics,
             )
+        for version, uri in result["model_cards"].items():
+            self.log.info("  model card of v%s rewritten with its live quality: %s", version, uri)
         return result

@@ -5,8 +5,9 @@ it by id to the stored predictions of the ``labels.lookback_days`` intervals end
 writes the join under the *prediction's* interval and serving version
 (``labeled/<model>/dt=<prediction>/version=<v>/arrival=<date>.parquet``). Labels that join nothing,
 or cannot be used, go to ``labels-unmatched/<model>/dt=<arrival>/``. Then it measures coverage and
-lateness per prediction interval and the live quality per version over the monitoring window, and
-writes both to the metrics store. The same delivery is joined to the shadow predictions of a
+lateness per prediction interval and the live quality per version over the monitoring window,
+writes both to the metrics store, and rewrites the model cards of those versions (their "live
+quality since" now ends at this arrival). The same delivery is joined to the shadow predictions of a
 challenger in shadow (``labeled-shadow/``, see :mod:`mloops.stages.shadow`); those never count as
 served.
 
@@ -29,6 +30,7 @@ from mloops.contracts import (
 )
 from mloops.data.sources import SqlReader, extract_labels
 from mloops.errors import LabelFeedError, PartitionMissingError, SkipStage
+from mloops.stages import registry
 from mloops.stages.layout import (
     RunContext,
     labeled_files,
@@ -51,10 +53,15 @@ Metrics = dict[str, float | None]
 
 
 def join_labels(
-    ctx: RunContext, *, sql_reader: SqlReader | None = None, run_id: str | None = None
+    ctx: RunContext,
+    *,
+    sql_reader: SqlReader | None = None,
+    run_id: str | None = None,
+    refresh_cards: bool = True,
 ) -> LabelJoinResult:
     """Join the labels that arrived on the run's date to the served predictions; record coverage,
-    unmatched labels and live quality."""
+    unmatched labels and live quality; rewrite the model cards of the versions measured (unless
+    ``refresh_cards`` is false: the join alone, with no registry, as its unit tests run it)."""
     feed = ctx.config.labels
     if feed is None:
         raise SkipStage(f"model {ctx.model!r} has no labels: block; nothing to join")
@@ -78,6 +85,9 @@ def join_labels(
         "duplicates": delivery.duplicates,
     }
     record_numbers(ctx, counts, coverage, quality, quality_start, run_id=run_id)
+    # The cards of the versions whose live quality changed (the champion's, a previous one's), so a
+    # card shows the newest labeled window; a re-run of the arrival rewrites the same files.
+    cards = registry.refresh_model_cards(ctx, quality) if refresh_cards else {}
     return LabelJoinResult(
         model=ctx.model,
         arrival=ctx.ds,
@@ -91,6 +101,7 @@ def join_labels(
         quality=quality,
         labeled_uris=[partitions.to_uri(p) for p in written],
         shadow_labeled_uris=[partitions.to_uri(p) for p in shadow_written],
+        model_cards=cards,
     )
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -287,7 +288,8 @@ def write_model_card(ctx: RunContext, client: Any, version: str) -> str:
     live = [
         row
         for row in recorded
-        if str(row["model_version"]) == version and str(row["metric"]).startswith(card.LIVE_QUALITY_PREFIX)
+        if str(row["model_version"]) == version
+        and str(row["metric"]).startswith((card.LIVE_QUALITY_PREFIX, card.SHADOW_PREFIX))
     ]
     document = card.build(
         registered_model=name,
@@ -318,6 +320,21 @@ def write_model_card(ctx: RunContext, client: Any, version: str) -> str:
         mlflow_adapter.log_texts(client, run_id, texts, card.ARTIFACT_PATH)
     mlflow_adapter.set_version_tags(client, name, version, {Tag.MODEL_CARD: uri})
     return uri
+
+
+@serialized
+def refresh_model_cards(ctx: RunContext, versions: Iterable[str]) -> dict[str, str]:
+    """Rewrite the cards of those ``versions`` that are registered, after a stage recorded new live
+    numbers of them (``join_labels``); under the registry lock, so a card is never written from a
+    state a promotion is changing. Returns ``{version: card URI}``."""
+    from mloops.adapters import mlflow_adapter
+
+    wanted = {str(v) for v in versions}
+    if not wanted:
+        return {}
+    client = mlflow_adapter.client(ctx.settings, "rewriting model cards with their live quality")
+    registered = [v.version for v in mlflow_adapter.versions(client, ctx.config.registered_model_name)]
+    return {v: write_model_card(ctx, client, v) for v in registered if v in wanted}
 
 
 def _compared_with(client: Any, name: str, table: dict[str, Any], replaced: str) -> dict[str, Any]:

@@ -36,14 +36,12 @@ def champion(ctx: RunContext) -> tuple[Any, VersionInfo]:
 
 def score_batch(ctx: RunContext) -> ScoringResult:
     """Score the interval's validated partition with the champion; overwrite its predictions partition."""
-    verdict = read_verdict(ctx)
-    if not verdict or not Status.usable(verdict["status"]):
+    frame, verdict = validated_batch(ctx)
+    if frame is None:
         raise InsufficientDataError(
-            f"model {ctx.model!r}: partition {ctx.ds} has no validated batch to score (verdict: "
-            f"{status_of(verdict)})"
+            f"model {ctx.model!r}: partition {ctx.ds} has no validated batch to score (verdict: {verdict})"
         )
     _, version = champion(ctx)
-    frame = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
     out = predict(ctx, version, frame)
     path = partitions.write_parquet(out, predictions_path(ctx))
     return ScoringResult(
@@ -54,6 +52,15 @@ def score_batch(ctx: RunContext) -> ScoringResult:
         model_version=version.version,
         mean_prediction=float(out[PREDICTION_COLUMN].mean()) if len(out) else None,
     )
+
+
+def validated_batch(ctx: RunContext) -> tuple[pd.DataFrame | None, str]:
+    """The interval's validated batch and its verdict's status; ``None`` when there is none to score
+    (each scoring stage says what that means for it: ``score_batch`` fails, ``score_shadow`` skips)."""
+    verdict = read_verdict(ctx)
+    if not verdict or not Status.usable(verdict["status"]):
+        return None, status_of(verdict)
+    return partitions.read_parquet(partitions.from_uri(verdict["uri"])), str(verdict["status"])
 
 
 def predict(ctx: RunContext, version: VersionInfo, frame: pd.DataFrame) -> pd.DataFrame:

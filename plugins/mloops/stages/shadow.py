@@ -29,18 +29,19 @@ from mloops.contracts import (
     PromotionPolicy,
     RegistrationResult,
     ShadowDecisionResult,
+    ShadowMetric,
     ShadowScoringResult,
     ShadowStatus,
-    Status,
     Tag,
 )
 from mloops.errors import RegistryError, SkipStage
-from mloops.stages.layout import RunContext, read_verdict, shadow_predictions_path, status_of
+from mloops.stages.layout import RunContext, shadow_predictions_path
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from mloops.adapters.mlflow_adapter import VersionInfo
+    from mloops.partitions import Partition
 
 #: Most prediction intervals a shadow decision reads back (a shadow whose labels never come waits).
 MAX_SHADOW_DAYS = 120
@@ -65,6 +66,14 @@ def _set_state(client: Any, ctx: RunContext, version: str, status: str, state: d
         version,
         {Tag.SHADOW_STATUS: status, Tag.SHADOW: json.dumps(record, sort_keys=True, default=str)},
     )
+
+
+def _conclude(client: Any, ctx: RunContext, version: str, status: str, state: dict[str, Any]) -> None:
+    """Record where the shadow stands and rewrite the version's model card to show it."""
+    from mloops.stages import registry
+
+    _set_state(client, ctx, version, status, state)
+    registry.write_model_card(ctx, client, version)
 
 
 def enter_shadow(
@@ -134,12 +143,9 @@ def score_shadow(ctx: RunContext) -> ShadowScoringResult:
     challenger, champion = in_shadow(client, ctx)
     if champion is not None and champion.version == challenger.version:
         raise SkipStage(f"model {ctx.model!r}: v{challenger.version} is champion; nothing to shadow")
-    verdict = read_verdict(ctx)
-    if not verdict or not Status.usable(verdict["status"]):
-        raise SkipStage(
-            f"{ctx.where()}: no validated batch to score in shadow (verdict: {status_of(verdict)})"
-        )
-    frame = partitions.read_parquet(partitions.from_uri(verdict["uri"]))
+    frame, verdict = score.validated_batch(ctx)
+    if frame is None:
+        raise SkipStage(f"{ctx.where()}: no validated batch to score in shadow (verdict: {verdict})")
     out = score.predict(ctx, challenger, frame)
     path = partitions.write_parquet(out, shadow_predictions_path(ctx, challenger.version))
     return ShadowScoringResult(
@@ -177,6 +183,18 @@ def paired_rows(ctx: RunContext, challenger: str, champion: str) -> pd.DataFrame
     return left.merge(right, on=id_name, how="inner")
 
 
+def shadow_window(ctx: RunContext, since: dt.date) -> list[Partition]:
+    """The intervals of the shadow so far: every interval of the days from ``since`` to the run's
+    (shadow decisions count whole days of intervals), at most :data:`MAX_SHADOW_DAYS` days."""
+    days = max(1, min((ctx.partition.date - since).days + 1, MAX_SHADOW_DAYS))
+    return ctx.partition.window(days * ctx.config.intervals_per_day)
+
+
+def scored_intervals(ctx: RunContext, challenger: str, since: dt.date) -> int:
+    """How many intervals of the shadow so far the challenger has shadow predictions for."""
+    return sum(shadow_predictions_path(ctx.at(day), challenger).exists() for day in shadow_window(ctx, since))
+
+
 def shadow_evidence(
     ctx: RunContext, challenger: str, champion: str, since: dt.date
 ) -> tuple[policy.ShadowEvidence, dict[str, float | None], dict[str, float | None]]:
@@ -186,10 +204,8 @@ def shadow_evidence(
 
     from mloops import monitoring
 
-    # Shadow decisions are counted in days of intervals (every interval of those days is read).
-    days = max(1, min((ctx.partition.date - since).days + 1, MAX_SHADOW_DAYS))
     frames, intervals = [], []
-    for day in ctx.partition.window(days * ctx.config.intervals_per_day):
+    for day in shadow_window(ctx, since):
         rows = paired_rows(ctx.at(day), challenger, champion)
         if len(rows):
             frames.append(rows)
@@ -224,7 +240,9 @@ def decide_shadow(ctx: RunContext, *, run_id: str | None = None) -> ShadowDecisi
     evidence, mine, theirs = shadow_evidence(
         ctx, challenger.version, champion.version if champion else "", since
     )
-    _record(ctx, challenger.version, since, evidence, mine, theirs, run_id)
+    scored = scored_intervals(ctx, challenger.version, since)
+    limit = ctx.config.shadow_limit
+    _record(ctx, challenger.version, since, evidence, scored, mine, theirs, run_id)
     decision = policy.decide_shadow(
         evidence,
         version=challenger.version,
@@ -235,27 +253,29 @@ def decide_shadow(ctx: RunContext, *, run_id: str | None = None) -> ShadowDecisi
         min_rows=ctx.config.monitoring.min_rows,
         tolerance=promotion.shadow_tolerance,
         approval=promotion.policy == PromotionPolicy.SHADOW_THEN_APPROVAL,
+        scored_intervals=scored,
+        max_intervals=limit,
     )
-    if decision.action == "wait":
-        raise SkipStage(decision.reason)
     record = {
         **state,
         "reason": decision.reason,
         "compared_with": champion.version if champion else None,
+        "intervals": promotion.shadow_intervals,
         "intervals_labeled": list(evidence.intervals),
+        "intervals_scored": scored,
+        "max_intervals": limit,
         "rows": evidence.rows,
         "challenger": mine,
         "champion": theirs,
     }
-    result = _result(ctx, challenger, champion, decision.action, decision.reason, metric, evidence)
-    if decision.action == "retire":
-        _set_state(client, ctx, challenger.version, ShadowStatus.RETIRED, record)
-        return result
-    if decision.action == "approve":
-        _set_state(client, ctx, challenger.version, ShadowStatus.PASSED, record)
-        return result
-    _set_state(client, ctx, challenger.version, ShadowStatus.SHADOWING, record)  # the evidence, before moving
-    return _promote(ctx, client, challenger, champion, decision.reason, metric, evidence, record)
+    if decision.action == "promote":
+        _set_state(client, ctx, challenger.version, ShadowStatus.SHADOWING, record)  # evidence, before moving
+        return _promote(ctx, client, challenger, champion, decision.reason, metric, evidence, record)
+    status = {"wait": ShadowStatus.SHADOWING, "retire": ShadowStatus.RETIRED, "approve": ShadowStatus.PASSED}
+    _conclude(client, ctx, challenger.version, status[decision.action], record)
+    if decision.action == "wait":
+        raise SkipStage(decision.reason)
+    return _result(ctx, challenger, champion, decision.action, decision.reason, metric, evidence)
 
 
 def promote_passed(ctx: RunContext, registered: RegistrationResult) -> ShadowDecisionResult:
@@ -298,14 +318,14 @@ def _promote(
     state = {**(record or shadow_state(challenger)), "reason": reason}
     if promoted.action != "promote":
         if promoted.champion == challenger.version:  # already champion, event recorded: finish quietly
-            _set_state(client, ctx, challenger.version, ShadowStatus.PROMOTED, state)
+            _conclude(client, ctx, challenger.version, ShadowStatus.PROMOTED, state)
             raise SkipStage(f"v{challenger.version} is champion already: {promoted.reason}")
         retired = (
             f"v{challenger.version} retired: it passed its shadow but cannot be promoted ({promoted.reason})"
         )
-        _set_state(client, ctx, challenger.version, ShadowStatus.RETIRED, {**state, "reason": retired})
+        _conclude(client, ctx, challenger.version, ShadowStatus.RETIRED, {**state, "reason": retired})
         return _result(ctx, challenger, champion, "retire", retired, metric, evidence)
-    _set_state(client, ctx, challenger.version, ShadowStatus.PROMOTED, state)
+    _conclude(client, ctx, challenger.version, ShadowStatus.PROMOTED, state)
     result = _result(ctx, challenger, champion, "promote", reason, metric, evidence)
     return ShadowDecisionResult.from_xcom({**result.to_xcom(), "promotion": promoted.to_xcom()})
 
@@ -346,16 +366,18 @@ def _record(
     version: str,
     since: dt.date,
     evidence: policy.ShadowEvidence,
+    scored: int,
     mine: dict[str, float | None],
     theirs: dict[str, float | None],
     run_id: str | None,
 ) -> None:
     """``shadow.*`` metrics of the challenger over its shadow so far (window = shadow start..run date)."""
     numbers: dict[str, float | None] = {
-        "shadow.intervals": float(len(evidence.intervals)),
-        "shadow.rows": float(evidence.rows),
-        **{f"shadow.challenger.{k}": v for k, v in mine.items()},
-        **{f"shadow.champion.{k}": v for k, v in theirs.items()},
+        ShadowMetric.INTERVALS: float(len(evidence.intervals)),
+        ShadowMetric.SCORED: float(scored),
+        ShadowMetric.ROWS: float(evidence.rows),
+        **{f"{ShadowMetric.CHALLENGER}{k}": v for k, v in mine.items()},
+        **{f"{ShadowMetric.CHAMPION}{k}": v for k, v in theirs.items()},
     }
     store.write_metrics(
         ctx.settings.metrics_db_uri,
