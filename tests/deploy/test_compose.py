@@ -674,7 +674,7 @@ def test_every_airflow_service_environment_is_the_shared_one_plus_extras():
     variables = dummy_variables()
     common = airflow_environment(COMPOSE, variables)
     extras = {
-        "airflow-worker": {"DUMB_INIT_SETSID"},
+        "airflow-worker": {"DUMB_INIT_SETSID", "OMP_NUM_THREADS"},
         "airflow-init": {"AIRFLOW_ADMIN_USERNAME", "AIRFLOW_ADMIN_PASSWORD"},
     }
     for name in AIRFLOW_SERVICES:
