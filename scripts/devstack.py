@@ -85,7 +85,8 @@ class RestApi:
             return json.loads(response.read() or b"{}")
 
     def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """``path`` below ``/api/v2``; the token is fetched once and again when it is refused."""
+        """``path`` below ``/api/v2``; the token is fetched once and again when it is refused. Any other
+        refusal is raised as :class:`urllib.error.HTTPError` (its body, Airflow's reason, unread)."""
         import urllib.error
 
         for attempt in (1, 2):
@@ -95,8 +96,8 @@ class RestApi:
                 return self._request(method, "/api/v2" + path, body, self._token)
             except urllib.error.HTTPError as exc:
                 if exc.code != 401 or attempt == 2:
-                    detail = exc.read().decode(errors="replace")[:2000]
-                    raise RuntimeError(f"{method} /api/v2{path} failed ({exc.code}): {detail}") from exc
+                    exc.add_note(f"{method} {self.base}/api/v2{path}")
+                    raise
                 self._token = None
         raise AssertionError("unreachable")
 
@@ -305,10 +306,12 @@ class LocalAirflow:
         )
 
     def _dag_known(self, dag_id: str) -> bool:
+        import urllib.error
+
         try:
             self.api.get(f"/dags/{dag_id}")
-        except RuntimeError as exc:
-            if "(404)" in str(exc):
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
                 return False
             raise
         return True

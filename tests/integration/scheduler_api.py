@@ -8,9 +8,7 @@ Shared by the real-scheduler test modules: :func:`local_stack` starts one stack 
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,44 +16,22 @@ from typing import Any
 
 import pytest
 
+from scripts.devstack import LocalAirflow, RestApi
 from tests.conftest import local_airflow_env
 
 FINISHED = ("success", "failed")
 
 
-class Api:
-    """The Airflow REST API (v2) with a token from the simple auth manager.
+class Api(RestApi):
+    """The local stack's REST API (``scripts.devstack.RestApi``) with what the scheduler tests do through it.
 
     :param base: the API server's base URL.
     :param describe: what to add to a timeout's message (the stack's log tail).
     """
 
     def __init__(self, base: str, describe: Callable[[], str] = lambda: "") -> None:
-        self.base = base
+        super().__init__(base)
         self.describe = describe
-        self.token = self._call("GET", "/auth/token", auth=False)["access_token"]
-
-    def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
-        request = urllib.request.Request(
-            self.base + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={
-                "Content-Type": "application/json",
-                **({"Authorization": f"Bearer {self.token}"} if auth else {}),
-            },
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"{}")
-
-    def get(self, path: str) -> dict:
-        return self._call("GET", "/api/v2" + path)
-
-    def post(self, path: str, body: dict) -> dict:
-        return self._call("POST", "/api/v2" + path, body)
-
-    def patch(self, path: str, body: dict) -> dict:
-        return self._call("PATCH", "/api/v2" + path, body)
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.patch(f"/dags/{dag_id}", {"is_paused": paused})
@@ -99,8 +75,6 @@ def local_stack(root: Path, models: Path, dag_ids: Iterable[str]) -> Iterator[An
     """``make ui``'s supervised components over ``models`` with their own homes under ``root``, the
     registry pool set, ``dag_ids`` parsed; ``.api`` is its REST API. This process's environment points
     at the same homes until the stack stops."""
-    from scripts.devstack import LocalAirflow
-
     env = local_airflow_env(root / "stack", models, root / "mloops")
     with pytest.MonkeyPatch.context() as patch:  # this test's own reads of MLflow and the stores
         for key in ("MLOOPS_HOME", "MLOOPS_MODELS_DIR", "MLFLOW_TRACKING_URI"):
