@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from scripts.devstack import LocalAirflow
 
 pytestmark = pytest.mark.unit
+
+REPO = str(Path(__file__).resolve().parents[2])
 
 THREADS = (
     "import sklearn.ensemble, threadpoolctl;"
@@ -45,3 +49,42 @@ def test_the_timeline_sums_task_time_and_gaps(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "train          2       13         2       15" in out
     assert "gaps between the tasks of a run (s): 2 over 1 runs" in out
+
+
+def test_the_idle_scheduler_loops_five_times_a_second_unless_told_otherwise(tmp_path, monkeypatch) -> None:
+    """Read back through Airflow's own config in a child process: a misspelt variable would leave 1 s."""
+    monkeypatch.delenv("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME", raising=False)
+    read = (
+        "from airflow.configuration import conf;"
+        "print(conf.getfloat('scheduler', 'scheduler_idle_sleep_time'))"
+    )
+    for given, expected in (({}, "0.2"), ({"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}, "1.0")):
+        env = {**LocalAirflow(given, tmp_path / "airflow.log").env, "AIRFLOW_HOME": str(tmp_path / "af")}
+        done = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True)
+        assert done.stdout.strip().splitlines()[-1:] == [expected], done.stderr[-2000:]
+
+
+def test_precompile_writes_bytecode_even_where_the_environment_forbids_it(tmp_path) -> None:
+    package = tmp_path / "precompiled_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text("import precompiled_pkg.dep\n")
+    (package / "dep.py").write_text("VALUE = 1\n")
+    code = (
+        "import sys; from scripts.precompile import compile_modules;"
+        "print(compile_modules(('precompiled_pkg.mod', 'precompiled_pkg.missing')))"
+    )
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join((str(tmp_path), REPO))}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert "precompiled_pkg.missing: ModuleNotFoundError" in done.stdout  # reported, not fatal
+    cached = sorted(p.name.split(".")[0] for p in (package / "__pycache__").glob("*.pyc"))
+    assert cached == ["__init__", "dep", "mod"]  # what the module imports is written too
+
+
+def test_precompile_imports_every_module_it_names() -> None:
+    """The lists name real modules of this install (a renamed Airflow module would silently drop out)."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "scripts/precompile.py", "airflow"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0 and "could not import" not in done.stderr, done.stderr[-3000:]
