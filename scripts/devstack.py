@@ -303,7 +303,7 @@ class LocalAirflow:
             self.check()
             if all(self._dag_known(dag_id) for dag_id in wanted):
                 return
-            time.sleep(2)
+            time.sleep(1)
         errors = self.cli("dags", "list-import-errors", check=False)
         raise TimeoutError(
             f"DAGs {sorted(wanted)} not parsed within {timeout:.0f}s. Import errors:\n{errors}"
@@ -336,7 +336,7 @@ class LocalAirflow:
         return sorted(runs, key=lambda r: r.get("logical_date") or r["run_after"])
 
     def wait_for_runs(
-        self, dag_id: str, *, count: int, timeout: float, poll: float = 5.0
+        self, dag_id: str, *, count: int, timeout: float, poll: float = 1.0
     ) -> list[dict[str, Any]]:
         """Wait until ``dag_id`` has at least ``count`` runs and none is queued or running."""
         deadline = time.time() + timeout
@@ -375,7 +375,7 @@ class LocalAirflow:
                 break
             if "is still running" not in done.stderr or time.time() > deadline:
                 raise RuntimeError(f"backfill of {dag_id} failed ({done.returncode}):\n{done.stderr}")
-            time.sleep(5)
+            time.sleep(2)
         return len(self.runs(dag_id))
 
     def trigger(self, dag_id: str, logical_date: str, conf: Mapping[str, Any] | None = None) -> str:

@@ -60,7 +60,7 @@ class Api(RestApi):
                 raise TimeoutError(
                     f"{dag_id} {run_id} still {run['state']} after {timeout:.0f}s\n{self.describe()}"
                 )
-            time.sleep(3)
+            time.sleep(1)
 
     def run_all(self, runs: Iterable[tuple[str, Mapping[str, Any]]], timeout: float) -> list[dict[str, str]]:
         """Trigger every ``(dag_id, conf)`` at once (each DAG runs one at a time, in this order; different

@@ -22,7 +22,7 @@ from tests.integration.scheduler_api import local_stack
 
 pytestmark = pytest.mark.integration
 DAG = "mloops_train_churn"
-APPROVAL_TIMEOUT_S = 60
+APPROVAL_TIMEOUT_S = 40  # the answering tests answer ~10 s after the pause (more on a loaded machine)
 
 
 def _registry_state() -> dict:
@@ -46,7 +46,7 @@ def _wait_for_state(stack, dag_id: str, run_id: str, task_id: str, wanted: set[s
         state = stack.task_states(dag_id, run_id).get(task_id)
         if state in wanted:
             return state
-        time.sleep(3)
+        time.sleep(1)
     raise TimeoutError(
         f"{task_id} of {run_id} not in {wanted}: {stack.task_states(dag_id, run_id)}\n{stack.log_tail()}"
     )
