@@ -135,6 +135,12 @@ class LocalAirflow:
         # before queuing the next (0.85 s per gap measured, a third of a quiet training night of 7 tasks).
         # An idle loop is a few queries: 5 a second is cheap on a laptop (production keeps Airflow's 1 s).
         self.env.setdefault("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME", "0.2")
+        # A task's supervisor waits for its process in `select` with a timeout of the heartbeat interval
+        # (default 5 s); when the process's sockets close just before it exits, nothing wakes that `select`
+        # and the finished task holds its worker, and its run's next task, for the rest of it: 5 s after
+        # about one task in eight of `make run` (scheduler log "Workload finished" vs the task's end).
+        # A 1 s interval bounds that wait at 1 s; the price is a heartbeat a second per running task.
+        self.env.setdefault("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1")
         if merged.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
             self.env.setdefault(
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", "scripts.devstack.SQLITE_CONNECT_ARGS"

@@ -51,14 +51,22 @@ def test_the_timeline_sums_task_time_and_gaps(tmp_path, capsys) -> None:
     assert "gaps between the tasks of a run (s): 2 over 1 runs" in out
 
 
-def test_the_idle_scheduler_loops_five_times_a_second_unless_told_otherwise(tmp_path, monkeypatch) -> None:
-    """Read back through Airflow's own config in a child process: a misspelt variable would leave 1 s."""
-    monkeypatch.delenv("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME", raising=False)
-    read = (
-        "from airflow.configuration import conf;"
-        "print(conf.getfloat('scheduler', 'scheduler_idle_sleep_time'))"
-    )
-    for given, expected in (({}, "0.2"), ({"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}, "1.0")):
+@pytest.mark.parametrize(
+    ("section", "key", "default"),
+    [
+        ("scheduler", "scheduler_idle_sleep_time", "0.2"),  # the idle scheduler loops five times a second
+        ("workers", "min_heartbeat_interval", "1"),  # a finished task's supervisor notices within 1 s
+    ],
+)
+def test_the_local_stack_tunes_airflow_unless_told_otherwise(
+    tmp_path, monkeypatch, section, key, default
+) -> None:
+    """Read back through Airflow's own config in a child process: a misspelt variable would leave
+    Airflow's default."""
+    variable = f"AIRFLOW__{section.upper()}__{key.upper()}"
+    monkeypatch.delenv(variable, raising=False)
+    read = f"from airflow.configuration import conf; print(conf.get({section!r}, {key!r}))"
+    for given, expected in (({}, default), ({variable: "3"}, "3")):
         env = {**LocalAirflow(given, tmp_path / "airflow.log").env, "AIRFLOW_HOME": str(tmp_path / "af")}
         done = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True)
         assert done.stdout.strip().splitlines()[-1:] == [expected], done.stderr[-2000:]
