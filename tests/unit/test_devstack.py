@@ -51,6 +51,51 @@ def test_the_timeline_sums_task_time_and_gaps(tmp_path, capsys) -> None:
     assert "gaps between the tasks of a run (s): 2 over 1 runs" in out
 
 
+def test_the_timeline_reads_start_up_and_held_workers_from_the_logs(tmp_path, capsys) -> None:
+    import json
+    import sqlite3
+
+    from scripts import timeline
+
+    db = tmp_path / "airflow.db"
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "create table task_instance"
+            " (id, dag_id, run_id, task_id, queued_dttm, start_date, end_date, duration)"
+        )
+        con.executemany(
+            "insert into task_instance values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                ("0a-1", "mloops_train_churn", "r1", "train_model", "2026-01-01 00:00:00",
+                 "2026-01-01 00:00:01", "2026-01-01 00:00:04", 3.0),
+                ("0a-2", "mloops_train_churn", "r1", "approve_promotion", "2026-01-01 00:00:05",
+                 "2026-01-01 00:00:06", "2026-01-01 00:00:07", 1.0),
+            ],
+        )  # fmt: skip
+    for task, lines in {
+        "train_model": [
+            ("00:00:01.100", "Filling up the DagBag"),
+            ("00:00:01.400", "mloops: task process started warm"),
+        ],
+        "approve_promotion": [("00:00:06.250", "Skipping task.")],
+    }.items():
+        log = tmp_path / "logs/dag_id=mloops_train_churn/run_id=r1" / f"task_id={task}" / "attempt=1.log"
+        log.parent.mkdir(parents=True)
+        log.write_text(
+            "".join(json.dumps({"timestamp": f"2026-01-01T{t}Z", "event": e}) + "\n" for t, e in lines)
+        )
+    scheduler = tmp_path / "scheduler.log"
+    scheduler.write_text(
+        "x [info ] Workload finished [supervisor] duration=8.1 exit_code=0 workload_id=0a-1\n"
+        "x [info ] Workload finished [supervisor] duration=1.05 exit_code=0 workload_id=0a-2\n"
+    )
+    assert timeline.main([str(db), str(scheduler)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "train_model 0.40 / 0.40 (n=1)" in out
+    assert "approve_promotion 0.25 / 0.25 (n=1)" in out
+    assert "workloads outliving their task: 1 of 2 by over 0.5 s (max 5.1 s, total 5 s)" in out
+
+
 @pytest.mark.parametrize(
     ("section", "key", "default"),
     [
