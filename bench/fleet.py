@@ -37,6 +37,9 @@ from mloops.warm import STAGE_IMPORTS
 
 NIGHT = dt.date(2026, 1, 10)
 WARM_UP = NIGHT - dt.timedelta(days=1)
+#: A night scored before the measured one, outside its 3-day monitoring window: the scoring use's GX
+#: suite and checkpoint (created once per model, on its first scoring night) exist, as every later night.
+PRIMED = NIGHT - dt.timedelta(days=5)
 #: The DAGs of one model-night: (kind, DAG file) in the order the night runs them.
 DAGS = (("train", "mloops_training.py"), ("score", "mloops_scoring.py"), ("monitor", "mloops_monitoring.py"))
 #: Task -> the ``mloops.stages`` module its operator imports in ``execute`` (None: no stage module).
@@ -90,7 +93,7 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     from bench.harness import examples
 
     template = params["source_template"]
-    for day in (WARM_UP, NIGHT):
+    for day in (PRIMED, WARM_UP, NIGHT):
         frame, names = datasets.wide_frame(params["rows"], day)
         examples().write_partition(frame, template.format(ds=day.isoformat()))
     datasets.write_yaml(
@@ -112,6 +115,9 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     states = _dag_test(f"mloops_train_{config.name}", "mloops_training.py", WARM_UP, hours["train"])["states"]
     if states.get("promote_model") != "success":
         raise RuntimeError(f"warm-up night did not promote a champion: {states}")
+    primed = _dag_test(f"mloops_score_{config.name}", "mloops_scoring.py", PRIMED, hours["score"])["states"]
+    if primed.get("score_batch") != "success":
+        raise RuntimeError(f"priming scoring night did not score: {primed}")
     return {"hours": hours, "model": config.name, "features": len(config.features)}
 
 
