@@ -280,8 +280,9 @@ def merge_previous(
     """This run's benchmarks plus, for a subset run (``--only``), the other benchmarks of the
     previous results in the same folder, so re-measuring one section does not drop the others.
 
-    Kept sections carry ``measured_in`` (when, by which command) and are rendered as such. Results of
-    another mode (e.g. smoke sizes next to full ones) are never mixed: they are dropped instead.
+    Kept sections carry ``measured_in`` (when, by which command) and are rendered as such; sections of
+    benchmarks the suite no longer has are dropped. Results of another mode (e.g. smoke sizes next to
+    full ones) are never mixed: they are dropped instead.
     """
     if not previous:
         return benchmarks
@@ -296,9 +297,9 @@ def merge_previous(
         "run_wall_s": previous.get("wall_s"),
     }
     merged = {}
-    for name in [*GROUPS, *previous.get("benchmarks", {})]:
-        if name in merged:
-            continue
+    # A section the suite no longer has (e.g. the old ``fleet_scale``) measured code that changed since:
+    # it is dropped, not carried along as if it were current.
+    for name in GROUPS:
         if name in benchmarks:
             merged[name] = benchmarks[name]
         elif name in previous.get("benchmarks", {}):
