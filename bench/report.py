@@ -175,7 +175,7 @@ def _provenance(results: dict[str, Any]) -> list[str]:
         )
     if walls:
         lines.append(
-            f"Wall time per section (s; dag_parse and fleet_scale share one): {', '.join(walls)}"
+            f"Wall time per section (s): {', '.join(walls)}"
             + (
                 f"; not recorded for {len(results['benchmarks']) - len(walls)} older section(s)"
                 if len(walls) < len(results["benchmarks"])
