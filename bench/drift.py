@@ -196,15 +196,37 @@ def _label(size: int, rows: int) -> str:
     return "unsampled" if size >= rows else f"sample {size:,} per side"
 
 
-def run(ws: Workspace, *, rows: int, sample_sizes: list[int], repeats: list[int]) -> dict[str, Any]:
-    """``repeats[i]`` runs of each side at ``sample_sizes[i]`` (the unsampled case may get fewer)."""
-    folder = ws.path("drift")
+def run(
+    ws: Workspace,
+    *,
+    rows: int,
+    sample_sizes: list[int],
+    repeats: list[int],
+    also_rows: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """``repeats[i]`` runs of each side at ``sample_sizes[i]`` (the unsampled case may get fewer); then,
+    for each of ``also_rows`` (reported, not judged: budgets are at 1M rows), one unsampled case of that
+    many rows per side with the most repeats."""
+    out = _run(ws, "drift", rows=rows, sample_sizes=sample_sizes, repeats=repeats)
+    for extra_rows in also_rows:
+        more = _run(
+            ws, f"drift-{extra_rows}", rows=extra_rows, sample_sizes=[extra_rows], repeats=[max(repeats)]
+        )
+        out["cases"] += more["cases"]
+        out["setup"][f"data_bytes_by_side_{extra_rows}"] = more["setup"]["data_bytes_by_side"]
+    return out
+
+
+def _run(
+    ws: Workspace, name: str, *, rows: int, sample_sizes: list[int], repeats: list[int]
+) -> dict[str, Any]:
+    folder = ws.path(name)
     files = {side: str(folder / f"{side}.parquet") for side in ("reference", "current")}
     plan_path = folder / "plan.json"
-    env = ws.env(MLOOPS_HOME=str(ws.path("drift", "mloops-home")))
+    env = ws.env(MLOOPS_HOME=str(ws.path(name, "mloops-home")))
     prep = ws.run(
         "bench.drift:prep_child",
-        {**files, "rows": rows, "plan": str(plan_path), "models_dir": str(ws.path("drift", "models"))},
+        {**files, "rows": rows, "plan": str(plan_path), "models_dir": str(ws.path(name, "models"))},
         env=env,
         label=f"drift prep {rows}",
     ).result

@@ -6,7 +6,10 @@ the training DAG (check_params, validate, train, test, register, approve, promot
 ``dag.test()`` for the same interval, each in a fresh process, on a SQLite Airflow DB and an embedded
 MLflow store. Measured: CPU seconds (user + system of the process, ``wait4``) and wall time, summed over
 the three. Baseline: :func:`bench.plain_pipeline.night_child`, the same computation (validate, train,
-test, register, score, drift) as one plain process.
+test, register, score, drift) as one plain process. Both sides run scikit-learn's OpenMP code on one
+thread (``OMP_NUM_THREADS=1``), as mloops' executors run tasks (the local stack, the compose workers).
+Airflow's own share is measured beside it: the same three DAGs as ``EmptyOperator`` chains (same task
+counts and schedules) through ``dag.test()`` in fresh processes, the floor any DAG-based night pays.
 
 **Start-up.** ``dag.test()`` runs a DAG's tasks in one process; the LocalExecutor starts a process per
 task, which imports the Task SDK's runner, parses the task's DAG file and imports what the operator's
@@ -34,6 +37,9 @@ from mloops.warm import STAGE_IMPORTS
 
 NIGHT = dt.date(2026, 1, 10)
 WARM_UP = NIGHT - dt.timedelta(days=1)
+#: A night scored before the measured one, outside its 3-day monitoring window: the scoring use's GX
+#: suite and checkpoint (created once per model, on its first scoring night) exist, as every later night.
+PRIMED = NIGHT - dt.timedelta(days=5)
 #: The DAGs of one model-night: (kind, DAG file) in the order the night runs them.
 DAGS = (("train", "mloops_training.py"), ("score", "mloops_scoring.py"), ("monitor", "mloops_monitoring.py"))
 #: Task -> the ``mloops.stages`` module its operator imports in ``execute`` (None: no stage module).
@@ -60,6 +66,21 @@ with DAG(dag_id="bare", schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo
 """
 
 
+FLOOR_DAG = """import datetime as dt
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, chain
+
+with DAG(
+    dag_id={dag_id!r},
+    schedule={cron!r},
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+) as dag:
+    chain(*(EmptyOperator(task_id=name) for name in {tasks!r}))
+"""
+
+
 def _hour(cron: str) -> int:
     return int(cron.split()[1])
 
@@ -72,7 +93,7 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     from bench.harness import examples
 
     template = params["source_template"]
-    for day in (WARM_UP, NIGHT):
+    for day in (PRIMED, WARM_UP, NIGHT):
         frame, names = datasets.wide_frame(params["rows"], day)
         examples().write_partition(frame, template.format(ds=day.isoformat()))
     datasets.write_yaml(
@@ -94,6 +115,9 @@ def prep_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     states = _dag_test(f"mloops_train_{config.name}", "mloops_training.py", WARM_UP, hours["train"])["states"]
     if states.get("promote_model") != "success":
         raise RuntimeError(f"warm-up night did not promote a champion: {states}")
+    primed = _dag_test(f"mloops_score_{config.name}", "mloops_scoring.py", PRIMED, hours["score"])["states"]
+    if primed.get("score_batch") != "success":
+        raise RuntimeError(f"priming scoring night did not score: {primed}")
     return {"hours": hours, "model": config.name, "features": len(config.features)}
 
 
@@ -101,7 +125,7 @@ def _dag_test(dag_id: str, dag_file: str, day: dt.date, hour: int) -> dict[str, 
     """``dag.test()`` of the interval starting on ``day`` (run after the next night at ``hour``)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO / "dags" / dag_file))
+    bag = DagBag(dag_folder=str(REPO / "dags" / dag_file) if not Path(dag_file).is_absolute() else dag_file)
     if bag.import_errors:
         raise RuntimeError(f"import errors: {bag.import_errors}")
     run_after = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(hour), tzinfo=dt.UTC)
@@ -127,6 +151,64 @@ def dag_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     if bad:
         raise RuntimeError(f"{params['dag_id']}: tasks did not succeed: {bad}")
     return outcome
+
+
+def warm_nights_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    """The night as the local stack runs it: a parent holding Airflow and every stage's libraries
+    (:mod:`mloops.warm`, imported once per scheduler for the whole fleet) forks one child per DAG, which
+    runs ``dag.test()``; each child's CPU seconds come from ``wait4``, so the parent's imports are not
+    in them."""
+    import resource
+
+    import airflow.sdk.execution_time.task_runner  # noqa: F401
+    from airflow.dag_processing.dagbag import DagBag  # noqa: F401
+
+    from mloops.warm import warm
+
+    started = time.perf_counter()
+    warm()
+    warm_s = time.perf_counter() - started
+    warm_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    out: dict[str, Any] = {
+        "warm_s": warm_s,
+        "warm_cpu_s": warm_cpu.ru_utime + warm_cpu.ru_stime,
+        "dags": {},
+    }
+    for job in params["dags"]:
+        read_end, write_end = os.pipe()
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:  # one DAG of the night, as a task process forked from the warm parent
+            os.close(read_end)
+            code = 0
+            try:
+                outcome = _dag_test(
+                    job["dag_id"], job["dag_file"], dt.date.fromisoformat(job["day"]), job["hour"]
+                )
+                os.write(write_end, json.dumps(outcome).encode())
+            except BaseException:  # noqa: BLE001 - reported to the parent by the exit code
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            reply = pipe.read()
+        _, status, usage = os.wait4(pid, 0)
+        if status != 0 or not reply:
+            raise RuntimeError(f"{job['dag_id']}: the forked dag.test failed (status {status})")
+        outcome = json.loads(reply)
+        bad = {t: st for t, st in outcome["states"].items() if st not in ("success", "skipped")}
+        if bad:
+            raise RuntimeError(f"{job['dag_id']}: tasks did not succeed: {bad}")
+        out["dags"][job["kind"]] = {
+            **outcome,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "wall_s": time.perf_counter() - started,
+        }
+    return out
 
 
 def startup_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
@@ -256,14 +338,16 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
     template = str(root / "source" / "dt={ds}" / "part.parquet")
     state0 = root / "state0"
 
-    def env(state: Path) -> dict[str, str]:
+    def env(state: Path, dags: Path = REPO / "dags") -> dict[str, str]:
         return ws.env(
             MLOOPS_HOME=str(state / "mloops"),
             MLOOPS_MODELS_DIR=str(root / "models"),
             MLOOPS_SOURCE_ROOTS=str(root / "source"),
             AIRFLOW_HOME=str(state / "airflow"),
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{state / 'airflow' / 'airflow.db'}",
-            AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+            AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+            # scikit-learn's OpenMP code on one thread, as the local stack and compose workers run tasks.
+            OMP_NUM_THREADS="1",
         )
 
     (state0 / "airflow").mkdir(parents=True, exist_ok=True)
@@ -322,6 +406,31 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
                 }
             )
             shutil.rmtree(state, ignore_errors=True)
+    warm_nights = []
+    for repeat in range(repeats):
+        state = root / f"warm-state-{repeat}"
+        shutil.copytree(state0, state)
+        jobs = [
+            {
+                "kind": kind,
+                "dag_id": f"mloops_{kind}_{model}",
+                "dag_file": dag_file,
+                "day": NIGHT.isoformat(),
+                "hour": prep["hours"][kind],
+            }
+            for kind, dag_file in DAGS
+        ]
+        warm_nights.append(
+            ws.run(
+                "bench.fleet:warm_nights_child",
+                {"dags": jobs},
+                env=env(state),
+                label=f"night forked from a warm parent #{repeat}",
+                timeout=1800,
+            )
+        )
+        shutil.rmtree(state, ignore_errors=True)
+    floors = _floor_nights(ws, root, state0, env, nights[-1], prep["hours"], repeats)
     startup = _startup(ws, env(state0), model, nights[-1], root, repeats)
     return {
         "title": "Fleet cost of a model-night",
@@ -329,13 +438,100 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
         f"({rows:,} rows, {prep['features']} features, a champion from the night before)",
         "baseline": "bench/plain_pipeline.py night_child: validate, train, test, register, score, drift "
         "in one plain process",
-        "cases": [_night_case(rows, nights, plain), *startup],
+        "cases": [
+            _night_case(rows, nights, plain, floors),
+            _warm_night_case(rows, warm_nights, plain),
+            *startup,
+        ],
     }
 
 
-def _night_case(rows: int, nights: list[dict[str, Run]], plain: list[Run]) -> dict[str, Any]:
+def _floor_nights(
+    ws: Workspace,
+    root: Path,
+    state0: Path,
+    env: Any,
+    night: dict[str, Run],
+    hours: dict[str, int],
+    repeats: int,
+) -> list[dict[str, Run]]:
+    """Airflow's floor of the night: the three DAGs' task ids as ``EmptyOperator`` chains, each through
+    ``dag.test()`` in a fresh process on a copy of the same Airflow DB."""
+    folder = root / "floor-dags"
+    folder.mkdir(exist_ok=True)
+    for kind, _dag_file in DAGS:
+        tasks = sorted(night[kind].result["states"])
+        (folder / f"floor_{kind}.py").write_text(
+            FLOOR_DAG.format(dag_id=f"floor_{kind}", cron=f"0 {hours[kind]} * * *", tasks=tasks)
+        )
+    floors = []
+    for repeat in range(repeats):
+        state = root / f"floor-state-{repeat}"
+        shutil.copytree(state0, state)
+        floors.append(
+            {
+                kind: ws.run(
+                    "bench.fleet:dag_child",
+                    {
+                        "dag_id": f"floor_{kind}",
+                        "dag_file": str(folder / f"floor_{kind}.py"),
+                        "day": NIGHT.isoformat(),
+                        "hour": hours[kind],
+                    },
+                    env=env(state, folder),
+                    label=f"floor night {kind} #{repeat}",
+                )
+                for kind, _dag_file in DAGS
+            }
+        )
+        shutil.rmtree(state, ignore_errors=True)
+    return floors
+
+
+def _warm_night_case(rows: int, warm: list[Run], plain: list[Run]) -> dict[str, Any]:
+    """The night's three DAGs forked from a warm parent: the children's CPU seconds only."""
+    cpu_s = [sum(d["cpu_s"] for d in r.result["dags"].values()) for r in warm]
+    wall_s = [sum(d["wall_s"] for d in r.result["dags"].values()) for r in warm]
+    last = warm[-1].result["dags"]
+    return {
+        "name": f"{rows:,} rows: model-night CPU seconds, forked from a warm parent (mloops.warm)",
+        "size": rows,
+        "stage": "night_warm",
+        "metric": "CPU seconds (user+sys) of the three DAG processes forked from a parent holding the "
+        "stage libraries (as the local scheduler's tasks are) vs the plain night process",
+        "subject": {
+            "repeats": len(warm),
+            "time_s": round(median(cpu_s), 3),
+            "cpu_s": round(median(cpu_s), 3),
+            "process_wall_s": round(median(wall_s), 3),
+        },
+        "baseline": {
+            "repeats": len(plain),
+            "time_s": round(median(r.cpu_s for r in plain), 3),
+            "cpu_s": round(median(r.cpu_s for r in plain), 3),
+            "process_wall_s": round(median(r.wall_s for r in plain), 3),
+        },
+        "ratio": round(paired_ratio(cpu_s, [r.cpu_s for r in plain]), 3),
+        "wall_ratio": round(paired_ratio(wall_s, [r.wall_s for r in plain]), 3),
+        "memory_ratio": None,
+        "extra": {
+            "per_dag_cpu_s": {k: round(v["cpu_s"], 3) for k, v in last.items()},
+            "per_dag_wall_s": {k: round(v["wall_s"], 3) for k, v in last.items()},
+            # Paid once per scheduler (or Celery worker) for the whole fleet, not per model-night.
+            "parent_warm_up_s": round(median(r.result["warm_s"] for r in warm), 2),
+            "parent_warm_up_cpu_s": round(median(r.result["warm_cpu_s"] for r in warm), 2),
+            "task_wall_s": round(sum(sum(v["task_s"].values()) for v in last.values()), 3),
+            "task_s": {k: {t: round(x, 2) for t, x in v["task_s"].items()} for k, v in last.items()},
+        },
+    }
+
+
+def _night_case(
+    rows: int, nights: list[dict[str, Run]], plain: list[Run], floors: list[dict[str, Run]]
+) -> dict[str, Any]:
     cpu_s = [sum(r.cpu_s for r in n.values()) for n in nights]
     wall_s = [sum(r.wall_s for r in n.values()) for n in nights]
+    floor_cpu = median(sum(r.cpu_s for r in n.values()) for n in floors)
     return {
         "name": f"{rows:,} rows: model-night CPU seconds",
         "size": rows,
@@ -357,6 +553,13 @@ def _night_case(rows: int, nights: list[dict[str, Run]], plain: list[Run]) -> di
         "wall_ratio": round(paired_ratio(wall_s, [r.wall_s for r in plain]), 3),
         "memory_ratio": None,
         "extra": {
+            # Airflow's own share: the same DAG shapes of EmptyOperators through dag.test().
+            "airflow_floor_cpu_s": round(floor_cpu, 3),
+            "airflow_floor_per_dag_cpu_s": {
+                k: round(median(n[k].cpu_s for n in floors), 3) for k in floors[-1]
+            },
+            "mloops_above_floor_cpu_s": round(median(cpu_s) - floor_cpu, 3),
+            "ratio_above_floor": round((median(cpu_s) - floor_cpu) / median(r.cpu_s for r in plain), 3),
             "per_dag_cpu_s": {k: round(median(n[k].cpu_s for n in nights), 3) for k in nights[-1]},
             "per_dag_wall_s": {k: round(median(n[k].wall_s for n in nights), 3) for k in nights[-1]},
             "task_states": {k: r.result["states"] for k, r in nights[-1].items()},

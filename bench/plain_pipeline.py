@@ -4,10 +4,12 @@ No Airflow, Great Expectations, MLflow, Evidently or mloops: pandas, scikit-lear
 It reads the same Parquet partition, runs the same expectation specs (:mod:`bench.pandas_checks`),
 splits the same holdout (hash of the id), fits the same preprocessing + estimator pipeline, computes
 the same holdout and training metrics, dumps the model with skops (no pickle), then applies the same
-gates (thresholds, champion on the holdout, slices, a smoke reload-and-predict) and records the new
-version in a JSON file. It reuses what it already has in memory (the holdout scores for the slices)
-because that is what the simplest fast script would do. Everything it needs from the model config
-comes in a JSON plan written by the benchmark, so this file does not import mloops.
+gates (thresholds, champion on the holdout, slices, a smoke reload-and-predict), the permutation
+importance of every feature on a fixed-seed holdout sample (scikit-learn's, the primary metric as the
+score, as ``mloops.explain`` does) and records the new version in a JSON file. It reuses what it
+already has in memory (the holdout scores for the slices) because that is what the simplest fast
+script would do. Everything it needs from the model config comes in a JSON plan written by the
+benchmark, so this file does not import mloops.
 
 :func:`night_child` is the whole model-night in one process (the fleet-cost baseline): the four
 steps, then scoring the partition with the new model and the pinned drift tests with scipy
@@ -108,6 +110,45 @@ def metrics(y_true: Any, probability: Any) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
+def metric(name: str, y_true: Any, probability: Any) -> float:
+    """One metric of :func:`metrics` from the labels and the positive-class scores (the others unmade)."""
+    from sklearn import metrics as skm
+
+    predicted = (probability >= 0.5).astype("int64")
+    compute = {
+        "roc_auc": lambda: skm.roc_auc_score(y_true, probability),
+        "accuracy": lambda: skm.accuracy_score(y_true, predicted),
+        "f1": lambda: skm.f1_score(y_true, predicted, zero_division=0),
+        "precision": lambda: skm.precision_score(y_true, predicted, zero_division=0),
+        "recall": lambda: skm.recall_score(y_true, predicted, zero_division=0),
+        "log_loss": lambda: skm.log_loss(y_true, probability, labels=[0, 1]),
+    }
+    return float(compute[name]())
+
+
+def importances(model: Any, holdout: Any, plan: Mapping[str, Any]) -> dict[str, float]:
+    """Permutation importance of every feature on a fixed-seed sample of the holdout (the same
+    sample, repeats, seed and score as ``mloops.explain.permutation_importances``)."""
+    from sklearn.inspection import permutation_importance
+
+    from bench.drift_checks import sample
+
+    e = plan["explain"]
+    rows = sample(holdout, e["rows"], e["seed"])
+    primary, sign = plan["primary_metric"], e["sign"]
+    found = permutation_importance(
+        model,
+        features(rows, plan),
+        rows[plan["target"]].astype("int64"),
+        scoring=lambda estimator, x, y: sign * metric(primary, y, estimator.predict_proba(x)[:, 1]),
+        n_repeats=e["repeats"],
+        random_state=e["seed"],
+        n_jobs=1,
+    )
+    names = plan["numeric"] + plan["categorical"]
+    return {n: round(float(v), 6) for n, v in zip(names, found.importances_mean, strict=True)}
+
+
 def fit_champion(plan: Mapping[str, Any], data: str, target: str, reference: str | None = None) -> str:
     """The model the plain script compares against, fitted on an earlier partition (untimed), and
     its training reference for drift: a fixed-seed sample of what it was fitted on, with its scores."""
@@ -197,7 +238,12 @@ def run(
             reloaded = skops.io.load(model_path, trusted=plan["trusted_types"])
             smoke = reloaded.predict_proba(x_holdout.head(plan["smoke_rows"]))[:, 1]
             gates["smoke"] = len(smoke) == min(plan["smoke_rows"], len(x_holdout))
-            report = {"gates": gates, "metrics": holdout_metrics, "champion_metrics": champion_metrics}
+            report = {
+                "gates": gates,
+                "metrics": holdout_metrics,
+                "champion_metrics": champion_metrics,
+                "importances": importances(model, holdout, plan) if plan.get("explain") else None,
+            }
             (out_dir / "model_tests.json").write_text(json.dumps(report, indent=2))
             if not all(gates.values()):
                 raise RuntimeError(f"model gates failed: {gates}")
@@ -242,6 +288,12 @@ def plan_of(config: Any, settings: Any) -> dict[str, Any]:
         "champion_tolerance": config.evaluation.champion_tolerance,
         "slices": [s.model_dump(mode="json") for s in config.evaluation.slices],
         "smoke_rows": config.evaluation.smoke_rows,
+        "explain": {
+            "rows": config.evaluation.explain_rows,
+            "repeats": config.evaluation.explain_repeats,
+            "seed": m.seed,
+            "sign": 1.0 if config.greater_is_better else -1.0,
+        },
         "trusted_types": training.trusted_types(spec.class_path),
         "registered_model": config.registered_model_name,
         "monitoring": {
@@ -261,6 +313,7 @@ def _imports() -> None:
     import sklearn.compose  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import sklearn.impute  # noqa: F401
+    import sklearn.inspection  # noqa: F401
     import sklearn.metrics  # noqa: F401
     import sklearn.preprocessing  # noqa: F401
     import skops.io  # noqa: F401

@@ -120,6 +120,15 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
                 f"({_ratio(case.get('wall_ratio'))}); task start-to-end summed {extra['task_wall_s']:.1f}s; "
                 f"CPU per DAG process {extra['per_dag_cpu_s']}; "
                 f"wall per DAG process {extra['per_dag_wall_s']}."
+                + (
+                    f" Airflow's floor (the same DAG shapes of EmptyOperators through dag.test, fresh "
+                    f"processes): {extra['airflow_floor_cpu_s']:.1f} CPU s "
+                    f"{extra['airflow_floor_per_dag_cpu_s']}; mloops above it "
+                    f"{extra['mloops_above_floor_cpu_s']:.1f} CPU s ({_ratio(extra['ratio_above_floor'])} "
+                    f"the plain night)."
+                    if "airflow_floor_cpu_s" in extra
+                    else ""
+                )
             )
         elif name == "fleet" and case.get("stage") == "startup":
             parts = ", ".join(f"{k} {v:.2f}" for k, v in case["subject"]["parts_s"].items())
@@ -166,7 +175,7 @@ def _provenance(results: dict[str, Any]) -> list[str]:
         )
     if walls:
         lines.append(
-            f"Wall time per section (s; dag_parse and fleet_scale share one): {', '.join(walls)}"
+            f"Wall time per section (s): {', '.join(walls)}"
             + (
                 f"; not recorded for {len(results['benchmarks']) - len(walls)} older section(s)"
                 if len(walls) < len(results["benchmarks"])

@@ -31,7 +31,7 @@ def permutation_importances(model: Any, holdout: pd.DataFrame, config: ModelConf
 
     def score(estimator: Any, features: pd.DataFrame, target: Any) -> float:
         predicted, probability = training.predict(estimator, features, config.task)
-        value = training.compute_metrics(config.task, target, predicted, probability).get(metric)
+        value = training.compute_metrics(config.task, target, predicted, probability, only=metric)[metric]
         return sign * (value if value is not None else 0.0)
 
     found = permutation_importance(

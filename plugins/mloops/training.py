@@ -142,33 +142,41 @@ def _safe(value: float) -> float | None:
 
 
 def compute_metrics(
-    task: str, y_true: Any, predicted: Any, probability: Any | None = None
+    task: str,
+    y_true: Any,
+    predicted: Any,
+    probability: Any | None = None,
+    only: str | None = None,
 ) -> dict[str, float | None]:
-    """Every metric of ``task`` in :data:`~mloops.config.METRICS`; ``None`` where it is undefined."""
+    """Every metric of ``task`` in :data:`~mloops.config.METRICS` (or just ``only``, e.g. the primary
+    metric of a permutation-importance score); ``None`` where it is undefined."""
     import numpy as np
     from sklearn import metrics as skm
 
     y_true = np.asarray(y_true)
     if len(y_true) == 0:
-        return dict.fromkeys(METRICS[task])
+        return dict.fromkeys([only] if only is not None else METRICS[task])
     if task == "classification":
-        two_classes = len(np.unique(y_true)) == 2
-        out = {
-            "accuracy": skm.accuracy_score(y_true, predicted),
-            "f1": skm.f1_score(y_true, predicted, zero_division=0),
-            "precision": skm.precision_score(y_true, predicted, zero_division=0),
-            "recall": skm.recall_score(y_true, predicted, zero_division=0),
-            "roc_auc": skm.roc_auc_score(y_true, probability)
-            if two_classes and probability is not None
-            else None,
-            "log_loss": skm.log_loss(y_true, probability, labels=[0, 1]) if probability is not None else None,
+        two_classes = only in (None, "roc_auc") and len(np.unique(y_true)) == 2
+        compute = {
+            "accuracy": lambda: skm.accuracy_score(y_true, predicted),
+            "f1": lambda: skm.f1_score(y_true, predicted, zero_division=0),
+            "precision": lambda: skm.precision_score(y_true, predicted, zero_division=0),
+            "recall": lambda: skm.recall_score(y_true, predicted, zero_division=0),
+            "roc_auc": lambda: (
+                skm.roc_auc_score(y_true, probability) if two_classes and probability is not None else None
+            ),
+            "log_loss": lambda: (
+                skm.log_loss(y_true, probability, labels=[0, 1]) if probability is not None else None
+            ),
         }
     else:
-        out = {
-            "rmse": float(np.sqrt(skm.mean_squared_error(y_true, predicted))),
-            "mae": skm.mean_absolute_error(y_true, predicted),
-            "r2": skm.r2_score(y_true, predicted) if len(y_true) > 1 else None,
+        compute = {
+            "rmse": lambda: float(np.sqrt(skm.mean_squared_error(y_true, predicted))),
+            "mae": lambda: skm.mean_absolute_error(y_true, predicted),
+            "r2": lambda: skm.r2_score(y_true, predicted) if len(y_true) > 1 else None,
         }
+    out = {name: compute[name]() for name in ([only] if only is not None else compute)}
     return {k: _safe(v) if v is not None else None for k, v in out.items()}
 
 

@@ -36,6 +36,13 @@ def test_a_subset_run_keeps_the_other_sections_in_order() -> None:
     assert "measured_in" not in PREVIOUS["benchmarks"]["validation"]  # the loaded results are not mutated
 
 
+def test_a_section_the_suite_no_longer_has_is_dropped() -> None:
+    previous = {**PREVIOUS, "benchmarks": {**PREVIOUS["benchmarks"], "fleet_scale": {"cases": []}}}
+    merged = merge_previous({"drift": {"title": "drift", "cases": []}}, previous, "full", lambda _: None)
+    assert "fleet_scale" not in merged
+    assert list(merged) == ["dag_parse", "validation", "pipeline", "drift"]
+
+
 def test_results_of_another_mode_are_not_mixed_in() -> None:
     now = {"drift": {"title": "drift", "cases": []}}
     assert merge_previous(now, PREVIOUS, "smoke", lambda _: None) == now

@@ -175,3 +175,24 @@ def test_promotion_policy_recorded_on_the_version(approval, mode, recorded) -> N
 
     tags = {} if approval is None else {"mloops.approval": approval}
     assert _effective_policy(VersionInfo("mloops.churn", "3", None, "", tags, ()), mode) == recorded
+
+
+@pytest.mark.parametrize(
+    ("task", "y_true", "predicted", "probability"),
+    [
+        ("classification", [0, 1, 1, 0, 1], [0, 1, 0, 0, 1], [0.2, 0.9, 0.4, 0.1, 0.7]),
+        ("classification", [1, 1, 1], [1, 0, 1], [0.8, 0.3, 0.6]),  # one class: roc_auc undefined
+        ("regression", [1.0, 2.5, 3.0], [1.2, 2.0, 3.5], None),
+        ("classification", [], [], []),
+    ],
+)
+def test_one_metric_equals_the_full_set(task, y_true, predicted, probability) -> None:
+    """The permutation-importance score computes only the primary metric: the same value as the full set."""
+    from mloops import config, training
+
+    everything = training.compute_metrics(task, y_true, predicted, probability)
+    assert set(everything) == set(config.METRICS[task])
+    for name in config.METRICS[task]:
+        assert training.compute_metrics(task, y_true, predicted, probability, only=name) == {
+            name: everything[name]
+        }
