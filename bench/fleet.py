@@ -488,19 +488,11 @@ def _floor_nights(
     return floors
 
 
-def _warm_night_case(rows: int, warm: list[Run], plain: list[Run]) -> dict[str, Any]:
-    """The night's three DAGs forked from a warm parent: the children's CPU seconds only."""
-    cpu_s = [sum(d["cpu_s"] for d in r.result["dags"].values()) for r in warm]
-    wall_s = [sum(d["wall_s"] for d in r.result["dags"].values()) for r in warm]
-    last = warm[-1].result["dags"]
+def _cpu_against_plain(cpu_s: list[float], wall_s: list[float], plain: list[Run]) -> dict[str, Any]:
+    """The subject's CPU and wall seconds (one entry per repeat) against the plain night's, paired."""
     return {
-        "name": f"{rows:,} rows: model-night CPU seconds, forked from a warm parent (mloops.warm)",
-        "size": rows,
-        "stage": "night_warm",
-        "metric": "CPU seconds (user+sys) of the three DAG processes forked from a parent holding the "
-        "stage libraries (as the local scheduler's tasks are) vs the plain night process",
         "subject": {
-            "repeats": len(warm),
+            "repeats": len(cpu_s),
             "time_s": round(median(cpu_s), 3),
             "cpu_s": round(median(cpu_s), 3),
             "process_wall_s": round(median(wall_s), 3),
@@ -514,6 +506,21 @@ def _warm_night_case(rows: int, warm: list[Run], plain: list[Run]) -> dict[str, 
         "ratio": round(paired_ratio(cpu_s, [r.cpu_s for r in plain]), 3),
         "wall_ratio": round(paired_ratio(wall_s, [r.wall_s for r in plain]), 3),
         "memory_ratio": None,
+    }
+
+
+def _warm_night_case(rows: int, warm: list[Run], plain: list[Run]) -> dict[str, Any]:
+    """The night's three DAGs forked from a warm parent: the children's CPU seconds only."""
+    cpu_s = [sum(d["cpu_s"] for d in r.result["dags"].values()) for r in warm]
+    wall_s = [sum(d["wall_s"] for d in r.result["dags"].values()) for r in warm]
+    last = warm[-1].result["dags"]
+    return {
+        "name": f"{rows:,} rows: model-night CPU seconds, forked from a warm parent (mloops.warm)",
+        "size": rows,
+        "stage": "night_warm",
+        "metric": "CPU seconds (user+sys) of the three DAG processes forked from a parent holding the "
+        "stage libraries (as the local scheduler's tasks are) vs the plain night process",
+        **_cpu_against_plain(cpu_s, wall_s, plain),
         "extra": {
             "per_dag_cpu_s": {k: round(v["cpu_s"], 3) for k, v in last.items()},
             "per_dag_wall_s": {k: round(v["wall_s"], 3) for k, v in last.items()},
@@ -537,21 +544,7 @@ def _night_case(
         "size": rows,
         "stage": "night",
         "metric": "CPU seconds (user+sys) of the three DAG processes vs the plain night process",
-        "subject": {
-            "repeats": len(nights),
-            "time_s": round(median(cpu_s), 3),
-            "cpu_s": round(median(cpu_s), 3),
-            "process_wall_s": round(median(wall_s), 3),
-        },
-        "baseline": {
-            "repeats": len(plain),
-            "time_s": round(median(r.cpu_s for r in plain), 3),
-            "cpu_s": round(median(r.cpu_s for r in plain), 3),
-            "process_wall_s": round(median(r.wall_s for r in plain), 3),
-        },
-        "ratio": round(paired_ratio(cpu_s, [r.cpu_s for r in plain]), 3),
-        "wall_ratio": round(paired_ratio(wall_s, [r.wall_s for r in plain]), 3),
-        "memory_ratio": None,
+        **_cpu_against_plain(cpu_s, wall_s, plain),
         "extra": {
             # Airflow's own share: the same DAG shapes of EmptyOperators through dag.test().
             "airflow_floor_cpu_s": round(floor_cpu, 3),
