@@ -67,6 +67,22 @@ def _execute(operator, store: dict, **kwargs):
     return result
 
 
+def refused_promotion(within_s: float = 15) -> str:
+    """Promote a registered v1 of churn where a store refuses mloops: the task must fail at once (not
+    after retries); its message."""
+    import time
+
+    registered = {"model": "churn", "registered_model": "mloops.churn", "version": "1", "reused": False}
+    started = time.monotonic()
+    with pytest.raises(AirflowFailException) as caught:
+        _execute(
+            MLflowPromoteModelOperator(task_id="promote_model", model="churn"),
+            {("register_model", "return_value"): registered},
+        )
+    assert time.monotonic() - started < within_s, "failed at once, not after retries"
+    return str(caught.value)
+
+
 @pytest.fixture
 def churn_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mloops_home: Path) -> Path:
     config = small_churn(

@@ -7,16 +7,13 @@ to the task's retries, which were refused the same way.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from mloops.errors import ServiceAuthError, ServiceUnavailableError, auth_refusal, service_error
-from mloops.operators import MLflowPromoteModelOperator
 from tests.conftest import require_service
-from tests.operators.test_operators import _execute, churn_models  # noqa: F401 - fixture
+from tests.operators.test_operators import churn_models, refused_promotion  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.security
 
@@ -67,15 +64,7 @@ def test_a_metrics_db_login_refused_fails_the_task_at_once_naming_the_db(
     require_service("PostgreSQL", "127.0.0.1", 5432)
     uri = "postgresql+psycopg2://intruder:s3cret@127.0.0.1:5432/postgres"
     monkeypatch.setenv("MLOOPS_METRICS_DB_URI", uri)
-    registered = {"model": "churn", "registered_model": "mloops.churn", "version": "1", "reused": False}
-    started = time.monotonic()
-    with pytest.raises(AirflowFailException) as caught:
-        _execute(
-            MLflowPromoteModelOperator(task_id="promote_model", model="churn"),
-            {("register_model", "return_value"): registered},
-        )
-    message = str(caught.value)
-    assert time.monotonic() - started < 15
+    message = refused_promotion()
     assert message.startswith(
         "promote_model of model 'churn': metrics DB at "
         "postgresql+psycopg2://intruder:***@127.0.0.1:5432/postgres refused mloops while taking the "
