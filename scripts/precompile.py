@@ -13,7 +13,6 @@ Airflow components and the tasks' warm parent import, with bytecode writing on, 
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 import time
@@ -53,21 +52,18 @@ def group_modules(group: str) -> tuple[str, ...]:
 
 
 def compile_modules(modules: tuple[str, ...]) -> list[str]:
-    """Import ``modules`` writing their bytecode (and that of everything they import); the ones that
-    failed to import, with the error. A failure is reported, not fatal: the stack shows the real error."""
+    """Import ``modules`` writing their bytecode (and that of everything they import), as the warm parent
+    imports them (``mloops.warm.warm``, which reports a module that fails on stderr: the stack shows the
+    real error); the ones that failed."""
+    from mloops.warm import warm
+
     sys.dont_write_bytecode = False  # whatever PYTHONDONTWRITEBYTECODE says: this process is for writing
-    failed = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # noqa: BLE001 - see above
-            failed.append(f"{name}: {exc!r}")
-    return failed
+    imported = warm(modules)
+    return [name for name in modules if name not in imported]
 
 
 def compile_group(group: str) -> int:
-    for line in compile_modules(group_modules(group)):
-        print(f"precompile: could not import {line}", file=sys.stderr)
+    compile_modules(group_modules(group))
     return 0
 
 
@@ -84,9 +80,9 @@ def main(argv: list[str]) -> int:
     ]
     for group, proc in zip(groups, procs, strict=True):
         _, err = proc.communicate()
-        problems = [line for line in err.splitlines() if line.startswith("precompile:")]
-        for line in problems:
-            print(line, file=sys.stderr)
+        for line in err.splitlines():
+            if "could not import" in line:
+                print(f"precompile: {line}", file=sys.stderr)
         if proc.returncode:
             print(f"precompile: the {group} group exited with {proc.returncode}", file=sys.stderr)
     print(f"precompile: bytecode of the stack's imports written in {time.perf_counter() - started:.0f} s")

@@ -30,10 +30,6 @@ def _at(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-def _log_time(stamp: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
 def startup_seconds(log: Path, started: dt.datetime) -> float | None:
     """Seconds from the task's start to the first line of its own work in its log (None: no such line)."""
     for line in log.read_text(errors="replace").splitlines():
@@ -42,7 +38,7 @@ def startup_seconds(log: Path, started: dt.datetime) -> float | None:
         except ValueError:
             continue
         if any(marker in str(record.get("event", "")) for marker in STAGE_START):
-            return (_log_time(record["timestamp"]) - started).total_seconds()
+            return (_utc(record["timestamp"]) - started).total_seconds()
     return None
 
 
@@ -69,7 +65,8 @@ def held_after_end(scheduler_log: Path, ids: dict[str, float]) -> list[float]:
 
 
 def _utc(value: str) -> dt.datetime:
-    at = dt.datetime.fromisoformat(value)
+    """A log line's ``...Z`` stamp or the DB's naive UTC time, as an aware datetime."""
+    at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
