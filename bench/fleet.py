@@ -388,22 +388,9 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
                 continue
             state = root / f"state-{repeat}"
             shutil.copytree(state0, state)
+            dags = {kind: (f"mloops_{kind}_{model}", dag_file) for kind, dag_file in DAGS}
             nights.append(
-                {
-                    kind: ws.run(
-                        "bench.fleet:dag_child",
-                        {
-                            "dag_id": f"mloops_{kind}_{model}",
-                            "dag_file": dag_file,
-                            "day": NIGHT.isoformat(),
-                            "hour": prep["hours"][kind],
-                        },
-                        env=env(state),
-                        label=f"night {kind} #{repeat}",
-                        timeout=1800,
-                    )
-                    for kind, dag_file in DAGS
-                }
+                _dag_test_night(ws, env(state), dags, prep["hours"], f"night #{repeat}", timeout=1800)
             )
             shutil.rmtree(state, ignore_errors=True)
     warm_nights = []
@@ -446,6 +433,27 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
     }
 
 
+def _dag_test_night(
+    ws: Workspace,
+    env: dict[str, str],
+    dags: dict[str, tuple[str, str]],
+    hours: dict[str, int],
+    label: str,
+    timeout: float = 900.0,
+) -> dict[str, Run]:
+    """One night: each kind's DAG (kind -> DAG id, DAG file) through ``dag.test()`` in a fresh process."""
+    return {
+        kind: ws.run(
+            "bench.fleet:dag_child",
+            {"dag_id": dag_id, "dag_file": dag_file, "day": NIGHT.isoformat(), "hour": hours[kind]},
+            env=env,
+            label=f"{label} {kind}",
+            timeout=timeout,
+        )
+        for kind, (dag_id, dag_file) in dags.items()
+    }
+
+
 def _floor_nights(
     ws: Workspace,
     root: Path,
@@ -468,22 +476,8 @@ def _floor_nights(
     for repeat in range(repeats):
         state = root / f"floor-state-{repeat}"
         shutil.copytree(state0, state)
-        floors.append(
-            {
-                kind: ws.run(
-                    "bench.fleet:dag_child",
-                    {
-                        "dag_id": f"floor_{kind}",
-                        "dag_file": str(folder / f"floor_{kind}.py"),
-                        "day": NIGHT.isoformat(),
-                        "hour": hours[kind],
-                    },
-                    env=env(state, folder),
-                    label=f"floor night {kind} #{repeat}",
-                )
-                for kind, _dag_file in DAGS
-            }
-        )
+        dags = {kind: (f"floor_{kind}", str(folder / f"floor_{kind}.py")) for kind, _dag_file in DAGS}
+        floors.append(_dag_test_night(ws, env(state, folder), dags, hours, f"floor night #{repeat}"))
         shutil.rmtree(state, ignore_errors=True)
     return floors
 
