@@ -21,8 +21,8 @@ Variants: ``stock`` (``checkpoint.run`` on the whole frame, what mloops did befo
 ``validate_dataframe`` does), ``pandas`` (the bench's baseline) and two what-ifs that patch GX **in this
 process only**, to size what is left inside GX: ``what_if_no_decimal_scan`` (the scan skipped for
 non-object arrays, which cannot hold a ``Decimal``: same results) and
-``what_if_no_decimal_scan_no_batch_hash`` (GX also not fingerprinting the batches mloops hands it;
-their markers are replaced by the whole frame's anyway).
+``what_if_no_decimal_scan_no_batch_hash`` (GX also not fingerprinting any batch; mloops' own batches
+already are not, since its data source's engine skips the hash, so for them this equals the first).
 """
 
 from __future__ import annotations

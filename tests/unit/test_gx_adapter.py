@@ -209,26 +209,77 @@ def test_results_and_data_docs_equal_a_checkpoint_run_over_the_whole_frame(
 def test_gx_gets_batches_of_the_columns_each_expectation_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """GX loads (and hashes) only narrow batches; the batch fingerprint in the result is the whole
-    frame's all the same."""
+    """GX loads only narrow batches, and fingerprints none of them: the batch fingerprint in the
+    result is the whole frame's all the same, as GX computes it."""
     from great_expectations.execution_engine import pandas_execution_engine as engine
 
     loaded: list[list[str]] = []
-    hash_batch = engine.hash_pandas_dataframe
+    hashed: list[list[str]] = []
+    load, hash_batch = engine.PandasExecutionEngine.load_batch_data, engine.hash_pandas_dataframe
 
-    def spy(df: pd.DataFrame) -> str:
-        loaded.append(list(df.columns))
+    def load_spy(self: engine.PandasExecutionEngine, batch_id: str, batch_data: object) -> None:
+        loaded.append(list(batch_data.dataframe.columns))  # type: ignore[attr-defined]
+        load(self, batch_id, batch_data)  # type: ignore[arg-type]
+
+    def hash_spy(df: pd.DataFrame) -> str:
+        hashed.append(list(df.columns))
         return hash_batch(df)
 
-    monkeypatch.setattr(engine, "hash_pandas_dataframe", spy)
+    monkeypatch.setattr(engine.PandasExecutionEngine, "load_batch_data", load_spy)
+    monkeypatch.setattr(engine, "hash_pandas_dataframe", hash_spy)
     gx_adapter.validate_dataframe(
         RICH, model="m", partition=DAY, expectations=RICH_SUITE, project_dir=tmp_path
     )
     assert loaded and max(len(columns) for columns in loaded) == 2  # the pair and the compound key
     assert sorted({c for columns in loaded for c in columns}) == sorted(RICH.columns)
+    assert hashed == [], "GX fingerprints none of the batches mloops hands it"
     assert _stored_result(tmp_path, "m-2026-01-03")["meta"]["batch_markers"][
         "pandas_data_fingerprint"
     ] == hash_batch(RICH)
+
+    # No effect on GX elsewhere in the process: its own run of the same checkpoint, in the same
+    # project, still fingerprints the frame it loads.
+    _checkpoint_run(tmp_path, "stock")
+    assert hashed == [list(RICH.columns)]
+
+
+@pytest.mark.parametrize(
+    "suite", [RICH_SUITE + WHOLE_TABLE, WHOLE_TABLE], ids=["with-whole-table", "whole-only"]
+)
+def test_a_whole_frame_batch_carries_the_fingerprint_gx_computes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suite: list
+) -> None:
+    """The part judged on the whole frame is not fingerprinted by GX either; its marker is mloops'
+    (from the row hashes), equal to GX's ``hash_pandas_dataframe`` of the frame."""
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    hash_batch = engine.hash_pandas_dataframe
+    expected = hash_batch(RICH)
+    hashed: list[int] = []
+    monkeypatch.setattr(engine, "hash_pandas_dataframe", lambda df: hashed.append(len(df)) or hash_batch(df))
+    gx_adapter.validate_dataframe(RICH, model="m", partition=DAY, expectations=suite, project_dir=tmp_path)
+    markers = _stored_result(tmp_path, "m-2026-01-03")["meta"]["batch_markers"]
+    assert markers == {"pandas_data_fingerprint": expected}  # ge_load_time is dropped by _stored_result
+    assert hashed == []
+
+
+def test_mloops_data_source_leaves_the_project_and_gx_as_they_were(tmp_path: Path) -> None:
+    """GX users open the project without mloops: the stored data source is GX's ``pandas`` type, and
+    GX's own pandas data source (its factory, its engine) is untouched."""
+    import great_expectations as gx
+    from great_expectations.datasource.fluent import PandasDatasource
+    from great_expectations.datasource.fluent.sources import DataSourceManager
+    from great_expectations.execution_engine import PandasExecutionEngine
+
+    _validate(tmp_path, LOOSE)
+    assert "type: pandas\n" in (tmp_path / "gx" / "great_expectations.yml").read_text()
+    assert DataSourceManager.type_lookup["pandas"] is PandasDatasource
+    context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    reopened = context.data_sources.get("mloops")
+    assert type(reopened) is PandasDatasource
+    assert type(reopened.get_execution_engine()) is PandasExecutionEngine
+    plain = gx.get_context(mode="ephemeral").data_sources.add_pandas(name="other")
+    assert type(plain.get_execution_engine()) is PandasExecutionEngine
 
 
 @pytest.mark.parametrize(
@@ -251,13 +302,18 @@ def test_columns_read(expectation_type: str, kwargs: dict, read: tuple | None) -
     assert gx_adapter.columns_read(expectation_type, kwargs, ["a", "b"]) == read
 
 
-def test_in_memory_checks_equal_gx_on_the_whole_frame() -> None:
-    """``check_in_memory`` / ``failing_rows`` (row mode) run by column too, with GX's results."""
+def test_in_memory_checks_equal_gx_on_the_whole_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``check_in_memory`` / ``failing_rows`` (row mode) run by column too, with GX's results (and
+    the whole frame's fingerprint, which GX computes for its own batch and not for mloops')."""
     import great_expectations as gx
+    from great_expectations.execution_engine import pandas_execution_engine as engine
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    hash_batch, hashed = engine.hash_pandas_dataframe, []
+    monkeypatch.setattr(engine, "hash_pandas_dataframe", lambda df: hashed.append(len(df)) or hash_batch(df))
     suite = RICH_SUITE + WHOLE_TABLE
     ours = gx_adapter._in_memory(RICH, suite, gx_adapter._ROWS_RESULT_FORMAT)
+    assert hashed == []
     context = gx.get_context(mode="ephemeral")
     batch = (
         context.data_sources.add_pandas(name="mloops")
@@ -281,4 +337,5 @@ def test_in_memory_checks_equal_gx_on_the_whole_frame() -> None:
         return described
 
     assert plain(ours) == plain(stock)
+    assert hashed and set(hashed) == {len(RICH)}, "GX still fingerprints its own whole-frame batch"
     assert any(r["result"].get("unexpected_index_list") for r in plain(ours)["results"])

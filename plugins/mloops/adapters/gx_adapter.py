@@ -8,15 +8,20 @@ GX judges each expectation on a batch of only the columns it reads (:func:`valid
 on the whole frame: a column-map metric filters the nulls of its column by indexing its batch, and
 GX hashes every batch it loads; on the whole frame both touch every column for every expectation.
 The parts' results are merged into the one suite result GX would have produced, stored and rendered
-into Data Docs by the model's checkpoint as before.
+into Data Docs by the model's checkpoint as before. GX does not fingerprint the parts it loads for
+mloops' data source (:func:`_pandas_datasource`): the result carries the whole frame's fingerprint,
+computed once by mloops.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,12 +193,71 @@ def _same_config(result: Any, config: Any) -> bool:
     return bool(got.type == config.type and plain(got.kwargs) == plain(config.kwargs))
 
 
+#: The frames mloops is handing to GX right now (:func:`_handed_in`): the ones the engine of
+#: :func:`_pandas_datasource` loads without GX's fingerprint. A context variable, so a thread or task
+#: validating something else in the same process is not affected.
+_HANDED_IN: ContextVar[tuple[pd.DataFrame, ...]] = ContextVar("mloops_gx_handed_in", default=())
+
+
+@contextmanager
+def _handed_in(frame: pd.DataFrame) -> Iterator[None]:
+    """While inside, GX loads ``frame`` (this very object) for mloops' data source unfingerprinted."""
+    token = _HANDED_IN.set((*_HANDED_IN.get(), frame))
+    try:
+        yield
+    finally:
+        _HANDED_IN.reset(token)
+
+
+@functools.cache
+def _pandas_datasource() -> type:
+    """GX's pandas data source, whose engine loads the frames mloops hands in without hashing them.
+
+    GX's ``PandasExecutionEngine.get_batch_data_and_markers`` fingerprints every batch it loads (md5
+    of its row hashes); for a frame judged in parts that is one hash per part, most of the time and
+    memory of a validation, and mloops replaces them all by the whole frame's (:func:`_whole_frame_markers`).
+
+    The engine is set through the data source's ``execution_engine_override`` hook and the data source
+    is handed to ``context.data_sources.add_or_update_pandas``, so only mloops' data source in that
+    context uses it: GX itself is not patched. The class is not registered with GX (its name starts with
+    ``_``, which GX's ``MetaDatasource`` skips) and keeps ``type: pandas``, so the project's
+    ``great_expectations.yml`` is unchanged and opens without mloops. Any other batch spec or frame,
+    or one with partitioning or sampling, is GX's own code path.
+    """
+    import pandas as pd
+    from great_expectations.core.batch import BatchMarkers
+    from great_expectations.core.batch_spec import RuntimeDataBatchSpec
+    from great_expectations.datasource.fluent import PandasDatasource
+    from great_expectations.execution_engine.pandas_batch_data import PandasBatchData
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+
+    class _UnfingerprintedEngine(PandasExecutionEngine):
+        def get_batch_data_and_markers(self, batch_spec: Any) -> tuple[PandasBatchData, BatchMarkers]:
+            frame = batch_spec.get("batch_data") if isinstance(batch_spec, RuntimeDataBatchSpec) else None
+            if (
+                not isinstance(frame, pd.DataFrame)
+                or not any(frame is handed for handed in _HANDED_IN.get())
+                or batch_spec.get("partitioner_method")
+                or batch_spec.get("sampling_method")
+            ):
+                return super().get_batch_data_and_markers(batch_spec)
+            # GX's steps for a RuntimeDataBatchSpec holding a DataFrame, minus the fingerprint.
+            markers = BatchMarkers({"ge_load_time": dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")})
+            batch_spec.batch_data = "PandasDataFrame"
+            return PandasBatchData(execution_engine=self, dataframe=frame), markers
+
+    class _MloopsPandasDatasource(PandasDatasource):
+        execution_engine_override = _UnfingerprintedEngine
+
+    return _MloopsPandasDatasource
+
+
 def _whole_frame_markers(
     markers: dict[str, Any], frame: pd.DataFrame, hashes: RowHashes | None
 ) -> dict[str, Any]:
     """``markers`` of a part's batch with the whole frame's ``pandas_data_fingerprint``: what GX's
     ``get_batch_data_and_markers`` computes (md5 of the row hashes with the index, for frames under
-    its size threshold), from hashes computed once."""
+    its size threshold), from hashes computed once. GX adds the key after ``ge_load_time``; so does this."""
     import hashlib
 
     from great_expectations.execution_engine.pandas_execution_engine import (
@@ -225,7 +289,8 @@ def validate_by_columns(
     Each expectation sees the same rows, index and column values as on the whole frame, so its
     result is the same; the merged result lists them in GX's order, with GX's statistics, and the
     meta of a whole-frame batch (its fingerprint from ``hashes``, computed if not given). What is
-    judged, and how, is all GX's: only the batches handed to it are narrower.
+    judged, and how, is all GX's: only the batches handed to it are narrower, and, for a
+    ``batch_definition`` of :func:`_pandas_datasource`, not fingerprinted by GX.
     """
     import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -236,18 +301,18 @@ def validate_by_columns(
     found: dict[int, Any] = {}
     meta: dict[str, Any] | None = None
     batch_id = None
-    whole_markers = False
     for columns, positions in _parts(configs, list(frame.columns), result_format).items():
         batch = frame if columns is WHOLE else frame[list(columns)]
-        part = Validator(
-            batch_definition=batch_definition,
-            result_format=result_format,
-            batch_parameters={"dataframe": batch},
-        ).validate_expectation_suite(
-            gx.ExpectationSuite(name=suite.name, expectations=[configs[p] for p in positions])
-        )
+        with _handed_in(batch):
+            part = Validator(
+                batch_definition=batch_definition,
+                result_format=result_format,
+                batch_parameters={"dataframe": batch},
+            ).validate_expectation_suite(
+                gx.ExpectationSuite(name=suite.name, expectations=[configs[p] for p in positions])
+            )
         if meta is None or columns is WHOLE:
-            meta, batch_id, whole_markers = dict(part.meta), part.batch_id, columns is WHOLE
+            meta, batch_id = dict(part.meta), part.batch_id
         unmatched = list(positions)
         for result in part.results:
             position = next(p for p in unmatched if _same_config(result, configs[p]))
@@ -257,7 +322,7 @@ def validate_by_columns(
     # GX lists the expectations that raised (a missing column, say) before the others.
     results = sorted((found[p] for p in order), key=lambda r: not _raised(r))
     meta = meta or {}
-    if not whole_markers and "batch_markers" in meta:
+    if "batch_markers" in meta:
         meta["batch_markers"] = _whole_frame_markers(meta["batch_markers"], frame, hashes)
     statistics = calc_validation_statistics(results)
     return ExpectationSuiteValidationResult(
@@ -334,7 +399,7 @@ def validate_dataframe(
     context = gx.get_context(mode="file", project_root_dir=str(project_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
 
-    source = context.data_sources.add_or_update_pandas(name="mloops")
+    source = context.data_sources.add_or_update_pandas(datasource=_pandas_datasource()(name="mloops"))
     try:
         asset = source.get_asset(model)
     except LookupError:
@@ -410,7 +475,7 @@ def _in_memory(
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_definition = (
-        context.data_sources.add_pandas(name="mloops")
+        context.data_sources.add_pandas(datasource=_pandas_datasource()(name="mloops"))
         .add_dataframe_asset(name="batch")
         .add_batch_definition_whole_dataframe("whole")
     )
