@@ -50,25 +50,41 @@ def rss_now() -> int:
 class Probe:
     """What a case reports besides its result: section timings and the pre-work RSS."""
 
-    def __init__(self) -> None:
+    def __init__(self, attribute: str | None = None) -> None:
         self.times: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
         self.rss_base: int | None = None
         self.marks: dict[str, int] = {}
+        #: The section whose CPU time is sampled by library (:mod:`bench.attribution`), if the spec asks.
+        self.attribute = attribute
+        self.sampler: Any = None
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
         """Wall time (the figure) and CPU time of this process (all threads; steadier under load)."""
+        sampled = name == self.attribute
+        if sampled:
+            if self.sampler is None:
+                from bench.attribution import Sampler
+
+                self.sampler = Sampler()
+            self.sampler.resume()
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
+            if sampled:
+                self.sampler.pause()
             self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - started
             self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu_started
 
     def mark_base(self) -> None:
         """Call right before the measured work starts, after the imports the case needs."""
         self.rss_base = rss_now()
+
+    def attribution(self) -> dict[str, Any] | None:
+        """Stop the sampler (if the spec asked for one); what it booked."""
+        return None if self.sampler is None else dict(self.sampler.close())
 
     def mark(self, name: str) -> None:
         self.marks[name] = rss_now()
@@ -79,7 +95,7 @@ def main(argv: list[str]) -> int:
     spec = json.loads(spec_path.read_text())
     module_name, function_name = spec["target"].split(":")
     function = getattr(importlib.import_module(module_name), function_name)
-    probe = Probe()
+    probe = Probe(attribute=spec.get("attribute"))
     load_at_start = os.getloadavg()[0]
     result = function(spec["params"], probe)
     payload: dict[str, Any] = {
@@ -88,6 +104,7 @@ def main(argv: list[str]) -> int:
         "cpu": probe.cpu,
         "rss_base": probe.rss_base,
         "marks": probe.marks,
+        "attribution": probe.attribution(),
         "peak_rss": peak_rss_now(),
         "loadavg_1m": [load_at_start, os.getloadavg()[0]],
     }

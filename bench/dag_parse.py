@@ -155,6 +155,7 @@ def run(ws: Workspace, *, counts: list[int], repeats: int) -> dict[str, Any]:
                         env=_env(ws, f"{variant}-{n}", models_dir),
                         label=f"parse {variant} {n} models #{repeat}",
                         timeout=900,
+                        attribute="dagbag" if variant == "subject" and repeat == 0 else None,
                     )
                 )
         subject, floor = runs["subject"], runs["floor"]

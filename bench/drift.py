@@ -247,6 +247,7 @@ def _run(
                     params,
                     env=env,
                     label=f"drift {variant} {rows} rows sample {size} #{repeat}",
+                    attribute="check" if variant == "mloops" and repeat == 0 else None,
                 )
             )
         ours, theirs = runs["mloops"], runs["scipy"]

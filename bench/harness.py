@@ -58,6 +58,11 @@ class Run:
         """Peak RSS above the pre-work RSS: the working memory the measured work needed."""
         return max(self.peak_rss - self.rss_base, 0) if self.rss_base else self.peak_rss
 
+    @property
+    def attribution(self) -> dict[str, Any] | None:
+        """Where the measured work's CPU time went, if the run was sampled (:mod:`bench.attribution`)."""
+        return self.report.get("attribution")
+
     def time(self, name: str) -> float:
         return float(self.report["times"][name])
 
@@ -104,12 +109,18 @@ class Workspace:
         env: Mapping[str, str],
         label: str,
         timeout: float = 900.0,
+        attribute: str | None = None,
     ) -> Run:
-        """Run ``target`` (``module:function``) in a fresh interpreter and reap it with ``wait4``."""
+        """Run ``target`` (``module:function``) in a fresh interpreter and reap it with ``wait4``.
+
+        With ``attribute`` (the name of one of the case's ``probe.timed`` sections), the child samples
+        where that section's CPU time goes (:mod:`bench.attribution`; about 1 % overhead, so a section
+        profiles one repeat only)."""
         self._counter += 1
         folder = self.path("children", f"{self._counter:03d}-{_slug(label)}")
         spec_path, out_path, log_path = folder / "spec.json", folder / "out.json", folder / "child.log"
-        spec_path.write_text(json.dumps({"target": target, "params": dict(params)}, default=str))
+        spec = {"target": target, "params": dict(params), "attribute": attribute}
+        spec_path.write_text(json.dumps(spec, default=str))
         cmd = [sys.executable, "-m", "bench.child", str(spec_path), str(out_path)]
         with log_path.open("wb") as log:
             started = time.perf_counter()
@@ -237,6 +248,7 @@ def case(
         "ratio": round(paired_ratio([time_of(r) for r in subject], [time_of(r) for r in baseline]), 3),
         "cpu_ratio": cpu_ratio(subject, baseline, cpu_of) if cpu_of else None,
         "memory_ratio": memory_ratio(subject, baseline),
+        "attribution": next((r.attribution for r in subject if r.attribution), None),
     }
     out.update(extra)
     return out

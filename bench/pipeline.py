@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from bench import attribution
 from bench.harness import MB, Run, Workspace, interleaved, median, paired_ratio
 
 FIRST_DAY = dt.date(2026, 1, 10)
@@ -197,6 +198,7 @@ def run(ws: Workspace, *, sizes: list[int], repeats: int, warm_up_rows: int) -> 
                         env=env(home),
                         label=f"stage {stage} {tag}",
                         timeout=1800,
+                        attribute="call" if not subject else None,
                     )
                     for stage in STAGES
                 }
@@ -246,6 +248,7 @@ def _cases(rows: int, subject: list[dict[str, Run]], plain: list[Run]) -> list[d
         "ratio": round(paired_ratio([total(s, "wall") for s in subject], plain_total), 3),
         "cpu_ratio": round(paired_ratio([total(s, "cpu") for s in subject], plain_cpu), 3),
         "memory_ratio": None,
+        "attribution": attribution.merge(*(r.attribution for s in subject for r in s.values())),
         "extra": {
             "imports_subject_s": round(median(sum(r.time("import") for r in s.values()) for s in subject), 3),
             "imports_baseline_s": round(median(r.time("import") for r in plain), 3),
@@ -291,6 +294,7 @@ def _cases(rows: int, subject: list[dict[str, Run]], plain: list[Run]) -> list[d
                 if stage in ("validate", "train") and median(plain_deltas) > 0
                 else None,
                 "ratio_note": None if has_baseline else "no registry in the script (one JSON write)",
+                "attribution": next((r.attribution for r in runs if r.attribution), None),
             }
         )
     return cases

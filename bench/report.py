@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import attribution
+
 PACKAGES = (
     "apache-airflow",
     "apache-airflow-task-sdk",
@@ -155,6 +157,22 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
                 f"processes vs "
                 f"{extra['imports_baseline_s']:.1f}s once in the script; roc_auc {extra['roc_auc']}."
             )
+    return notes + _time_goes(result)
+
+
+def _time_goes(result: dict[str, Any]) -> list[str]:
+    """Per sampled case: where the subject's measured CPU time went (:mod:`bench.attribution`)."""
+    notes = []
+    for case in result.get("cases", []):
+        booked = case.get("attribution")
+        if not booked:
+            continue
+        share = attribution.library_share(booked)
+        notes.append(
+            f"Where the CPU time goes, {case['name']} (one repeat sampled, {booked['samples']:,} samples of "
+            f"{sum(booked['cpu_s'].values()):.1f} CPU s): {attribution.shares(booked)}"
+            + (f"; {100 * share:.0f}% outside mloops' own code." if share is not None else ".")
+        )
     return notes
 
 
@@ -241,6 +259,11 @@ def render(results: dict[str, Any]) -> str:
         "start-up "
         "figures are process wall time from spawn to the stage code's first line, against a bare "
         "EmptyOperator task.",
+        "- **Where the CPU time goes**: one repeat of the subject is sampled every 5 ms "
+        "(`bench/attribution.py`): the CPU time of the measured thread is booked to mloops' own code, to "
+        "`imports`, to the library the innermost mloops frame called (everything under that call), or to "
+        "the package running with no mloops frame on the stack (`outside mloops: airflow` is "
+        "`dag.test`'s machinery).",
         "- Budgets are judged only at the sizes they name; other modes report them as not measured.",
         "",
     ]

@@ -1,0 +1,72 @@
+"""The bench's CPU attribution: which bucket a stack books to, and that a sampled run books its CPU time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bench import attribution
+from bench.attribution import OWN, Sampler, bucket
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("stack", "expected"),
+    [
+        (["runpy", "bench", "mloops", "mloops"], OWN),  # mloops' own Python is running
+        (["bench", "mloops", "json"], OWN),  # the standard library on mloops' behalf
+        (["bench", "mloops", "importlib", "importlib", "pandas"], "imports"),  # a lazy import
+        # everything under mloops' call into a library is that library's, whatever it calls next
+        (["bench", "mloops", "great_expectations", "pandas", "numpy"], "great_expectations"),
+        (["airflow", "mloops", "mlflow", "mloops", "sklearn", "numpy"], "sklearn"),  # innermost mloops frame
+        (["runpy", "bench", "threading", "airflow", "sqlalchemy"], "outside mloops: airflow"),
+        (["runpy", "bench", "json"], "outside mloops: python"),
+    ],
+)
+def test_a_stack_books_to_the_library_mloops_called(stack: list[str], expected: str) -> None:
+    assert bucket(stack) == expected
+
+
+def _own_work() -> int:
+    return sum(i * i for i in range(400_000))
+
+
+def test_a_sampled_section_books_its_cpu_time_and_not_its_waits() -> None:
+    sampler = Sampler(interval=0.002)
+    sampler.resume()
+    started = time.thread_time()
+    for _ in range(20):
+        _own_work()
+    time.sleep(0.3)  # a wait: no CPU, so nothing booked for it
+    spent = time.thread_time() - started
+    sampler.pause()
+    booked = sampler.close()
+    assert booked["samples"] > 10
+    total = sum(booked["cpu_s"].values())
+    # What is booked is the thread's CPU time (less the last partial interval), not its wall time.
+    assert 0.5 * spent <= total <= spent + 0.01
+    assert spent < 0.3 + total  # the sleep did not count
+    # No mloops frame on this test's stack: all of it is outside mloops, owned by the test runner.
+    assert all(key.startswith("outside mloops: ") for key in booked["cpu_s"]), booked
+
+
+def test_a_paused_sampler_books_nothing() -> None:
+    sampler = Sampler(interval=0.002)
+    _own_work()
+    time.sleep(0.05)
+    assert sampler.close() == {"cpu_s": {}, "samples": 0}
+
+
+def test_shares_and_library_share_read_the_booked_seconds() -> None:
+    merged = attribution.merge(
+        {"cpu_s": {"great_expectations": 3.0, OWN: 1.0}, "samples": 10},
+        None,
+        {"cpu_s": {"pandas": 1.0}, "samples": 5},
+    )
+    assert merged == {"cpu_s": {"great_expectations": 3.0, OWN: 1.0, "pandas": 1.0}, "samples": 15}
+    expected = "great_expectations 60% (3.0 s), mloops 20% (1.0 s), pandas 20% (1.0 s)"
+    assert attribution.shares(merged) == expected
+    assert attribution.library_share(merged) == 0.8
+    assert attribution.shares(None) == "not profiled"
