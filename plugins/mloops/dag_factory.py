@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import DAG, Asset, BaseOperator, Param
 
-from mloops.config_files import load_model_configs, model_names
+from mloops.config_files import iter_model_configs, model_names
 from mloops.contracts import PromotionPolicy, RegistryAction
+from mloops.errors import ModelConfigError
 from mloops.operators import (
     CheckRunParamsOperator,
     DriftRetrainTriggerOperator,
@@ -41,7 +42,7 @@ from mloops.settings import get_settings
 
 if TYPE_CHECKING:
     from mloops.config import ModelConfig
-    from mloops.errors import ModelConfigError
+    from mloops.settings import Settings
 
 TRAINING_DAG_PREFIX = "mloops_train_"
 SCORING_DAG_PREFIX = "mloops_score_"
@@ -169,15 +170,16 @@ def training_params(config: ModelConfig) -> dict[str, Param]:
     }
 
 
-def build_training_dag(config: ModelConfig) -> DAG:
+def build_training_dag(config: ModelConfig, settings: Settings | None = None) -> DAG:
     """``mloops_train_<model>``: validate_batch >> train_model >> test_model >> register_model >>
     promote_model.
 
-    Scheduled nightly on its data-interval timetable, or by the model's drift Asset.
+    Scheduled nightly on its data-interval timetable, or by the model's drift Asset. ``settings``:
+    those in force (read once by :func:`build_dags` for all the models; by default read here).
     """
     from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable
 
-    settings = get_settings()
+    settings = settings or get_settings()
     schedule = AssetOrTimeSchedule(
         timetable=CronDataIntervalTimetable(config.schedule.cron, timezone=config.schedule.timezone),
         assets=[drift_asset(config.name)],
@@ -254,8 +256,9 @@ def _nightly_dag_args(config: ModelConfig, kind: str, cron: str) -> dict:
     }
 
 
-def build_scoring_dag(config: ModelConfig) -> DAG:
-    """``mloops_score_<model>``: validate_batch >> score_batch, nightly after training."""
+def build_scoring_dag(config: ModelConfig, settings: Settings | None = None) -> DAG:
+    """``mloops_score_<model>``: validate_batch >> score_batch, nightly after training (``settings``: as
+    :func:`build_training_dag`'s; none of them changes this DAG)."""
     with DAG(
         dag_id=f"{SCORING_DAG_PREFIX}{config.name}",
         description=f"Score the nightly partition of {config.name} with its champion",
@@ -279,9 +282,10 @@ def build_scoring_dag(config: ModelConfig) -> DAG:
     return dag
 
 
-def build_monitoring_dag(config: ModelConfig) -> DAG:
+def build_monitoring_dag(config: ModelConfig, settings: Settings | None = None) -> DAG:
     """``mloops_monitor_<model>``: [join_labels >>] check_drift >> trigger_retraining, on the monitoring
-    schedule (``join_labels`` only for a model with a ``labels:`` feed)."""
+    schedule (``join_labels`` only for a model with a ``labels:`` feed; ``settings``: as
+    :func:`build_training_dag`'s)."""
     m = config.monitoring
     feed = config.labels
     quality_doc = (
@@ -317,16 +321,15 @@ def build_monitoring_dag(config: ModelConfig) -> DAG:
         if feed:
             join = LabelFeedJoinOperator(task_id="join_labels", model=config.name)
             join >> check
-            _live_promotion_tasks(config, join)
+            _live_promotion_tasks(config, join, (settings or get_settings()).registry_pool)
         check >> trigger
     return dag
 
 
-def _live_promotion_tasks(config: ModelConfig, join: BaseOperator) -> None:
+def _live_promotion_tasks(config: ModelConfig, join: BaseOperator, pool: str) -> None:
     """After ``join_labels``: ``decide_shadow`` (shadow policies; with ``shadow_then_approval`` followed
     by ``approve_promotion >> promote_shadow``) and ``check_rollback`` (``promotion.auto_rollback``),
-    each in the registry pool."""
-    pool = get_settings().registry_pool
+    each in the registry ``pool``."""
     promotion = config.promotion
     if PromotionPolicy.shadowed(promotion.policy):
         decide = ShadowDecisionOperator(task_id="decide_shadow", model=config.name, pool=pool)
@@ -429,15 +432,17 @@ BUILDERS = {"training": build_training_dag, "scoring": build_scoring_dag, "monit
 
 def build_dags(kind: str, models_dir: str | Path | None = None) -> dict[str, DAG]:
     """Every model's DAG of ``kind`` by dag_id. Config errors are reported once, by the training file."""
-    directory = Path(models_dir or get_settings().models_dir)
+    settings = get_settings()  # once per file: read from the environment, they cost half a task each time
+    directory = Path(models_dir or settings.models_dir)
     if kind == "operations":  # needs the model names only: no need to parse every config on each parse
         dag = build_registry_ops_dag(model_names(directory))
         return {dag.dag_id: dag}
-    configs, errors = load_model_configs(directory, index_dir=get_settings().home / "cache")
-    dags = {}
-    for config in configs.values():
-        if kind in BUILDERS:
-            dag = BUILDERS[kind](config)
+    dags, errors = {}, []
+    for loaded in iter_model_configs(directory, index_dir=settings.home / "cache"):
+        if isinstance(loaded, ModelConfigError):
+            errors.append(loaded)
+        elif kind in BUILDERS:
+            dag = BUILDERS[kind](loaded, settings)
             dags[dag.dag_id] = dag
     if errors and kind == "training":
         dags["mloops_config_errors"] = _errors_dag(errors)

@@ -417,3 +417,32 @@ def test_champion_changed_during_the_approval_wait_is_recompared_and_refused(
     assert "mloops.promoted_from" not in v3.tags
     (event,) = store.read_events(settings.metrics_db_uri, model="churn", kind="promotion_refused")
     assert "v3 not promoted" in event["message"] and event["payload"]["champion"] == "2"
+
+
+def test_the_logged_model_has_a_signature_and_no_input_example_to_fail_on(
+    models: Path, mloops_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MLflow validates an input example by loading the model through pyfunc, which refuses a skops file
+    unless pickle-style deserialization is allowed (mloops never allows it): the example is not logged,
+    so no training logs that failure, and the signature still records the model's inputs."""
+    import logging
+
+    import mlflow
+
+    from mloops.config_files import find_model_config
+
+    mlflow_logger = logging.getLogger("mlflow")  # MLflow's loggers do not propagate to pytest's handler
+    mlflow_logger.addHandler(caplog.handler)
+    try:
+        _, states = _run("mloops_train_churn", "2026-01-02")
+    finally:
+        mlflow_logger.removeHandler(caplog.handler)
+    assert set(states.values()) == {"success"}, states
+    assert [r for r in caplog.records if r.name.startswith("mlflow")], "MLflow's log was captured"
+    assert not [r for r in caplog.records if "Failed to validate serving input" in r.getMessage()]
+    version = _client().get_model_version("mloops.churn", "1")
+    info = mlflow.models.get_model_info(f"models:/mloops.churn/{version.version}")
+    assert info.saved_input_example_info is None
+    inputs = {spec.name for spec in info.signature.inputs.inputs}
+    assert inputs == set(find_model_config("churn", models).feature_names)
+    assert info.signature.outputs is not None

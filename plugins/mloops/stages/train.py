@@ -91,7 +91,7 @@ def train_model(
         },
         datasets=datasets(ctx, data),
         model=model,
-        input_example=training.feature_frame(data.train, ctx.config).head(50),
+        signature_example=training.feature_frame(data.train, ctx.config).head(50),
         trusted_types=training.trusted_types(ctx.config.training.estimator.class_path),
     )
     mlflow_adapter.set_run_tags(client, logged["run_id"], {Tag.MODEL_URI: logged["model_uri"]})
