@@ -47,6 +47,10 @@ def rss_now() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+#: ``attribute`` of a spec that samples the whole child (see :class:`Probe`).
+WHOLE_CHILD = "*"
+
+
 class Probe:
     """What a case reports besides its result: section timings and the pre-work RSS."""
 
@@ -55,9 +59,15 @@ class Probe:
         self.cpu: dict[str, float] = {}
         self.rss_base: int | None = None
         self.marks: dict[str, int] = {}
-        #: The section whose CPU time is sampled by library (:mod:`bench.attribution`), if the spec asks.
+        #: The section whose CPU time is sampled by library (:mod:`bench.attribution`), if the spec asks;
+        #: ``"*"``: the whole child from here, its own code being the bench's (a baseline's plain script).
         self.attribute = attribute
         self.sampler: Any = None
+        if attribute == WHOLE_CHILD:
+            from bench.attribution import Sampler
+
+            self.sampler = Sampler(owner="bench")
+            self.sampler.resume()
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
@@ -84,7 +94,11 @@ class Probe:
 
     def attribution(self) -> dict[str, Any] | None:
         """Stop the sampler (if the spec asked for one); what it booked."""
-        return None if self.sampler is None else dict(self.sampler.close())
+        if self.sampler is None:
+            return None
+        if self.attribute == WHOLE_CHILD:
+            self.sampler.pause()
+        return dict(self.sampler.close())
 
     def mark(self, name: str) -> None:
         self.marks[name] = rss_now()

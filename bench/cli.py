@@ -47,11 +47,16 @@ class Mode:
     fleet_ui_repeats: int = 15
     #: Rows per side of extra, unsampled drift cases (reported beside the 1M ones, not judged).
     drift_also_rows: tuple[int, ...] = ()
+    #: Per pipeline size, at most this many repeats (empty: ``repeats`` for each). The 100k pipeline is
+    #: reported, not judged, and a 1M repeat is ~90 s of training on the two sides.
+    pipeline_repeat_caps: tuple[int, ...] = ()
 
 
 MODES = {
+    # Full: two repeats per case (one ABBA pair, so each side runs first once), which keeps `make bench`
+    # under 15 minutes on 2 cores; a ratio is then the mean of two back-to-back pairs.
     "full": Mode(
-        3,
+        2,
         (1, 300, 1000),
         1_000_000,
         # 100k too: the memory budget is judged at 1M rows and reported at 100k.
@@ -59,10 +64,11 @@ MODES = {
         140_000,
         1_000_000,
         (100_000, 1_000_000),
-        (3, 3),
+        (2, 2),
         100_000,
         1,
         drift_also_rows=(100_000,),
+        pipeline_repeat_caps=(1, 2),
     ),
     "quick": Mode(
         1,
@@ -139,9 +145,10 @@ BUDGETS = (
     Budget(
         "fleet_cpu",
         "fleet",
-        "Model-night at 100k rows (train, score, monitor DAGs through dag.test, forked from the warm "
-        "parent as the local stack's tasks are; the cold per-process night is reported beside it) within "
-        "1.5x the plain one-process script's CPU seconds",
+        "Model-night at 100k rows (train, score, monitor DAGs through dag.test, forked from a parent "
+        "holding the libraries and the Execution API, as the local stack's tasks fork from the warm "
+        "scheduler and call a running API server; the cold per-process night is reported beside it) "
+        "within 1.5x the plain one-process script's CPU seconds",
         1.5,
         _worst("fleet", size=100_000, stage="night_warm"),
     ),
@@ -186,9 +193,11 @@ BUDGETS = (
     Budget(
         "pipeline_1m",
         "pipeline",
-        "Training pipeline (validate+train+test+register) at 1M rows within 1.25x the plain script",
+        "Training pipeline (validate+train+test+register) at 1M rows within 1.25x the plain script "
+        "(libraries imported once per worker, as the local stack's tasks are; each stage importing its "
+        "own in a fresh process is reported beside it)",
         1.25,
-        _worst("pipeline", size=1_000_000, stage="pipeline"),
+        _worst("pipeline", size=1_000_000, stage="pipeline_warm"),
     ),
     Budget(
         "memory_1m",
@@ -238,8 +247,12 @@ def _run_group(group: str, ws: Workspace, mode: Mode) -> dict[str, Any]:
             repeats=[min(cap, mode.repeats) for cap in mode.drift_repeat_caps],
             also_rows=tuple(r for r in mode.drift_also_rows if r < mode.drift_rows),
         )
+    caps = mode.pipeline_repeat_caps or (mode.repeats,) * len(mode.pipeline_rows)
     return pipeline.run(
-        ws, sizes=list(mode.pipeline_rows), repeats=mode.repeats, warm_up_rows=mode.warm_up_rows
+        ws,
+        sizes=list(mode.pipeline_rows),
+        repeats=[min(cap, mode.repeats) for cap in caps],
+        warm_up_rows=mode.warm_up_rows,
     )
 
 

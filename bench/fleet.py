@@ -33,7 +33,7 @@ from typing import Any
 
 from bench import attribution
 from bench.attribution import Sampler
-from bench.child import Probe
+from bench.child import WHOLE_CHILD, Probe
 from bench.harness import REPO, Run, Workspace, median, paired_ratio
 from mloops.warm import STAGE_IMPORTS
 
@@ -155,11 +155,27 @@ def dag_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     return outcome
 
 
+def _execution_api_up() -> None:
+    """Build and initialise ``dag.test``'s in-process Execution API, as a deployment's API server is
+    built once when it starts, not per task.
+
+    Left to each ``dag.test`` process, the first request makes cadwyn generate the API's versioned
+    routers (``_cadwyn_initialize``, what its ``__call__`` does on first use): about 5 CPU s per process,
+    most of an EmptyOperator DAG's whole ``dag.test``. Only the app is built here: its transport starts
+    an event-loop thread, which a forked child would not have, so each child makes its own.
+    """
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    app = in_process_api_server().app
+    if not getattr(app, "_cadwyn_initialized", True):
+        app._cadwyn_initialize()
+
+
 def warm_nights_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     """The night as the local stack runs it: a parent holding Airflow and every stage's libraries
-    (:mod:`mloops.warm`, imported once per scheduler for the whole fleet) forks one child per DAG, which
-    runs ``dag.test()``; each child's CPU seconds come from ``wait4``, so the parent's imports are not
-    in them."""
+    (:mod:`mloops.warm`, imported once per scheduler for the whole fleet) and the Execution API (built
+    once per API server: :func:`_execution_api_up`) forks one child per DAG, which runs ``dag.test()``;
+    each child's CPU seconds come from ``wait4``, so what the parent did once is not in them."""
     import resource
 
     import airflow.sdk.execution_time.task_runner  # noqa: F401
@@ -171,9 +187,12 @@ def warm_nights_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     warm()
     warm_s = time.perf_counter() - started
     warm_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    _execution_api_up()
+    api_cpu = resource.getrusage(resource.RUSAGE_SELF)
     out: dict[str, Any] = {
         "warm_s": warm_s,
         "warm_cpu_s": warm_cpu.ru_utime + warm_cpu.ru_stime,
+        "api_up_cpu_s": api_cpu.ru_utime + api_cpu.ru_stime - warm_cpu.ru_utime - warm_cpu.ru_stime,
         "dags": {},
     }
     for job in params["dags"]:
@@ -354,8 +373,6 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
             AIRFLOW_HOME=str(state / "airflow"),
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{state / 'airflow' / 'airflow.db'}",
             AIRFLOW__CORE__DAGS_FOLDER=str(dags),
-            # scikit-learn's OpenMP code on one thread, as the local stack and compose workers run tasks.
-            OMP_NUM_THREADS="1",
         )
 
     (state0 / "airflow").mkdir(parents=True, exist_ok=True)
@@ -391,6 +408,7 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
                         env=env(root / "unused"),
                         label=f"plain night #{repeat}",
                         timeout=1800,
+                        attribute=WHOLE_CHILD if repeat == 0 else None,
                     )
                 )
                 continue
@@ -426,6 +444,7 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
         )
         shutil.rmtree(state, ignore_errors=True)
     floors = _floor_nights(ws, root, state0, env, nights[-1], prep["hours"], repeats)
+    warm_floors = _warm_floor_nights(ws, root, state0, env, prep["hours"], repeats)
     startup = _startup(ws, env(state0), model, nights[-1], root, repeats)
     return {
         "title": "Fleet cost of a model-night",
@@ -435,7 +454,7 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
         "in one plain process",
         "cases": [
             _night_case(rows, nights, plain, floors),
-            _warm_night_case(rows, warm_nights, plain),
+            _warm_night_case(rows, warm_nights, plain, warm_floors),
             *startup,
         ],
     }
@@ -490,6 +509,38 @@ def _floor_nights(
     return floors
 
 
+def _warm_floor_nights(
+    ws: Workspace, root: Path, state0: Path, env: Any, hours: dict[str, int], repeats: int
+) -> list[Run]:
+    """Airflow's floor of the warm night: the floor DAGs of :func:`_floor_nights` forked from the same
+    warm parent (:func:`warm_nights_child`) as the measured night's."""
+    folder = root / "floor-dags"
+    runs = []
+    for repeat in range(repeats):
+        state = root / f"warm-floor-state-{repeat}"
+        shutil.copytree(state0, state)
+        jobs = [
+            {
+                "kind": kind,
+                "dag_id": f"floor_{kind}",
+                "dag_file": str(folder / f"floor_{kind}.py"),
+                "day": NIGHT.isoformat(),
+                "hour": hours[kind],
+            }
+            for kind, _dag_file in DAGS
+        ]
+        runs.append(
+            ws.run(
+                "bench.fleet:warm_nights_child",
+                {"dags": jobs},
+                env=env(state, folder),
+                label=f"floor night forked from a warm parent #{repeat}",
+            )
+        )
+        shutil.rmtree(state, ignore_errors=True)
+    return runs
+
+
 def _cpu_against_plain(cpu_s: list[float], wall_s: list[float], plain: list[Run]) -> dict[str, Any]:
     """The subject's CPU and wall seconds (one entry per repeat) against the plain night's, paired."""
     return {
@@ -511,9 +562,12 @@ def _cpu_against_plain(cpu_s: list[float], wall_s: list[float], plain: list[Run]
     }
 
 
-def _warm_night_case(rows: int, warm: list[Run], plain: list[Run]) -> dict[str, Any]:
-    """The night's three DAGs forked from a warm parent: the children's CPU seconds only."""
+def _warm_night_case(rows: int, warm: list[Run], plain: list[Run], floors: list[Run]) -> dict[str, Any]:
+    """The night's three DAGs forked from a warm parent: the children's CPU seconds only; Airflow's
+    floor forked the same way beside it."""
     cpu_s = [sum(d["cpu_s"] for d in r.result["dags"].values()) for r in warm]
+    floor_s = median(sum(d["cpu_s"] for d in r.result["dags"].values()) for r in floors)
+    plain_s = median(r.cpu_s for r in plain)
     wall_s = [sum(d["wall_s"] for d in r.result["dags"].values()) for r in warm]
     last = warm[-1].result["dags"]
     sampled = warm[0].result["dags"]
@@ -526,8 +580,17 @@ def _warm_night_case(rows: int, warm: list[Run], plain: list[Run]) -> dict[str, 
         **_cpu_against_plain(cpu_s, wall_s, plain),
         # Where the first repeat's CPU time went, summed over its three DAG processes (main threads).
         "attribution": attribution.merge(*(d.get("attribution") for d in sampled.values())),
+        "baseline_attribution": next((r.attribution for r in plain if r.attribution), None),
         "extra": {
             "attributed_process_cpu_s": round(sum(d["cpu_s"] for d in sampled.values()), 3),
+            "airflow_floor_cpu_s": round(floor_s, 3),
+            "airflow_floor_per_dag_cpu_s": {
+                k: round(v["cpu_s"], 3) for k, v in floors[-1].result["dags"].items()
+            },
+            "mloops_above_floor_cpu_s": round(median(cpu_s) - floor_s, 3),
+            "ratio_above_floor": round((median(cpu_s) - floor_s) / plain_s, 3) if plain_s > 0 else None,
+            # Once per API server (its first request), not per model-night: _execution_api_up.
+            "parent_api_up_cpu_s": round(median(r.result["api_up_cpu_s"] for r in warm), 2),
             "per_dag_cpu_s": {k: round(v["cpu_s"], 3) for k, v in last.items()},
             "per_dag_wall_s": {k: round(v["wall_s"], 3) for k, v in last.items()},
             # Paid once per scheduler (or Celery worker) for the whole fleet, not per model-night.

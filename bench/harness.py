@@ -96,6 +96,10 @@ class Workspace:
                 "GX_ANALYTICS_ENABLED": "false",
                 "GIT_PYTHON_REFRESH": "quiet",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                # Both sides on one OpenMP thread, as mloops' executors run tasks (the local stack and
+                # the compose workers set it): on a loaded 2-core machine, OpenMP's spinning threads
+                # otherwise tripled the CPU seconds of a training step and made its wall time swing.
+                "OMP_NUM_THREADS": "1",
             }
         )
         env.update(overrides)

@@ -121,7 +121,8 @@ def plain_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     return plain_pipeline.child(params, probe)
 
 
-def run(ws: Workspace, *, sizes: list[int], repeats: int, warm_up_rows: int) -> dict[str, Any]:
+def run(ws: Workspace, *, sizes: list[int], repeats: list[int], warm_up_rows: int) -> dict[str, Any]:
+    """``repeats[i]`` runs of each side at ``sizes[i]`` rows."""
     from bench import datasets
 
     root = ws.path("pipeline")
@@ -160,11 +161,11 @@ def run(ws: Workspace, *, sizes: list[int], repeats: int, warm_up_rows: int) -> 
         timeout=1800,
     ).result
     cases: list[dict[str, Any]] = []
-    for index, rows in enumerate(sizes):
+    for index, (rows, count) in enumerate(zip(sizes, repeats, strict=True)):
         day = day_of(index)
         subject: list[dict[str, Run]] = []
         plain: list[Run] = []
-        for repeat, variant in interleaved(repeats, ["plain", "mloops"]):
+        for repeat, variant in interleaved(count, ["plain", "mloops"]):
             tag = f"{rows}-{repeat}"
             if variant == "plain":
                 params = {
@@ -258,7 +259,25 @@ def _cases(rows: int, subject: list[dict[str, Run]], plain: list[Run]) -> list[d
             },
         },
     }
-    cases = [whole]
+    calls = [sum(r.time("call") for r in s.values()) for s in subject]
+    call_cpus = [sum(r.cpu("call") for r in s.values()) for s in subject]
+    steps = [sum(r.time(n) for n in STAGES) for r in plain]
+    step_cpus = [sum(r.cpu(n) for n in STAGES) for r in plain]
+    warm = {
+        "name": f"{rows:,} rows: whole pipeline, libraries imported once",
+        "size": rows,
+        "stage": "pipeline_warm",
+        "metric": "sum over the stages of the call, the libraries imported once per worker (the local "
+        "stack's tasks fork from a parent holding them) vs the plain script's steps, its imports excluded "
+        "too (s)",
+        "subject": _side(calls, call_cpus, [max(r.peak_delta for r in s.values()) for s in subject]),
+        "baseline": _side(steps, step_cpus, [r.peak_delta for r in plain]),
+        "ratio": round(paired_ratio(calls, steps), 3),
+        "cpu_ratio": round(paired_ratio(call_cpus, step_cpus), 3),
+        "memory_ratio": None,
+        "attribution": whole["attribution"],
+    }
+    cases = [whole, warm]
     for stage in STAGES:
         runs = [s[stage] for s in subject]
         plain_deltas = [max(r.result["step_peak_rss"][stage] - r.rss_base, 0) for r in plain]

@@ -115,7 +115,7 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
                 f"config index yet) {extra.get('cold_parse_s', float('nan')):.2f}s; heavy "
                 f"modules at parse time: {', '.join(extra['heavy_modules_loaded']) or 'none'}."
             )
-        elif name == "fleet" and case.get("stage") == "night":
+        elif name == "fleet" and case.get("stage") in ("night", "night_warm"):
             notes.append(
                 f"{case['name']}: wall {case['subject']['process_wall_s']:.1f}s vs "
                 f"{case['baseline']['process_wall_s']:.1f}s "
@@ -123,11 +123,23 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
                 f"CPU per DAG process {extra['per_dag_cpu_s']}; "
                 f"wall per DAG process {extra['per_dag_wall_s']}."
                 + (
-                    f" Airflow's floor (the same DAG shapes of EmptyOperators through dag.test, fresh "
-                    f"processes): {extra['airflow_floor_cpu_s']:.1f} CPU s "
+                    " Airflow's floor (the same DAG shapes of EmptyOperators through dag.test, "
+                    + (
+                        "forked from the same warm parent"
+                        if case.get("stage") == "night_warm"
+                        else "fresh processes"
+                    )
+                    + f"): {extra['airflow_floor_cpu_s']:.1f} CPU s "
                     f"{extra['airflow_floor_per_dag_cpu_s']}; mloops above it "
                     f"{extra['mloops_above_floor_cpu_s']:.1f} CPU s ({_ratio(extra['ratio_above_floor'])} "
                     f"the plain night)."
+                    + (
+                        f" Paid once by the parent, not in the figure: imports "
+                        f"{extra['parent_warm_up_cpu_s']:.1f} CPU s, the Execution API "
+                        f"{extra['parent_api_up_cpu_s']:.1f} CPU s."
+                        if "parent_api_up_cpu_s" in extra
+                        else ""
+                    )
                     if "airflow_floor_cpu_s" in extra
                     else ""
                 )
@@ -170,9 +182,22 @@ def _time_goes(result: dict[str, Any]) -> list[str]:
         share = attribution.library_share(booked)
         notes.append(
             f"Where the CPU time goes, {case['name']} (one repeat sampled, {booked['samples']:,} samples of "
-            f"{sum(booked['cpu_s'].values()):.1f} CPU s): {attribution.shares(booked)}"
+            f"{sum(booked['cpu_s'].values()):.1f} CPU s on Python threads"
+            + (
+                f"; {booked['unbooked_cpu_s']:.1f} CPU s more on native threads or the sampler"
+                if booked.get("unbooked_cpu_s")
+                else ""
+            )
+            + f"): {attribution.shares(booked)}"
             + (f"; {100 * share:.0f}% outside mloops' own code." if share is not None else ".")
         )
+        if case.get("baseline_attribution"):
+            base = case["baseline_attribution"]
+            notes.append(
+                f"The baseline's, sampled the same way ({sum(base['cpu_s'].values()):.1f} CPU s, imports "
+                f"included): {attribution.shares(base)}. Beyond the baseline, by library: "
+                f"{attribution.excess(booked, base)}."
+            )
     return notes
 
 

@@ -56,17 +56,45 @@ def test_a_paused_sampler_books_nothing() -> None:
     sampler = Sampler(interval=0.002)
     _own_work()
     time.sleep(0.05)
-    assert sampler.close() == {"cpu_s": {}, "samples": 0}
+    assert sampler.close() == {"cpu_s": {}, "samples": 0, "unbooked_cpu_s": 0.0}
+
+
+def test_work_on_another_python_thread_is_booked_too() -> None:
+    import threading
+
+    worker = threading.Thread(target=lambda: [_own_work() for _ in range(15)])
+    with Sampler(interval=0.002) as sampler:
+        started = time.process_time()
+        worker.start()
+        worker.join()
+        spent = time.process_time() - started
+    booked = sampler.result()
+    total = sum(booked["cpu_s"].values())
+    assert 0.5 * spent <= total <= spent + 0.01, booked
+    assert booked["unbooked_cpu_s"] <= 0.5 * spent
 
 
 def test_shares_and_library_share_read_the_booked_seconds() -> None:
     merged = attribution.merge(
-        {"cpu_s": {"great_expectations": 3.0, OWN: 1.0}, "samples": 10},
+        {"cpu_s": {"great_expectations": 3.0, OWN: 1.0}, "samples": 10, "unbooked_cpu_s": 0.5},
         None,
-        {"cpu_s": {"pandas": 1.0}, "samples": 5},
+        {"cpu_s": {"pandas": 1.0}, "samples": 5, "unbooked_cpu_s": 0.25},
     )
-    assert merged == {"cpu_s": {"great_expectations": 3.0, OWN: 1.0, "pandas": 1.0}, "samples": 15}
+    assert merged == {
+        "cpu_s": {"great_expectations": 3.0, OWN: 1.0, "pandas": 1.0},
+        "samples": 15,
+        "unbooked_cpu_s": 0.75,
+    }
     expected = "great_expectations 60% (3.0 s), mloops 20% (1.0 s), pandas 20% (1.0 s)"
     assert attribution.shares(merged) == expected
     assert attribution.library_share(merged) == 0.8
     assert attribution.shares(None) == "not profiled"
+
+
+def test_a_baseline_books_its_library_calls_to_the_same_buckets() -> None:
+    # The plain script is bench code: its call into sklearn books to sklearn, as mloops' does.
+    assert bucket(["runpy", "bench", "bench", "sklearn", "numpy"], owner="bench") == "sklearn"
+    assert bucket(["runpy", "bench", "bench"], owner="bench") == "bench"
+    subject = {"cpu_s": {"sklearn": 5.0, "evidently": 4.0, OWN: 0.5}, "samples": 1}
+    baseline = {"cpu_s": {"sklearn": 4.5, "scipy": 0.5, "bench": 0.2}, "samples": 1}
+    assert attribution.excess(subject, baseline, top=3) == "evidently +4.0 s, sklearn +0.5 s, own code +0.3 s"
