@@ -15,6 +15,10 @@ sample (its own CPU clock, ``pthread_getcpuclockid``), and books that CPU time t
 * ``outside mloops: <package>``: no mloops frame on the stack; the package is the outermost one
   below the bench's own frames (``airflow`` for ``dag.test``'s machinery, its API and its DB).
 
+The sampler needs the GIL: a sample lands where the measured thread releases it (every few
+milliseconds in Python code, at once at a system call), so the CPU time of pure-Python work between
+system calls is booked to the call's stack; library calls that run in C book precisely.
+
 Weighting by each thread's CPU clock makes waits (a lock, a socket, ``sleep``) weigh nothing, so the
 shares add up to the CPU seconds the budgets judge. Every Python thread is sampled; native threads
 (OpenMP, BLAS: one in the bench) are what the process's CPU time exceeds the booked total by.

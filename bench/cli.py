@@ -119,15 +119,21 @@ def _worst(name: str, key: str = "ratio", **match: Any) -> Callable[[dict[str, A
     """The highest ``key`` (a case's own figure or one of its ``extra`` ones, like ``slowest_file_s``)
     over the benchmark's cases matching ``match`` (e.g. every sample size)."""
 
-    def measure(benchmarks: dict[str, Any]) -> float | None:
+    def judged(benchmarks: dict[str, Any]) -> dict[str, Any] | None:
+        """The case the budget reads: the worst of those matching."""
         values = [
-            c.get(key, (c.get("extra") or {}).get(key))
+            (c.get(key, (c.get("extra") or {}).get(key)), c)
             for c in _cases(benchmarks, name)
             if all(c.get(k) == v for k, v in match.items())
         ]
-        values = [v for v in values if v is not None]
-        return max(values) if values else None
+        values = [(v, c) for v, c in values if v is not None]
+        return max(values, key=lambda vc: vc[0])[1] if values else None
 
+    def measure(benchmarks: dict[str, Any]) -> float | None:
+        case = judged(benchmarks)
+        return None if case is None else case.get(key, (case.get("extra") or {}).get(key))
+
+    measure.judged = judged  # type: ignore[attr-defined]
     return measure
 
 
@@ -283,6 +289,13 @@ def judge(benchmarks: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             status = "met" if measured <= budget.limit else "not met"
         entry = {k: v for k, v in asdict(budget).items() if k != "measure"}
+        judged = getattr(budget.measure, "judged", None)
+        case = judged(benchmarks) if judged and measured is not None else None
+        if case is not None:
+            # Where the judged case's time goes (bench.attribution): the evidence for a budget not met.
+            entry["case"] = case.get("name")
+            entry["attribution"] = case.get("attribution")
+            entry["baseline_attribution"] = case.get("baseline_attribution")
         verdicts.append({**entry, "measured": measured, "status": status})
     return verdicts
 

@@ -172,6 +172,26 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
     return notes + _time_goes(result)
 
 
+def _unmet(budgets: list[dict[str, Any]]) -> list[str]:
+    """For each budget not met: where its judged case's CPU time goes, and beyond the baseline."""
+    lines = []
+    for budget in budgets:
+        if budget["status"] != "not met" or not budget.get("attribution"):
+            continue
+        booked = budget["attribution"]
+        share = attribution.library_share(booked)
+        text = f"- **{budget['id']}** ({budget.get('case')}): {attribution.shares(booked)}" + (
+            f"; {100 * share:.0f}% outside mloops' own code" if share is not None else ""
+        )
+        if budget.get("baseline_attribution"):
+            text += f"; beyond the baseline: {attribution.excess(booked, budget['baseline_attribution'])}"
+        lines.append(text + ".")
+    if not lines:
+        return []
+    intro = "Where the time of each budget not met goes (its judged case, sampled; see below):"
+    return ["", intro, "", *lines]
+
+
 def _time_goes(result: dict[str, Any]) -> list[str]:
     """Per sampled case: where the subject's measured CPU time went (:mod:`bench.attribution`)."""
     notes = []
@@ -263,6 +283,7 @@ def render(results: dict[str, Any]) -> str:
         unit = budget.get("unit", "x")
         measured = "n/a" if budget["measured"] is None else f"{budget['measured']:.2f}{unit}"
         lines.append(f"| {budget['text']} | {budget['limit']}{unit} | {measured} | {status} |")
+    lines += _unmet(results["budgets"])
     lines += [
         "",
         "## How to read this",
@@ -285,10 +306,12 @@ def render(results: dict[str, Any]) -> str:
         "figures are process wall time from spawn to the stage code's first line, against a bare "
         "EmptyOperator task.",
         "- **Where the CPU time goes**: one repeat of the subject is sampled every 5 ms "
-        "(`bench/attribution.py`): the CPU time of the measured thread is booked to mloops' own code, to "
+        "(`bench/attribution.py`): the CPU time of each Python thread is booked to mloops' own code, to "
         "`imports`, to the library the innermost mloops frame called (everything under that call), or to "
         "the package running with no mloops frame on the stack (`outside mloops: airflow` is "
-        "`dag.test`'s machinery).",
+        "`dag.test`'s machinery). Baselines are sampled the same way with the bench's script as the own "
+        "code. A sample lands where the thread lets the sampler have the GIL, so pure-Python work between "
+        "system calls (the DAG parse) is booked less precisely than library calls are.",
         "- Budgets are judged only at the sizes they name; other modes report them as not measured.",
         "",
     ]
