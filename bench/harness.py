@@ -118,8 +118,8 @@ class Workspace:
         """Run ``target`` (``module:function``) in a fresh interpreter and reap it with ``wait4``.
 
         With ``attribute`` (the name of one of the case's ``probe.timed`` sections), the child samples
-        where that section's CPU time goes (:mod:`bench.attribution`; about 1 % overhead, so a section
-        profiles one repeat only)."""
+        where that section's CPU time goes (:mod:`bench.attribution`; its overhead is small but not nil,
+        so a section profiles one repeat only)."""
         self._counter += 1
         folder = self.path("children", f"{self._counter:03d}-{_slug(label)}")
         spec_path, out_path, log_path = folder / "spec.json", folder / "out.json", folder / "child.log"

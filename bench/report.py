@@ -305,7 +305,7 @@ def render(results: dict[str, Any]) -> str:
         "start-up "
         "figures are process wall time from spawn to the stage code's first line, against a bare "
         "EmptyOperator task.",
-        "- **Where the CPU time goes**: one repeat of the subject is sampled every 5 ms "
+        "- **Where the CPU time goes**: one repeat of the subject is sampled every 20 ms "
         "(`bench/attribution.py`): the CPU time of each Python thread is booked to mloops' own code, to "
         "`imports`, to the library the innermost mloops frame called (everything under that call), or to "
         "the package running with no mloops frame on the stack (`outside mloops: airflow` is "
