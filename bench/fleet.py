@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -421,32 +422,21 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
                 _dag_test_night(ws, env(state), dags, prep["hours"], f"night #{repeat}", timeout=1800)
             )
             shutil.rmtree(state, ignore_errors=True)
-    warm_nights = []
-    for repeat in range(repeats):
-        state = root / f"warm-state-{repeat}"
-        shutil.copytree(state0, state)
-        jobs = [
-            {
-                "kind": kind,
-                "dag_id": f"mloops_{kind}_{model}",
-                "dag_file": dag_file,
-                "day": NIGHT.isoformat(),
-                "hour": prep["hours"][kind],
-            }
-            for kind, dag_file in DAGS
-        ]
-        warm_nights.append(
-            ws.run(
-                "bench.fleet:warm_nights_child",
-                {"dags": jobs, "attribute": repeat == 0},
-                env=env(state),
-                label=f"night forked from a warm parent #{repeat}",
-                timeout=1800,
-            )
-        )
-        shutil.rmtree(state, ignore_errors=True)
+    dags = {kind: (f"mloops_{kind}_{model}", dag_file) for kind, dag_file in DAGS}
+    warm_nights = _warm_nights(ws, root, state0, env, dags, prep["hours"], repeats, "night", attribute=True)
     floors = _floor_nights(ws, root, state0, env, nights[-1], prep["hours"], repeats)
-    warm_floors = _warm_floor_nights(ws, root, state0, env, prep["hours"], repeats)
+    floor_dir = root / "floor-dags"
+    floor_dags = {kind: (f"floor_{kind}", str(floor_dir / f"floor_{kind}.py")) for kind, _dag_file in DAGS}
+    warm_floors = _warm_nights(
+        ws,
+        root,
+        state0,
+        lambda state: env(state, floor_dir),
+        floor_dags,
+        prep["hours"],
+        repeats,
+        "floor night",
+    )
     startup = _startup(ws, env(state0), model, nights[-1], root, repeats)
     return {
         "title": "Fleet cost of a model-night",
@@ -511,32 +501,40 @@ def _floor_nights(
     return floors
 
 
-def _warm_floor_nights(
-    ws: Workspace, root: Path, state0: Path, env: Any, hours: dict[str, int], repeats: int
+def _warm_nights(
+    ws: Workspace,
+    root: Path,
+    state0: Path,
+    env: Callable[[Path], dict[str, str]],
+    dags: dict[str, tuple[str, str]],
+    hours: dict[str, int],
+    repeats: int,
+    label: str,
+    attribute: bool = False,
 ) -> list[Run]:
-    """Airflow's floor of the warm night: the floor DAGs of :func:`_floor_nights` forked from the same
-    warm parent (:func:`warm_nights_child`) as the measured night's."""
-    folder = root / "floor-dags"
+    """Nights of ``dags`` (kind -> DAG id, DAG file) forked from a warm parent (:func:`warm_nights_child`),
+    each on a fresh copy of the Airflow DB; the first one sampled by library if ``attribute``."""
     runs = []
     for repeat in range(repeats):
-        state = root / f"warm-floor-state-{repeat}"
+        state = root / f"warm-{label.replace(' ', '-')}-state-{repeat}"
         shutil.copytree(state0, state)
         jobs = [
             {
                 "kind": kind,
-                "dag_id": f"floor_{kind}",
-                "dag_file": str(folder / f"floor_{kind}.py"),
+                "dag_id": dag_id,
+                "dag_file": dag_file,
                 "day": NIGHT.isoformat(),
                 "hour": hours[kind],
             }
-            for kind, _dag_file in DAGS
+            for kind, (dag_id, dag_file) in dags.items()
         ]
         runs.append(
             ws.run(
                 "bench.fleet:warm_nights_child",
-                {"dags": jobs},
-                env=env(state, folder),
-                label=f"floor night forked from a warm parent #{repeat}",
+                {"dags": jobs, "attribute": attribute and repeat == 0},
+                env=env(state),
+                label=f"{label} forked from a warm parent #{repeat}",
+                timeout=1800,
             )
         )
         shutil.rmtree(state, ignore_errors=True)
