@@ -114,9 +114,10 @@ def iter_model_configs(
     re-read every YAML file; a changed, new or invalid file is read and validated as without it.
     One at a time, so a caller building a DAG from each keeps only the config it is using: 300
     configs held at once are 25,000 objects that Python's garbage collector promotes and then scans
-    again in each full collection of the parse. The files' keys are all read first: a ``stat``
-    lets other threads run, and a sampling profiler (the bench's) would book the DAG building
-    between two of them to the ``stat``.
+    again in each full collection of the parse. Each file's key is read before the file itself and is
+    the one its entry is stored under, so a file changed while it was read is read again next time.
+    The keys are all read first: a ``stat`` lets other threads run, and a sampling profiler (the
+    bench's) would book the DAG building between two of them to the ``stat``.
     """
     index = _ConfigIndex(Path(index_dir)) if index_dir is not None else None
     paths = list(_config_files(Path(directory)))
@@ -130,7 +131,7 @@ def iter_model_configs(
                 yield exc
                 continue
             if index:
-                index.put(path, config)
+                index.put(path, config, keys[path])
         yield config
     if index:
         index.save()
@@ -168,11 +169,14 @@ class _ConfigIndex:
         except (ValidationError, ValueError):
             return None  # e.g. the settings changed: read the file and report its own errors
 
-    def put(self, path: Path, config: ModelConfig) -> None:
+    def put(self, path: Path, config: ModelConfig, key: list[int] | None) -> None:
+        """Store ``config`` read from ``path`` under ``key``, the file's key read before it was read."""
+        if key is None:
+            return
         # ``source_file`` is excluded from dumps; the entry is the file's, so it carries the path.
         text = json.dumps({**config.model_dump(mode="json"), "source_file": str(path)})
         if ModelConfig.model_validate_json(text) == config:
-            self.entries[str(path)] = {"key": _file_key(path), "config": text}
+            self.entries[str(path)] = {"key": key, "config": text}
             self.changed = True
 
     def save(self) -> None:
