@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from types import FrameType
 from typing import Any
 
@@ -107,7 +108,7 @@ class Sampler:
     def resume(self) -> None:
         with self._lock:
             self._clocks = {}
-            self._read_clocks()
+            self._read_clocks(sys._current_frames())
             self._process_started, self._active = time.process_time(), True
 
     def pause(self) -> None:
@@ -128,10 +129,11 @@ class Sampler:
         self.pause()
         self.close()
 
-    def _read_clocks(self) -> dict[int, float]:
-        """CPU seconds each live Python thread (but this sampler's) spent since the previous read."""
+    def _read_clocks(self, frames: dict[int, FrameType]) -> dict[int, float]:
+        """CPU seconds each live Python thread of ``frames`` (but this sampler's) spent since the
+        previous read."""
         spent = {}
-        for ident in list(sys._current_frames()):
+        for ident in frames:
             if ident == self._thread.ident:
                 continue
             try:
@@ -150,13 +152,10 @@ class Sampler:
             with self._lock:
                 if not self._active:
                     continue
-                spent = self._read_clocks()
                 frames = sys._current_frames()
-                for ident, seconds in spent.items():
-                    frame = frames.get(ident)
-                    if frame is not None:
-                        self.cpu_s[bucket(_stack(frame), self.owner)] += seconds
-                        self.samples += 1
+                for ident, seconds in self._read_clocks(frames).items():
+                    self.cpu_s[bucket(_stack(frames[ident]), self.owner)] += seconds
+                    self.samples += 1
 
     def result(self) -> dict[str, Any]:
         booked = sum(self.cpu_s.values())
@@ -215,6 +214,17 @@ def excess(subject: dict[str, Any] | None, baseline: dict[str, Any] | None, top:
         ((k, ours.get(k, 0.0) - theirs.get(k, 0.0)) for k in set(ours) | set(theirs)), key=lambda kv: -kv[1]
     )
     return ", ".join(f"{k} {v:+.1f} s" for k, v in deltas[:top])
+
+
+def summary(result: dict[str, Any]) -> str:
+    """:func:`shares` and, when known, the share outside mloops' own code: a sampled case in a sentence."""
+    share = library_share(result)
+    return shares(result) + (f"; {100 * share:.0f}% outside mloops' own code" if share is not None else "")
+
+
+def first(runs: Iterable[Any]) -> dict[str, Any] | None:
+    """The attribution of the first sampled run of ``runs`` (:class:`bench.harness.Run` s), if any."""
+    return next((r.attribution for r in runs if r.attribution), None)
 
 
 def library_share(result: dict[str, Any] | None) -> float | None:

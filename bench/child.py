@@ -64,21 +64,14 @@ class Probe:
         self.attribute = attribute
         self.sampler: Any = None
         if attribute == WHOLE_CHILD:
-            from bench.attribution import Sampler
-
-            self.sampler = Sampler(owner="bench")
-            self.sampler.resume()
+            self._sample(owner="bench")
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
         """Wall time (the figure) and CPU time of this process (all threads; steadier under load)."""
         sampled = name == self.attribute
         if sampled:
-            if self.sampler is None:
-                from bench.attribution import Sampler
-
-                self.sampler = Sampler()
-            self.sampler.resume()
+            self._sample()
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
             yield
@@ -87,6 +80,14 @@ class Probe:
                 self.sampler.pause()
             self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - started
             self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu_started
+
+    def _sample(self, owner: str = "mloops") -> None:
+        """Start (or resume) the sampler of :mod:`bench.attribution`."""
+        if self.sampler is None:
+            from bench.attribution import Sampler
+
+            self.sampler = Sampler(owner=owner)
+        self.sampler.resume()
 
     def mark_base(self) -> None:
         """Call right before the measured work starts, after the imports the case needs."""

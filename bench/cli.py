@@ -120,19 +120,21 @@ def _worst(name: str, key: str = "ratio", **match: Any) -> Callable[[dict[str, A
     """The highest ``key`` (a case's own figure or one of its ``extra`` ones, like ``slowest_file_s``)
     over the benchmark's cases matching ``match`` (e.g. every sample size)."""
 
+    def value(case: dict[str, Any]) -> Any:
+        return case.get(key, (case.get("extra") or {}).get(key))
+
     def judged(benchmarks: dict[str, Any]) -> dict[str, Any] | None:
         """The case the budget reads: the worst of those matching."""
-        values = [
-            (c.get(key, (c.get("extra") or {}).get(key)), c)
+        cases = [
+            c
             for c in _cases(benchmarks, name)
-            if all(c.get(k) == v for k, v in match.items())
+            if all(c.get(k) == v for k, v in match.items()) and value(c) is not None
         ]
-        values = [(v, c) for v, c in values if v is not None]
-        return max(values, key=lambda vc: vc[0])[1] if values else None
+        return max(cases, key=value) if cases else None
 
     def measure(benchmarks: dict[str, Any]) -> float | None:
         case = judged(benchmarks)
-        return None if case is None else case.get(key, (case.get("extra") or {}).get(key))
+        return None if case is None else value(case)
 
     measure.judged = judged  # type: ignore[attr-defined]
     return measure

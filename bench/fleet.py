@@ -20,6 +20,7 @@ interpreter for every task of the model-night (the stage module its operator imp
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import json
@@ -204,15 +205,12 @@ def warm_nights_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
             os.close(read_end)
             code = 0
             try:
-                sampler = Sampler() if params.get("attribute") else None
+                with Sampler() if params.get("attribute") else contextlib.nullcontext() as sampler:
+                    outcome = _dag_test(
+                        job["dag_id"], job["dag_file"], dt.date.fromisoformat(job["day"]), job["hour"]
+                    )
                 if sampler:
-                    sampler.resume()
-                outcome = _dag_test(
-                    job["dag_id"], job["dag_file"], dt.date.fromisoformat(job["day"]), job["hour"]
-                )
-                if sampler:
-                    sampler.pause()
-                    outcome["attribution"] = sampler.close()
+                    outcome["attribution"] = sampler.result()
                 os.write(write_end, json.dumps(outcome).encode())
             except BaseException:  # noqa: BLE001 - reported to the parent by the exit code
                 import traceback
@@ -426,13 +424,12 @@ def run(ws: Workspace, *, rows: int, repeats: int) -> dict[str, Any]:
     warm_nights = _warm_nights(ws, root, state0, env, dags, prep["hours"], repeats, "night", attribute=True)
     floors = _floor_nights(ws, root, state0, env, nights[-1], prep["hours"], repeats)
     floor_dir = root / "floor-dags"
-    floor_dags = {kind: (f"floor_{kind}", str(floor_dir / f"floor_{kind}.py")) for kind, _dag_file in DAGS}
     warm_floors = _warm_nights(
         ws,
         root,
         state0,
         lambda state: env(state, floor_dir),
-        floor_dags,
+        _floor_dags(floor_dir),
         prep["hours"],
         repeats,
         "floor night",
@@ -473,6 +470,11 @@ def _dag_test_night(
     }
 
 
+def _floor_dags(folder: Path) -> dict[str, tuple[str, str]]:
+    """Kind -> (DAG id, DAG file) of the floor DAGs :func:`_floor_nights` writes in ``folder``."""
+    return {kind: (f"floor_{kind}", str(folder / f"floor_{kind}.py")) for kind, _dag_file in DAGS}
+
+
 def _floor_nights(
     ws: Workspace,
     root: Path,
@@ -495,8 +497,9 @@ def _floor_nights(
     for repeat in range(repeats):
         state = root / f"floor-state-{repeat}"
         shutil.copytree(state0, state)
-        dags = {kind: (f"floor_{kind}", str(folder / f"floor_{kind}.py")) for kind, _dag_file in DAGS}
-        floors.append(_dag_test_night(ws, env(state, folder), dags, hours, f"floor night #{repeat}"))
+        floors.append(
+            _dag_test_night(ws, env(state, folder), _floor_dags(folder), hours, f"floor night #{repeat}")
+        )
         shutil.rmtree(state, ignore_errors=True)
     return floors
 
@@ -580,7 +583,7 @@ def _warm_night_case(rows: int, warm: list[Run], plain: list[Run], floors: list[
         **_cpu_against_plain(cpu_s, wall_s, plain),
         # Where the first repeat's CPU time went, summed over its three DAG processes (main threads).
         "attribution": attribution.merge(*(d.get("attribution") for d in sampled.values())),
-        "baseline_attribution": next((r.attribution for r in plain if r.attribution), None),
+        "baseline_attribution": attribution.first(plain),
         "extra": {
             "attributed_process_cpu_s": round(sum(d["cpu_s"] for d in sampled.values()), 3),
             "airflow_floor_cpu_s": round(floor_s, 3),

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import attribution
+
 REPO = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
 
@@ -252,7 +254,7 @@ def case(
         "ratio": round(paired_ratio([time_of(r) for r in subject], [time_of(r) for r in baseline]), 3),
         "cpu_ratio": cpu_ratio(subject, baseline, cpu_of) if cpu_of else None,
         "memory_ratio": memory_ratio(subject, baseline),
-        "attribution": next((r.attribution for r in subject if r.attribution), None),
+        "attribution": attribution.first(subject),
     }
     out.update(extra)
     return out

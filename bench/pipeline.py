@@ -313,7 +313,7 @@ def _cases(rows: int, subject: list[dict[str, Run]], plain: list[Run]) -> list[d
                 if stage in ("validate", "train") and median(plain_deltas) > 0
                 else None,
                 "ratio_note": None if has_baseline else "no registry in the script (one JSON write)",
-                "attribution": next((r.attribution for r in runs if r.attribution), None),
+                "attribution": attribution.first(runs),
             }
         )
     return cases

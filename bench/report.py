@@ -179,10 +179,7 @@ def _unmet(budgets: list[dict[str, Any]]) -> list[str]:
         if budget["status"] != "not met" or not budget.get("attribution"):
             continue
         booked = budget["attribution"]
-        share = attribution.library_share(booked)
-        text = f"- **{budget['id']}** ({budget.get('case')}): {attribution.shares(booked)}" + (
-            f"; {100 * share:.0f}% outside mloops' own code" if share is not None else ""
-        )
+        text = f"- **{budget['id']}** ({budget.get('case')}): {attribution.summary(booked)}"
         if budget.get("baseline_attribution"):
             text += f"; beyond the baseline: {attribution.excess(booked, budget['baseline_attribution'])}"
         lines.append(text + ".")
@@ -199,7 +196,6 @@ def _time_goes(result: dict[str, Any]) -> list[str]:
         booked = case.get("attribution")
         if not booked:
             continue
-        share = attribution.library_share(booked)
         notes.append(
             f"Where the CPU time goes, {case['name']} (one repeat sampled, {booked['samples']:,} samples of "
             f"{sum(booked['cpu_s'].values()):.1f} CPU s on Python threads"
@@ -208,8 +204,7 @@ def _time_goes(result: dict[str, Any]) -> list[str]:
                 if booked.get("unbooked_cpu_s")
                 else ""
             )
-            + f"): {attribution.shares(booked)}"
-            + (f"; {100 * share:.0f}% outside mloops' own code." if share is not None else ".")
+            + f"): {attribution.summary(booked)}."
         )
         if case.get("baseline_attribution"):
             base = case["baseline_attribution"]
