@@ -3,7 +3,8 @@
 No Airflow, Great Expectations, MLflow, Evidently or mloops: pandas, scikit-learn and skops only.
 It reads the same Parquet partition, runs the same expectation specs (:mod:`bench.pandas_checks`),
 splits the same holdout (hash of the id), fits the same preprocessing + estimator pipeline, computes
-the same holdout and training metrics, dumps the model with skops (no pickle), then applies the same
+the same holdout and training metrics, records the same drift reference (a fixed-seed sample of the
+training rows with the new model's scores), dumps the model with skops (no pickle), then applies the same
 gates (thresholds, champion on the holdout, slices, a smoke reload-and-predict), the permutation
 importance of every feature on a fixed-seed holdout sample (scikit-learn's, the primary metric as the
 score, as ``mloops.explain`` does) and records the new version in a JSON file. It reuses what it
@@ -155,22 +156,26 @@ def fit_champion(plan: Mapping[str, Any], data: str, target: str, reference: str
     import pandas as pd
     import skops.io
 
-    from bench.drift_checks import sample
-
     frame = pd.read_parquet(data)
     model = build_pipeline(plan).fit(features(frame, plan), frame[plan["target"]].astype("int64"))
     skops.io.dump(model, target)
     if reference is not None:
-        m = plan["monitoring"]
-        columns = [c for c in (plan["id_column"],) if c] + [
-            *plan["numeric"],
-            *plan["categorical"],
-            plan["target"],
-        ]
-        recorded = sample(frame[columns], m["sample_size"], m["seed"])
-        recorded["prediction"] = model.predict_proba(features(recorded, plan))[:, 1]
-        recorded.to_parquet(reference, index=False)
+        write_reference(frame, model, plan, reference)
     return target
+
+
+def write_reference(train: Any, model: Any, plan: Mapping[str, Any], target: Any) -> Any:
+    """The drift reference of a fitted model, as ``stages.train.write_reference`` records it: a
+    fixed-seed sample of what it was fitted on, with its scores."""
+    from bench.drift_checks import sample
+
+    m = plan["monitoring"]
+    features_and_target = [*plan["numeric"], *plan["categorical"], plan["target"]]
+    columns = [c for c in (plan["id_column"],) if c] + features_and_target
+    recorded = sample(train[columns], m["sample_size"], m["seed"])
+    recorded["prediction"] = model.predict_proba(features(recorded, plan))[:, 1]
+    recorded.to_parquet(target, index=False)
+    return recorded
 
 
 def run(
@@ -181,7 +186,8 @@ def run(
     probe: Any,
     state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The four training steps; ``state`` (if given) receives the frame, train split and model."""
+    """The four training steps; ``state`` (if given) receives the frame, train split, model and its
+    drift reference."""
     import pandas as pd
     import skops.io
 
@@ -216,6 +222,7 @@ def run(
             holdout_scores = model.predict_proba(x_holdout)[:, 1]
             holdout_metrics = metrics(y_holdout, holdout_scores)
             train_metrics = metrics(y_train, model.predict_proba(features(train, plan))[:, 1])
+            reference = write_reference(train, model, plan, out_dir / "reference.parquet")
             model_path = out_dir / "model.skops"
             skops.io.dump(model, model_path)
 
@@ -257,7 +264,7 @@ def run(
             }
             (out_dir / "registry.json").write_text(json.dumps(record, indent=2))
     if state is not None:
-        state.update(frame=frame, train=train, model=model)
+        state.update(frame=frame, train=train, model=model, reference=reference)
     return {
         "metrics": holdout_metrics,
         "train_metrics": train_metrics,
@@ -350,9 +357,7 @@ def night_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
         scored["model_version"] = "2"
         scored.to_parquet(out_dir / "predictions.parquet", index=False)
     with probe.timed("drift"):
-        columns = [plan["id_column"], *plan["numeric"], *plan["categorical"], plan["target"]]
-        reference = drift_checks.sample(state["train"][columns], m["sample_size"], m["seed"])
-        reference["prediction"] = model.predict_proba(features(reference, plan))[:, 1]
+        reference = state["reference"]  # recorded by the train step
         current = frame.assign(prediction=probability)
         column, method, threshold = m["prediction"]
         found = drift_checks.column_drift(

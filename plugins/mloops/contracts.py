@@ -290,6 +290,9 @@ class TrainingResult(StageResult):
     metrics: dict[str, float | None]
     reused: bool
     model_id: str | None = None
+    #: The trained model's predictions of the holdout, recorded by the training that fitted it (none
+    #: when a finished run was reused: the model tests then predict with the logged model).
+    holdout_predictions_uri: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Model tests as pure functions: each gate is a :class:`Check` stating value vs threshold and pass/fail.
 
 Gates: absolute metric thresholds, challenger vs. champion on the same holdout (no worse than the
-champion minus a tolerance), a minimum metric per slice, and a smoke test of the logged artifact.
+champion minus a tolerance), a minimum metric per slice, the logged artifact reproducing the
+predictions its training recorded, and a smoke test of the artifact as MLflow serves it.
 The report is written as JSON (machine-readable) and Markdown (for the MLflow UI and task logs).
 """
 
@@ -119,21 +120,28 @@ def champion_check(
 def slice_checks(
     config: ModelConfig,
     holdout: pd.DataFrame,
-    metrics_for: Callable[[pd.DataFrame], Mapping[str, float | None]],
+    metrics_for: Callable[[Any], Mapping[str, float | None]],
 ) -> list[Check]:
-    """A minimum metric per configured slice; a slice too small to judge fails with its row count."""
+    """A minimum metric per configured slice; a slice too small to judge fails with its row count.
+
+    ``metrics_for`` gets the slice's rows as a boolean mask over the holdout's rows, by position
+    (:meth:`mloops.training.Predictions.metrics`), so the holdout is predicted once for all slices.
+    """
+    import numpy as np
+
     checks = []
     directions = METRICS[config.task]
     for spec in config.evaluation.slices:
         greater = directions[spec.metric]
         comparator = ">=" if greater else "<="
-        subset = (
-            holdout[holdout[spec.column].astype(str) == str(spec.value)]
+        rows = (
+            (holdout[spec.column].astype(str) == str(spec.value)).to_numpy(dtype=bool)
             if spec.column in holdout
-            else holdout.iloc[:0]
+            else np.zeros(len(holdout), dtype=bool)
         )
+        count = int(rows.sum())
         name = f"slice:{spec.name}:{spec.metric}"
-        if len(subset) < spec.min_rows:
+        if count < spec.min_rows:
             checks.append(
                 Check(
                     name,
@@ -143,12 +151,12 @@ def slice_checks(
                     spec.min,
                     comparator,
                     False,
-                    f"{len(subset)} holdout rows where {spec.column} == {spec.value!r}; need at least "
+                    f"{count} holdout rows where {spec.column} == {spec.value!r}; need at least "
                     f"{spec.min_rows}",
                 )
             )
             continue
-        value = metrics_for(subset).get(spec.metric)
+        value = metrics_for(rows).get(spec.metric)
         checks.append(
             Check(
                 name,
@@ -158,10 +166,19 @@ def slice_checks(
                 spec.min,
                 comparator,
                 _compare(value, spec.min, greater),
-                f"{len(subset)} rows where {spec.column} == {spec.value!r}",
+                f"{count} rows where {spec.column} == {spec.value!r}",
             )
         )
     return checks
+
+
+def reproduce_check(rows: int, mismatch: str | None) -> Check:
+    """The logged model reproduces the holdout predictions its training recorded (on the first
+    ``rows`` rows), so the metrics computed from those predictions are the logged model's."""
+    detail = mismatch or f"the logged model predicts the first {rows} holdout rows as its training recorded"
+    return Check(
+        "reproduce:holdout_predictions", "reproduce", None, None, None, "==", mismatch is None, detail
+    )
 
 
 def smoke_check(predictions: Sequence[Any] | None, expected_rows: int, error: str | None) -> Check:

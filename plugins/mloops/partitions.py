@@ -7,6 +7,7 @@ Layout under the data root (``<key>`` is the key of the partition's interval, se
     staged/<model>/dt=<key>/verdict.json       validation verdict of the batch (passed/quarantined/missing)
     quarantine/<model>/dt=<key>/               copy of a failing batch and its validation result
     runs/<model>/dt=<key>/holdout.parquet      the held-out split used by every model test of the interval
+    runs/<model>/dt=<key>/holdout_predictions.parquet  the trained model's predictions of that split
     reports/<model>/dt=<key>/                  model test reports
 
 A daily partition's key is its date (``dt=2026-01-01``); a sub-daily one's is its start to the hour

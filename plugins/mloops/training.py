@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mloops.config import METRICS, ModelConfig
@@ -180,6 +181,81 @@ def compute_metrics(
     return {k: _safe(v) if v is not None else None for k, v in out.items()}
 
 
+#: The columns of a recorded set of predictions (:meth:`Predictions.frame`).
+PREDICTED_COLUMN, PROBABILITY_COLUMN = "predicted", "probability"
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A model's predictions of a frame's rows beside their labels, in row order: the metrics of all
+    the rows or of any subset of them (a slice), without predicting again."""
+
+    task: str
+    labels: Any
+    predicted: Any
+    probability: Any | None
+
+    def metrics(self, rows: Any | None = None) -> dict[str, float | None]:
+        """Every metric of the task over all rows, or over ``rows`` (a boolean mask by position)."""
+        if rows is None:
+            return compute_metrics(self.task, self.labels, self.predicted, self.probability)
+        probability = None if self.probability is None else self.probability[rows]
+        return compute_metrics(self.task, self.labels[rows], self.predicted[rows], probability)
+
+    def frame(self) -> pd.DataFrame:
+        """The predictions as a frame to record (labels are not copied: they stay in the holdout)."""
+        import pandas as pd
+
+        columns = {PREDICTED_COLUMN: self.predicted}
+        if self.probability is not None:
+            columns[PROBABILITY_COLUMN] = self.probability
+        return pd.DataFrame(columns)
+
+    @classmethod
+    def recorded(cls, recorded: pd.DataFrame, frame: pd.DataFrame, config: ModelConfig) -> Predictions:
+        """Predictions recorded by :meth:`frame`, with the labels of the ``frame`` they predicted;
+        refused (:class:`ValueError`, naming both lengths or the missing column) if they do not fit it."""
+        if len(recorded) != len(frame):
+            raise ValueError(f"{len(recorded)} recorded predictions for {len(frame)} rows")
+        classifier = config.task == "classification"
+        missing = [
+            c
+            for c in (PREDICTED_COLUMN, *([PROBABILITY_COLUMN] if classifier else []))
+            if c not in recorded.columns
+        ]
+        if missing:
+            raise ValueError(f"the recorded predictions have no {', '.join(missing)} column")
+        return cls(
+            config.task,
+            target_series(frame, config).to_numpy(),
+            recorded[PREDICTED_COLUMN].to_numpy(),
+            recorded[PROBABILITY_COLUMN].to_numpy() if classifier else None,
+        )
+
+    def reproduced_by(self, model: Any, frame: pd.DataFrame, config: ModelConfig, rows: int) -> str | None:
+        """Why ``model`` does not reproduce the first ``rows`` predictions of ``frame`` (``None`` if it
+        does, to floating-point rounding): the first row that differs, with both values."""
+        import numpy as np
+
+        head = frame.head(rows)
+        predicted, probability = predict(model, feature_frame(head, config), config.task)
+        ours = self.predicted if self.probability is None else self.probability
+        theirs = predicted if probability is None else probability
+        ours, theirs = np.asarray(ours[: len(head)], dtype=float), np.asarray(theirs, dtype=float)
+        close = np.isclose(ours, theirs, rtol=1e-9, atol=1e-12, equal_nan=True)
+        if close.all():
+            return None
+        row = int(np.flatnonzero(~close)[0])
+        recorded, predicted = float(ours[row]), float(theirs[row])
+        return f"row {row} of the holdout: recorded {recorded!r}, the model predicts {predicted!r}"
+
+
+def predictions(model: Any, frame: pd.DataFrame, config: ModelConfig) -> Predictions:
+    """``model``'s predictions of every row of ``frame``, with the frame's labels."""
+    predicted, probability = predict(model, feature_frame(frame, config), config.task)
+    return Predictions(config.task, target_series(frame, config).to_numpy(), predicted, probability)
+
+
 def predict(model: Any, features: pd.DataFrame, task: str) -> tuple[Any, Any | None]:
     """Predictions (and positive-class probabilities for classifiers) of a fitted pipeline."""
     if task == "classification" and hasattr(model, "predict_proba"):
@@ -196,8 +272,7 @@ def scores(model: Any, frame: pd.DataFrame, config: ModelConfig) -> tuple[Any, A
 
 
 def evaluate(model: Any, frame: pd.DataFrame, config: ModelConfig) -> dict[str, float | None]:
-    predicted, probability = predict(model, feature_frame(frame, config), config.task)
-    return compute_metrics(config.task, target_series(frame, config), predicted, probability)
+    return predictions(model, frame, config).metrics()
 
 
 def fit(config: ModelConfig, train: pd.DataFrame, overrides: Mapping[str, Any] | None = None) -> Pipeline:

@@ -31,7 +31,18 @@ STAGE_IMPORTS: dict[str, tuple[str, ...]] = {
         "mlflow.sklearn",
         "mloops.stages.train",
     ),
-    "test": ("pandas", "sklearn.metrics", "sklearn.inspection", "mlflow", "mloops.stages.test"),
+    "test": (  # loads the challenger and the champion (skops, through MLflow) and reads the holdout
+        "pandas",
+        "pyarrow.parquet",
+        "sklearn.ensemble",
+        "sklearn.linear_model",
+        "sklearn.metrics",
+        "sklearn.inspection",
+        "mlflow",
+        "mlflow.sklearn",
+        "skops.io",
+        "mloops.stages.test",
+    ),
     "registry": ("mlflow", "mloops.stages.registry"),
     "score": ("pandas", "pyarrow.parquet", "mlflow", "skops.io", "mloops.stages.score"),
     "labels": ("pandas", "pyarrow.parquet", "sklearn.metrics", "mloops.stages.labels"),
@@ -48,6 +59,15 @@ STORE_IMPORTS = (
     "alembic.command",  # the stores check the schema revision with alembic on creation
     "alembic.config",
 )
+
+
+def stage_modules(stage: str) -> tuple[str, ...]:
+    """What a task of ``stage`` (a key of :data:`STAGE_IMPORTS`) finds imported in a warm parent that
+    holds only its own stage's libraries: those, and MLflow's stores if the stage calls MLflow."""
+    modules = STAGE_IMPORTS[stage]
+    return (*modules, *STORE_IMPORTS) if "mlflow" in modules else modules
+
+
 #: The libraries of every stage, then mloops' own modules behind them.
 WARM_MODULES = (
     *dict.fromkeys(m for mods in STAGE_IMPORTS.values() for m in mods if not m.startswith("mloops.")),

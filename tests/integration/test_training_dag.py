@@ -101,7 +101,8 @@ def test_nightly_runs_promote_and_rerun_is_idempotent(models: Path, mloops_home:
 
     report = json.loads((mloops_home / "data/reports/churn/dt=2026-01-03/model_tests.json").read_text())
     assert report["passed"] and report["champion_version"] == "1"
-    assert {c["kind"] for c in report["checks"]} == {"threshold", "champion", "slice", "smoke"}
+    kinds = {"threshold", "champion", "slice", "smoke"}
+    assert {c["kind"] for c in report["checks"]} == kinds | {"reproduce"}
     assert (mloops_home / "data_docs/churn/gx/uncommitted/data_docs/local_site/index.html").exists()
 
     # Re-running the same interval overwrites outputs and registers nothing new.
@@ -112,6 +113,10 @@ def test_nightly_runs_promote_and_rerun_is_idempotent(models: Path, mloops_home:
     assert sorted(str(mv.version) for mv in client.search_model_versions(f"name='{name}'")) == ["1", "2"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
     assert hashlib.sha256(holdout.read_bytes()).hexdigest() == before
+    # The reused run's model tests predict the holdout with the logged model: nothing to reproduce.
+    again = json.loads((mloops_home / "data/reports/churn/dt=2026-01-03/model_tests.json").read_text())
+    assert {c["kind"] for c in again["checks"]} == kinds
+    assert again["metrics"] == pytest.approx(report["metrics"])
     runs = client.search_runs([run.info.experiment_id], "tags.`mloops.run_key` = 'churn/2026-01-03'")
     assert len(runs) == 1
 
@@ -446,3 +451,55 @@ def test_the_logged_model_has_a_signature_and_no_input_example_to_fail_on(
     inputs = {spec.name for spec in info.signature.inputs.inputs}
     assert inputs == set(find_model_config("churn", models).feature_names)
     assert info.signature.outputs is not None
+
+
+def test_recorded_holdout_predictions_must_be_the_logged_models(
+    models: Path, mloops_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The model tests take the challenger's holdout predictions from its training. If the logged model
+    does not reproduce them, the gate fails naming the row, and the champion is untouched; if they
+    cannot be read, the logged model predicts the holdout again and the gates judge that."""
+    import pandas as pd
+
+    from mloops import training
+    from mloops.config_files import find_model_config
+    from mloops.contracts import Alias
+    from mloops.errors import ModelGateFailedError
+    from mloops.settings import get_settings
+    from mloops.stages import test, train, validate
+    from mloops.stages.layout import RunContext, holdout_predictions_path
+
+    _, states = _run("mloops_train_churn", "2026-01-02")
+    assert set(states.values()) == {"success"}, states
+    client = _client()
+    champion = client.get_model_version_by_alias("mloops.churn", Alias.CHAMPION)
+
+    ctx = RunContext(find_model_config("churn", models), dt.date(2026, 1, 3), get_settings())
+    validate.validate_batch(ctx)
+    trained = train.train_model(ctx)
+    path = holdout_predictions_path(ctx)
+    assert trained.holdout_predictions_uri is not None and path.exists()
+    recorded = pd.read_parquet(path)
+    assert len(recorded) == trained.rows_holdout
+
+    tampered = recorded.copy()
+    tampered.loc[3, training.PROBABILITY_COLUMN] = 1.0 - tampered.loc[3, training.PROBABILITY_COLUMN]
+    tampered.to_parquet(path, index=False)
+    with pytest.raises(ModelGateFailedError) as failed:
+        test.test_model(ctx, trained)
+    message = str(failed.value)
+    assert "reproduce:holdout_predictions" in message and "row 3 of the holdout" in message
+    assert trained.model_uri in message and "The champion is unchanged" in message
+    assert client.get_model_version_by_alias("mloops.churn", Alias.CHAMPION).version == champion.version
+
+    path.write_bytes(b"not parquet")
+    with caplog.at_level("WARNING", logger="mloops.stages.test"):
+        result = test.test_model(ctx, trained)
+    assert result.passed and "reproduce:holdout_predictions" not in result.checks
+    assert result.metrics == pytest.approx(trained.metrics)
+    assert any("predicting the holdout again" in r.getMessage() for r in caplog.records)
+
+    recorded.to_parquet(path, index=False)
+    result = test.test_model(ctx, trained)
+    assert result.passed and result.checks["reproduce:holdout_predictions"] is True
+    assert result.metrics == pytest.approx(trained.metrics)

@@ -87,6 +87,69 @@ def test_slice_checks_metric_below_minimum(churn) -> None:
     assert [c.passed for c in checks] == [False, False]
 
 
+@pytest.fixture(scope="module")
+def fitted(churn):
+    """A churn model fitted on one generated day, and another day as its holdout (index not 0..n-1)."""
+    import datetime as dt
+
+    from mloops import training
+    from mloops_examples.generator import generate_partition
+
+    train = generate_partition("churn", dt.date(2026, 1, 1), rows=1_500, seed=1)
+    holdout = generate_partition("churn", dt.date(2026, 1, 2), rows=800, seed=2)
+    holdout.index = holdout.index[::-1] * 3
+    return training.fit(churn, train), holdout
+
+
+def test_slices_from_one_prediction_match_predicting_each_slice(churn, fitted) -> None:
+    """The slices' metrics come from the holdout predicted once, by row position, and equal
+    predicting each slice's rows again (a shuffled, non-unique-looking index included)."""
+    from mloops import training
+
+    model, holdout = fitted
+    scored = training.predictions(model, holdout, churn)
+    once = evaluation.slice_checks(churn, holdout, scored.metrics)
+    again = evaluation.slice_checks(
+        churn,
+        holdout,
+        lambda rows: training.evaluate(model, holdout[rows], churn),
+    )
+    assert [c.value for c in once] == pytest.approx([c.value for c in again])
+    assert all(c.value is not None for c in once)
+    assert [c.detail for c in once] == [c.detail for c in again]
+    assert scored.metrics() == pytest.approx(training.evaluate(model, holdout, churn))
+
+
+def test_recorded_predictions_are_refused_when_they_do_not_fit_the_holdout(churn, fitted) -> None:
+    from mloops import training
+
+    model, holdout = fitted
+    recorded = training.predictions(model, holdout, churn).frame()
+    assert list(recorded.columns) == [training.PREDICTED_COLUMN, training.PROBABILITY_COLUMN]
+    with pytest.raises(ValueError, match="799 recorded predictions for 800 rows"):
+        training.Predictions.recorded(recorded.head(799), holdout, churn)
+    with pytest.raises(ValueError, match="no probability column"):
+        training.Predictions.recorded(recorded[[training.PREDICTED_COLUMN]], holdout, churn)
+
+
+def test_a_model_that_does_not_reproduce_recorded_predictions_is_named_by_row(churn, fitted) -> None:
+    from mloops import training
+
+    model, holdout = fitted
+    recorded = training.predictions(model, holdout, churn).frame()
+    intact = training.Predictions.recorded(recorded, holdout, churn)
+    assert intact.reproduced_by(model, holdout, churn, rows=20) is None
+    assert intact.metrics() == pytest.approx(training.evaluate(model, holdout, churn))
+    recorded.loc[7, training.PROBABILITY_COLUMN] = 0.123
+    changed = training.Predictions.recorded(recorded, holdout, churn)
+    why = changed.reproduced_by(model, holdout, churn, rows=20)
+    assert why is not None and why.startswith("row 7 of the holdout: recorded 0.123, the model predicts ")
+    assert changed.reproduced_by(model, holdout, churn, rows=7) is None
+    check = evaluation.reproduce_check(20, why)
+    assert not check.passed and check.detail == why
+    assert evaluation.reproduce_check(20, None).passed
+
+
 @pytest.mark.parametrize(
     ("predictions", "rows", "error", "passed"),
     [

@@ -27,6 +27,13 @@ def test_a_validation_task_needs_neither_evidently_nor_skops() -> None:
     assert "great_expectations" not in warm.STAGE_IMPORTS["registry"]
 
 
+def test_a_stage_that_calls_mlflow_finds_its_stores_warm_and_validation_does_not() -> None:
+    assert set(warm.STORE_IMPORTS) <= set(warm.stage_modules("registry"))
+    assert not set(warm.STORE_IMPORTS) & set(warm.stage_modules("validate"))
+    assert warm.stage_modules("test")[: len(warm.STAGE_IMPORTS["test"])] == warm.STAGE_IMPORTS["test"]
+    assert {"skops.io", "mlflow.sklearn"} <= set(warm.stage_modules("test"))  # it loads two models
+
+
 def test_a_module_that_fails_to_import_is_reported_not_fatal(capsys: pytest.CaptureFixture[str]) -> None:
     took = warm.warm(("json", "mloops_no_such_module"))
     assert list(took) == ["json"]

@@ -106,6 +106,17 @@ def run_dir(ctx: RunContext) -> StoragePath:
     return area_dir(ctx, "runs")
 
 
+def holdout_path(ctx: RunContext) -> StoragePath:
+    """``runs/<model>/dt=<ds>/holdout.parquet``: the held-out rows every model test of the interval uses."""
+    return run_dir(ctx) / "holdout.parquet"
+
+
+def holdout_predictions_path(ctx: RunContext) -> StoragePath:
+    """``runs/<model>/dt=<ds>/holdout_predictions.parquet``: the trained model's predictions of the
+    holdout, row by row, recorded by the training that made them (the model tests reuse them)."""
+    return run_dir(ctx) / "holdout_predictions.parquet"
+
+
 def reports_dir(ctx: RunContext) -> StoragePath:
     """``reports/<model>/dt=<ds>/``: the model-test reports."""
     return area_dir(ctx, "reports")

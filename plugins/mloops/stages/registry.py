@@ -187,7 +187,7 @@ def recompare(ctx: RunContext, client: Any, candidate: VersionInfo, champion: Ve
     them; a failing check saying why when they cannot be compared (holdout gone or rewritten)."""
     from mloops import evaluation, partitions, training
     from mloops.adapters import mlflow_adapter
-    from mloops.stages.layout import run_dir
+    from mloops.stages.layout import holdout_path
 
     config = ctx.config
     label = f"champion v{champion.version}"
@@ -200,7 +200,7 @@ def recompare(ctx: RunContext, client: Any, candidate: VersionInfo, champion: Ve
         interval = dt.date.fromisoformat(value)
     except ValueError:
         return failed(f"v{candidate.version} has no valid {Tag.DATA_INTERVAL} tag ({value!r}): no holdout")
-    path = run_dir(ctx.at(interval)) / "holdout.parquet"
+    path = holdout_path(ctx.at(interval))
     if not path.exists():
         return failed(f"the holdout of v{candidate.version} ({path}) is gone: cannot re-compare")
     holdout = partitions.read_parquet(path)

@@ -1,12 +1,15 @@
 """Stage ``test_model``: every model gate on the interval's holdout, and the report that explains it.
 
 Thresholds on the challenger's metrics, the challenger against the current champion on the same
-holdout, per-slice minimums and a smoke test of the logged model as MLflow serves it. The report
+holdout, per-slice minimums, the logged model reproducing the holdout predictions its training
+recorded (the challenger's metrics come from those, so the holdout is not predicted again) and a
+smoke test of the logged model as MLflow serves it. The report
 (JSON + Markdown) is written under ``reports/`` and logged to the MLflow run.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from mloops import evaluation, explain, partitions, training
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
     from mloops.adapters.mlflow_adapter import VersionInfo
     from mloops.evaluation import Check
 
+log = logging.getLogger(__name__)
+
 
 def test_model(ctx: RunContext, trained: TrainingResult) -> TestResult:
     """Run every model gate on the interval's holdout and write the report (JSON + Markdown)."""
@@ -28,15 +33,15 @@ def test_model(ctx: RunContext, trained: TrainingResult) -> TestResult:
     client = mlflow_adapter.client(ctx.settings)
     holdout = partitions.read_parquet(partitions.from_uri(trained.holdout_uri))
     challenger = mlflow_adapter.load_sklearn_model(trained.model_uri)
-    metrics = training.evaluate(challenger, holdout, ctx.config)
+    scored, reproduced = challenger_predictions(ctx, trained, challenger, holdout)
+    metrics = scored.metrics()
     champion = mlflow_adapter.version_by_alias(client, ctx.config.registered_model_name, Alias.CHAMPION)
     champion_metrics, champion_check = compare_with_champion(ctx, trained, holdout, metrics, champion)
     checks = [
         *evaluation.threshold_checks(ctx.config, metrics),
         champion_check,
-        *evaluation.slice_checks(
-            ctx.config, holdout, lambda subset: training.evaluate(challenger, subset, ctx.config)
-        ),
+        *evaluation.slice_checks(ctx.config, holdout, scored.metrics),
+        *reproduced,
         smoke_test(ctx, trained, holdout),
     ]
     payload = evaluation.report(
@@ -70,6 +75,31 @@ def test_model(ctx: RunContext, trained: TrainingResult) -> TestResult:
 
 
 test_model.__test__ = False  # type: ignore[attr-defined]  # a stage, not a pytest test
+
+
+def challenger_predictions(
+    ctx: RunContext, trained: TrainingResult, challenger: Any, holdout: pd.DataFrame
+) -> tuple[training.Predictions, list[Check]]:
+    """The challenger's predictions of the holdout, and the check that they are the logged model's.
+
+    The training that fitted the model recorded them; the logged model must reproduce them on the
+    first smoke rows. With none recorded (a reused run) or none readable, the logged model predicts
+    the holdout here, and there is nothing to reproduce.
+    """
+    uri = trained.holdout_predictions_uri
+    if uri is not None:
+        try:
+            recorded = partitions.read_parquet(partitions.from_uri(uri))
+            scored = training.Predictions.recorded(recorded, holdout, ctx.config)
+        except (OSError, ValueError) as exc:
+            log.warning("%s: predicting the holdout again: %s: %s", uri, type(exc).__name__, exc)
+        else:
+            rows = min(ctx.config.evaluation.smoke_rows, len(holdout))
+            mismatch = scored.reproduced_by(challenger, holdout, ctx.config, rows)
+            if mismatch is not None:
+                mismatch = f"{trained.model_uri} does not reproduce {uri}: {mismatch}"
+            return scored, [evaluation.reproduce_check(rows, mismatch)]
+    return training.predictions(challenger, holdout, ctx.config), []
 
 
 def compare_with_champion(

@@ -17,7 +17,15 @@ from mloops import bundle, monitoring, partitions, training
 from mloops.contracts import BUNDLE_VERSION, PREDICTION_COLUMN, Tag, TrainingResult
 from mloops.errors import InsufficientDataError
 from mloops.partitions import DAY
-from mloops.stages.layout import RunContext, payload_digest, run_dir, staged_root, window_verdicts
+from mloops.stages.layout import (
+    RunContext,
+    holdout_path,
+    holdout_predictions_path,
+    payload_digest,
+    run_dir,
+    staged_root,
+    window_verdicts,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,7 +84,9 @@ def train_model(
 
     model = training.fit(ctx.config, data.train, overrides)
     reference = write_reference(ctx.config, data.train, model, run_dir(ctx) / "reference.parquet")
-    metrics = training.evaluate(model, data.holdout, ctx.config)
+    scored = training.predictions(model, data.holdout, ctx.config)
+    metrics = scored.metrics()
+    recorded = partitions.write_parquet(scored.frame(), holdout_predictions_path(ctx))
     train_metrics = {f"train_{k}": v for k, v in training.evaluate(model, data.train, ctx.config).items()}
     logged = mlflow_adapter.log_training_run(
         experiment_id=experiment_id,
@@ -95,7 +105,11 @@ def train_model(
         trusted_types=training.trusted_types(ctx.config.training.estimator.class_path),
     )
     mlflow_adapter.set_run_tags(client, logged["run_id"], {Tag.MODEL_URI: logged["model_uri"]})
-    return _result(ctx, data, {**logged, "metrics": metrics, "reused": False})
+    return _result(
+        ctx,
+        data,
+        {**logged, "metrics": metrics, "reused": False, "predictions_uri": partitions.to_uri(recorded)},
+    )
 
 
 # ------------------------------------------------------------------------------------------ the steps
@@ -124,14 +138,13 @@ def load_training_data(ctx: RunContext) -> TrainingData:
         )
     mask = training.holdout_mask(rows, ctx.config)
     holdout = rows[mask].reset_index(drop=True)
-    holdout_path = partitions.write_parquet(holdout, run_dir(ctx) / "holdout.parquet")
     return TrainingData(
         passed=passed,
         excluded=excluded,
         fingerprint=partitions.combine_digests({d: v["fingerprint"] for d, v in passed.items()}),
         train=rows[~mask].reset_index(drop=True),
         holdout=holdout,
-        holdout_path=holdout_path,
+        holdout_path=partitions.write_parquet(holdout, holdout_path(ctx)),
     )
 
 
@@ -261,4 +274,5 @@ def _result(ctx: RunContext, data: TrainingData, run: Mapping[str, Any]) -> Trai
         metrics=dict(run["metrics"]),
         reused=bool(run["reused"]),
         model_id=run.get("model_id"),
+        holdout_predictions_uri=run.get("predictions_uri"),
     )
