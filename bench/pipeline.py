@@ -24,9 +24,10 @@ from bench.harness import MB, Run, Workspace, interleaved, median, paired_ratio
 
 FIRST_DAY = dt.date(2026, 1, 10)
 WARM_UP_DAY = FIRST_DAY - dt.timedelta(days=1)
-#: Stage -> its module of mloops.stages. Before the call, its process imports what ``mloops.warm`` gives
-#: a task of that stage (:func:`mloops.warm.stage_modules`: the stage's libraries, MLflow's stores), as a
-#: local-stack task finds them in its warm parent; anything else the stage imports is paid in the call.
+#: Stage -> its module of mloops.stages. Before the call, its process warms what ``mloops.warm`` gives a
+#: task of that stage (:func:`mloops.warm.stage_modules`: the stage's libraries, MLflow's stores, and the
+#: caches ``warm`` fills), as a local-stack task finds them in its warm parent; anything else the stage
+#: imports is paid in the call.
 STAGES = {"validate": "validate", "train": "train", "test": "test", "register": "registry"}
 
 
@@ -85,12 +86,11 @@ def stage_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     import importlib
 
     from mloops import contracts
-    from mloops.warm import stage_modules
+    from mloops.warm import stage_modules, warm
 
     module_name = STAGES[params["stage"]]
     with probe.timed("import"):
-        for library in stage_modules(module_name):
-            importlib.import_module(library)
+        warm(stage_modules(module_name))
         module = importlib.import_module(f"mloops.stages.{module_name}")
     results = Path(params["results_dir"])
     earlier = {p.stem: json.loads(p.read_text()) for p in results.glob("*.json")}

@@ -7,8 +7,9 @@ pandas, scikit-learn, MLflow, Great Expectations and Evidently on its own (secon
 machine, for ~11 tasks per model a night). Imported once here, before the component starts, they are
 shared copy-on-write by every task it runs.
 
-Only modules are imported: nothing is called, no settings are read, no client or connection is
-built, so a forked task sees the environment and files as they are when it runs. The parse-time
+Only modules are imported, and one cache of what is installed is filled (MLflow's map of the
+installed distributions, :func:`installed_distributions`): no settings are read, no client or
+connection is built, so a forked task sees the environment and files as they are when it runs. The parse-time
 rule is untouched: DAG files and the DAG processor never import this module.
 """
 
@@ -29,6 +30,7 @@ STAGE_IMPORTS: dict[str, tuple[str, ...]] = {
         "sklearn.linear_model",
         "mlflow",
         "mlflow.sklearn",
+        "skops.io",  # the model is saved with skops
         "mloops.stages.train",
     ),
     "test": (  # loads the challenger and the champion (skops, through MLflow) and reads the holdout
@@ -81,9 +83,28 @@ WARM_MODULES = (
 )
 
 
+def installed_distributions() -> None:
+    """Fill MLflow's map of the installed distributions' modules, if MLflow is imported.
+
+    Logging a model checks its pinned requirements against what is installed; the first check of a
+    process builds that map by reading every installed distribution's metadata (0.5 s here, in each
+    training task). What is installed cannot change under a running component without a restart, so
+    the warm parent builds it once. The map is MLflow's internal cache: if a release renames it, this
+    does nothing and each task builds its own as before.
+    """
+    requirements = sys.modules.get("mlflow.utils.requirements_utils")
+    fill = getattr(requirements, "_init_modules_to_packages_map", None)
+    if callable(fill):
+        try:
+            fill()
+        except Exception as exc:  # noqa: BLE001 - a cache, never a reason for the component not to start
+            print(f"mloops.warm: could not read the installed distributions: {exc!r}", file=sys.stderr)
+
+
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> dict[str, float]:
-    """Import ``modules``; the seconds each took (a module that fails to import is reported, not fatal:
-    the task that needs it will fail with the real error, in its own log)."""
+    """Import ``modules``, then fill the caches of what they hold that every task would fill the same
+    way (:func:`installed_distributions`); the seconds each module took (a module that fails to import
+    is reported, not fatal: the task that needs it will fail with the real error, in its own log)."""
     took: dict[str, float] = {}
     for name in modules:
         started = time.perf_counter()
@@ -93,6 +114,7 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> dict[str, float]:
             print(f"mloops.warm: could not import {name}: {exc!r}", file=sys.stderr, flush=True)
             continue
         took[name] = time.perf_counter() - started
+    installed_distributions()
     return took
 
 

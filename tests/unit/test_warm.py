@@ -86,3 +86,25 @@ def test_a_warm_task_imports_no_mlflow_store_on_its_first_client_call(tmp_path) 
 def test_without_a_command_it_says_how_to_call_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert warm.main([]) == 2
     assert "usage: python -m mloops.warm <airflow command>" in capsys.readouterr().err
+
+
+def test_a_warm_training_task_finds_the_installed_distributions_read(tmp_path) -> None:
+    """Logging a model checks its pinned requirements against what is installed; the map that check
+    builds from every distribution's metadata is filled once by the warm parent, not in each task,
+    and a model logged from the warm process pins the installed scikit-learn."""
+    code = (
+        "from mloops import warm; from mlflow.utils import requirements_utils as r;"
+        "assert r._MODULES_TO_PACKAGES is None; warm.warm(warm.stage_modules('train'));"
+        "filled = r._MODULES_TO_PACKAGES; assert filled and 'scikit-learn' in filled['sklearn'];"
+        "r._check_requirement_satisfied('scikit-learn==0.0.1'); assert r._MODULES_TO_PACKAGES is filled;"
+        "print('ok')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"PYTHONPATH": f"{REPO / 'plugins'}:{REPO}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
