@@ -454,11 +454,13 @@ def test_the_logged_model_has_a_signature_and_no_input_example_to_fail_on(
 
 
 def test_recorded_holdout_predictions_must_be_the_logged_models(
-    models: Path, mloops_home: Path, caplog: pytest.LogCaptureFixture
+    models: Path, mloops_home: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The model tests take the challenger's holdout predictions from its training. If the logged model
     does not reproduce them, the gate fails naming the row, and the champion is untouched; if they
     cannot be read, the logged model predicts the holdout again and the gates judge that."""
+    import dataclasses
+
     import pandas as pd
 
     from mloops import training
@@ -503,3 +505,10 @@ def test_recorded_holdout_predictions_must_be_the_logged_models(
     result = test.test_model(ctx, trained)
     assert result.passed and result.checks["reproduce:holdout_predictions"] is True
     assert result.metrics == pytest.approx(trained.metrics)
+
+    # A result naming some other file (XCom is input too) is not followed: the holdout is predicted.
+    elsewhere = tmp_path / "elsewhere.parquet"
+    tampered.to_parquet(elsewhere, index=False)
+    foreign = dataclasses.replace(trained, holdout_predictions_uri=str(elsewhere))
+    result = test.test_model(ctx, foreign)
+    assert result.passed and "reproduce:holdout_predictions" not in result.checks

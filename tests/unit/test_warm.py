@@ -13,6 +13,19 @@ from tests.helpers import REPO
 pytestmark = pytest.mark.unit
 
 
+def _python(code: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter that sees the repository only (nothing imported yet)."""
+    base = {"PYTHONPATH": f"{REPO / 'plugins'}:{REPO}", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**base, **env},
+    )
+
+
 def test_every_stage_library_is_warmed_and_stage_modules_last() -> None:
     libraries = {m for mods in warm.STAGE_IMPORTS.values() for m in mods if not m.startswith("mloops.")}
     assert libraries <= set(warm.WARM_MODULES)
@@ -47,16 +60,8 @@ def test_the_stage_modules_import_no_heavy_library_at_module_level() -> None:
         "print(sorted(m for m in ('great_expectations', 'evidently', 'mlflow', 'sklearn', 'skops')"
         " if m in sys.modules))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        env={"PYTHONPATH": f"{REPO / 'plugins'}:{REPO}", "PATH": "/usr/bin:/bin"},
-    )
-    assert done.stdout.strip() == "[]", done.stderr
+    done = _python(code, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 
 def test_a_warm_task_imports_no_mlflow_store_on_its_first_client_call(tmp_path) -> None:
@@ -70,15 +75,13 @@ def test_a_warm_task_imports_no_mlflow_store_on_its_first_client_call(tmp_path) 
         " 'alembic');"
         "print(sorted(m for m in set(sys.modules) - before if m.startswith(stores)))"
     )
-    env = {"PYTHONPATH": f"{REPO / 'plugins'}:{REPO}", "PATH": "/usr/bin:/bin", "MLOOPS_HOME": str(tmp_path)}
     create_store = (  # as `make run` does before the first task
         "from mloops.adapters.mlflow_adapter import client; from mloops.settings import get_settings;"
         "client(get_settings()).search_experiments()"
     )
-    subprocess.run([sys.executable, "-c", create_store], cwd=REPO, timeout=300, env=env, check=True)
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300, env=env
-    )
+    created = _python(create_store, MLOOPS_HOME=str(tmp_path))
+    assert created.returncode == 0, created.stderr[-3000:]
+    done = _python(code, MLOOPS_HOME=str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
 
@@ -90,8 +93,8 @@ def test_without_a_command_it_says_how_to_call_it(capsys: pytest.CaptureFixture[
 
 def test_a_warm_training_task_finds_the_installed_distributions_read(tmp_path) -> None:
     """Logging a model checks its pinned requirements against what is installed; the map that check
-    builds from every distribution's metadata is filled once by the warm parent, not in each task,
-    and a model logged from the warm process pins the installed scikit-learn."""
+    builds from every distribution's metadata is filled once by the warm parent, and the check then
+    uses it instead of building its own."""
     code = (
         "from mloops import warm; from mlflow.utils import requirements_utils as r;"
         "assert r._MODULES_TO_PACKAGES is None; warm.warm(warm.stage_modules('train'));"
@@ -99,12 +102,5 @@ def test_a_warm_training_task_finds_the_installed_distributions_read(tmp_path) -
         "r._check_requirement_satisfied('scikit-learn==0.0.1'); assert r._MODULES_TO_PACKAGES is filled;"
         "print('ok')"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={"PYTHONPATH": f"{REPO / 'plugins'}:{REPO}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )
+    done = _python(code, timeout=180, HOME=str(tmp_path))
     assert done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mloops import evaluation, explain, partitions, training
 from mloops.contracts import Alias, Tag, TestResult, TrainingResult
 from mloops.errors import ModelGateFailedError
-from mloops.stages.layout import RunContext, reports_dir
+from mloops.stages.layout import RunContext, holdout_predictions_path, reports_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,15 +82,20 @@ def challenger_predictions(
 ) -> tuple[training.Predictions, list[Check]]:
     """The challenger's predictions of the holdout, and the check that they are the logged model's.
 
-    The training that fitted the model recorded them; the logged model must reproduce them on the
-    first smoke rows. With none recorded (a reused run) or none readable, the logged model predicts
-    the holdout here, and there is nothing to reproduce.
+    The training that fitted the model recorded them at the interval's place in the layout (the
+    result only says it did: a path handed in through XCom is not followed); the logged model must
+    reproduce them on the first smoke rows. With none recorded (a reused run) or none readable, the
+    logged model predicts the holdout here, and there is nothing to reproduce.
     """
-    uri = trained.holdout_predictions_uri
-    if uri is not None:
+    path = holdout_predictions_path(ctx)
+    uri = partitions.to_uri(path)
+    if trained.holdout_predictions_uri is not None and trained.holdout_predictions_uri != uri:
+        log.warning(
+            "%s is not this interval's %s: predicting the holdout again", trained.holdout_predictions_uri, uri
+        )
+    elif trained.holdout_predictions_uri is not None:
         try:
-            recorded = partitions.read_parquet(partitions.from_uri(uri))
-            scored = training.Predictions.recorded(recorded, holdout, ctx.config)
+            scored = training.Predictions.recorded(partitions.read_parquet(path), holdout, ctx.config)
         except (OSError, ValueError) as exc:
             log.warning("%s: predicting the holdout again: %s: %s", uri, type(exc).__name__, exc)
         else:
