@@ -189,6 +189,7 @@ def test_nightly_pipeline_with_the_data_root_on_s3(
         "staged/churn/dt=2026-01-03/verdict.json",
         "staged/churn/dt=2026-01-04/verdict.json",
         "runs/churn/dt=2026-01-03/holdout.parquet",
+        "runs/churn/dt=2026-01-03/holdout_predictions.parquet",
         "runs/churn/dt=2026-01-03/reference.parquet",
         "reports/churn/dt=2026-01-03/model_tests.json",
         "reports/churn/dt=2026-01-03/model_tests.md",
@@ -197,6 +198,9 @@ def test_nightly_pipeline_with_the_data_root_on_s3(
         "quarantine/churn/dt=2026-01-04/failures.txt",
     } <= set(keys), keys
     assert "staged/churn/dt=2026-01-04/data.parquet" not in keys, "a failing batch must never be staged"
+    # The model tests found the training's recorded predictions in the bucket and checked them.
+    tested = json.loads(s3_data_root.read("reports/churn/dt=2026-01-03/model_tests.json"))
+    assert {c["name"]: c["passed"] for c in tested["checks"]}["reproduce:holdout_predictions"] is True
     assert not (mloops_home / "data").exists(), "nothing may fall back to the local data folder"
     # The quarantined copy is byte-identical to the original, which is kept.
     assert s3_data_root.read("quarantine/churn/dt=2026-01-04/part.parquet") == s3_data_root.read(
