@@ -150,6 +150,27 @@ def test_a_model_that_does_not_reproduce_recorded_predictions_is_named_by_row(ch
     assert evaluation.reproduce_check(20, None).passed
 
 
+def test_a_regressors_recorded_predictions_are_its_values_alone(houses) -> None:
+    import datetime as dt
+
+    from mloops import training
+    from mloops_examples.generator import generate_partition
+
+    train = generate_partition("house_prices", dt.date(2026, 1, 1), rows=600, seed=3)
+    holdout = generate_partition("house_prices", dt.date(2026, 1, 2), rows=300, seed=4)
+    model = training.fit(houses, train)
+    recorded = training.predictions(model, holdout, houses).frame()
+    assert list(recorded.columns) == [training.PREDICTED_COLUMN]
+    scored = training.Predictions.recorded(recorded, holdout, houses)
+    assert scored.probability is None and scored.reproduced_by(model, holdout, houses, rows=20) is None
+    assert scored.metrics() == pytest.approx(training.evaluate(model, holdout, houses))
+    recorded.loc[0, training.PREDICTED_COLUMN] += 1.0
+    why = training.Predictions.recorded(recorded, holdout, houses).reproduced_by(
+        model, holdout, houses, rows=20
+    )
+    assert why is not None and why.startswith("row 0 of the holdout: recorded ")
+
+
 @pytest.mark.parametrize(
     ("predictions", "rows", "error", "passed"),
     [
