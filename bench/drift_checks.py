@@ -26,7 +26,7 @@ def sample(frame: Any, size: int, seed: int) -> Any:
     """A fixed-seed sample of at most ``size`` rows (the same draw as ``mloops.monitoring.sample``)."""
     if len(frame) <= size:
         return frame.reset_index(drop=True)
-    return frame.sample(n=size, random_state=seed).reset_index(drop=True)
+    return frame.sample(n=size, random_state=seed).sort_index().reset_index(drop=True)
 
 
 def _clean(values: Any) -> Any:

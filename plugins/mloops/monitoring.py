@@ -69,10 +69,15 @@ class PolicyVerdict:
 
 
 def sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
-    """A fixed-seed sample of at most ``size`` rows, so drift cost is bounded and repeatable."""
+    """A fixed-seed sample of at most ``size`` rows, so drift cost is bounded and repeatable.
+
+    The rows keep the frame's order (a partition's is its arrival order): the per-column plot of
+    Evidently's report draws values in row order against the reference's band, which shows a trend
+    within the interval only if the sample is not shuffled.
+    """
     if len(frame) <= size:
         return frame.reset_index(drop=True)
-    return frame.sample(n=size, random_state=seed).reset_index(drop=True)
+    return frame.sample(n=size, random_state=seed).sort_index().reset_index(drop=True)
 
 
 def method_for(config: ModelConfig, column: str) -> tuple[str, float]:

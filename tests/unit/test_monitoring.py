@@ -165,10 +165,12 @@ def test_cooldown_in_hours_of_data_time() -> None:
     assert monitoring.cooldown_blocks(last, last + dt.timedelta(hours=4), 4) is False
 
 
-def test_sampling_is_bounded_and_repeatable() -> None:
-    frame = _frame(1000, 3)
+def test_sampling_is_bounded_and_repeatable_and_keeps_the_row_order() -> None:
+    frame = _frame(1000, 3).assign(arrival=range(1000))
     first, second = monitoring.sample(frame, 100, seed=7), monitoring.sample(frame, 100, seed=7)
     assert len(first) == 100 and first.equals(second)
+    assert first["arrival"].is_monotonic_increasing and first["arrival"].nunique() == 100
+    assert list(first.index) == list(range(100))
     assert len(monitoring.sample(frame, 5000, seed=7)) == 1000
 
 
