@@ -238,16 +238,17 @@ class Predictions:
         import numpy as np
 
         head = frame.head(rows)
-        predicted, probability = predict(model, feature_frame(head, config), config.task)
-        ours = self.predicted if self.probability is None else self.probability
-        theirs = predicted if probability is None else probability
-        ours, theirs = np.asarray(ours[: len(head)], dtype=float), np.asarray(theirs, dtype=float)
+        recorded = self.predicted if self.probability is None else self.probability
+        ours = np.asarray(recorded[: len(head)], dtype=float)
+        theirs = np.asarray(scores(model, head, config)[0], dtype=float)  # what monitoring compares too
         close = np.isclose(ours, theirs, rtol=1e-9, atol=1e-12, equal_nan=True)
         if close.all():
             return None
         row = int(np.flatnonzero(~close)[0])
-        recorded, predicted = float(ours[row]), float(theirs[row])
-        return f"row {row} of the holdout: recorded {recorded!r}, the model predicts {predicted!r}"
+        return (
+            f"row {row} of the holdout: recorded {float(ours[row])!r}, "
+            f"the model predicts {float(theirs[row])!r}"
+        )
 
 
 def predictions(model: Any, frame: pd.DataFrame, config: ModelConfig) -> Predictions:
