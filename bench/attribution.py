@@ -196,11 +196,12 @@ def shares(result: dict[str, Any] | None, top: int = 6) -> str:
     return ", ".join(parts)
 
 
-def excess(subject: dict[str, Any] | None, baseline: dict[str, Any] | None, top: int = 6) -> str:
-    """``"evidently +3.9 s, great_expectations +1.6 s, ..."``: the buckets where the subject spends the
-    most CPU time beyond the baseline (the owners' own code compared as one bucket, "own code")."""
+def excess_by_bucket(subject: dict[str, Any] | None, baseline: dict[str, Any] | None) -> dict[str, float]:
+    """CPU seconds the subject spends beyond the baseline per bucket, most first (the owners' own code
+    compared as one bucket, "own code"; ``outside mloops: x`` as ``outside: x``); empty if either
+    side was not sampled."""
     if not subject or not baseline:
-        return "not profiled"
+        return {}
 
     def by_bucket(result: dict[str, Any], owner: str) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
@@ -210,9 +211,16 @@ def excess(subject: dict[str, Any] | None, baseline: dict[str, Any] | None, top:
         return out
 
     ours, theirs = by_bucket(subject, OWN), by_bucket(baseline, "bench")
-    deltas = sorted(
-        ((k, ours.get(k, 0.0) - theirs.get(k, 0.0)) for k in set(ours) | set(theirs)), key=lambda kv: -kv[1]
-    )
+    deltas = ((k, ours.get(k, 0.0) - theirs.get(k, 0.0)) for k in set(ours) | set(theirs))
+    return dict(sorted(deltas, key=lambda kv: -kv[1]))
+
+
+def excess(subject: dict[str, Any] | None, baseline: dict[str, Any] | None, top: int = 6) -> str:
+    """``"evidently +3.9 s, great_expectations +1.6 s, ..."``: the buckets where the subject spends the
+    most CPU time beyond the baseline (:func:`excess_by_bucket`)."""
+    if not subject or not baseline:
+        return "not profiled"
+    deltas = list(excess_by_bucket(subject, baseline).items())
     return ", ".join(f"{k} {v:+.1f} s" for k, v in deltas[:top])
 
 

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Run, Workspace, case, cpu, interleaved, wall
+from bench.harness import Run, Workspace, alternative, case, cpu, interleaved, wall
 
 REFERENCE_DAY = dt.date(2026, 1, 9)
 CURRENT_DAY = dt.date(2026, 1, 10)
@@ -137,6 +137,56 @@ def mloops_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     }
 
 
+#: The measured alternative of each case (:func:`tests_only_child`).
+WHAT_IF = "tests_only"
+WHAT_IF_TEXT = (
+    "Evidently's pinned tests alone on the same samples (the stattests its report runs, with its NaN "
+    "cleaning, a JSON of the scores): no report, so no chart data, plotly figures or HTML"
+)
+
+
+def tests_only_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
+    """What-if: the drift check without Evidently's report. What it costs beyond this is the report.
+
+    The same samples as :func:`mloops_child` (``monitoring.sample``), each column's pinned test run the
+    way ``get_one_column_drift`` runs it (infinities and NaNs dropped, then ``get_stattest``), and the
+    scores written as JSON like the scipy baseline's.
+    """
+    with probe.timed("import"):
+        import numpy as np
+        import pandas as pd
+        from evidently.legacy.calculations.stattests import get_stattest
+        from evidently.legacy.core import ColumnType
+
+        from mloops import monitoring
+    plan = json.loads(Path(params["plan"]).read_text())
+    size, seed = params["sample_size"], plan["seed"]
+    column, method, threshold = plan["prediction"]
+    methods = {**plan["methods"], column: [method, threshold]}
+    categorical = set(plan["categorical"])
+    probe.mark_base()
+    with probe.timed("read"):
+        reference = pd.read_parquet(params["reference"])
+        current = pd.read_parquet(params["current"])
+    with probe.timed("check"):
+        with probe.timed("sample"):
+            reference_sample = monitoring.sample(reference, size, seed)
+            current_sample = monitoring.sample(current, size, seed)
+        found = {}
+        for name, (test, limit) in methods.items():
+            kind = ColumnType.Categorical if name in categorical else ColumnType.Numerical
+            ref = reference_sample[name].replace([-np.inf, np.inf], np.nan).dropna()
+            cur = current_sample[name].replace([-np.inf, np.inf], np.nan).dropna()
+            result = get_stattest(ref, cur, kind, test)(ref, cur, kind, limit)
+            found[name] = {"score": float(result.drift_score), "drifted": bool(result.drifted)}
+        features = [v for c, v in found.items() if c != column]
+        share = sum(v["drifted"] for v in features) / len(features)
+        out = Path(params["out_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "drift.json").write_text(json.dumps({"columns": found, "share": share}, indent=2))
+    return {"rows": [len(reference_sample), len(current_sample)], "columns": found, "share": share}
+
+
 def scipy_child(params: dict[str, Any], probe: Any) -> dict[str, Any]:
     with probe.timed("import"):
         import pandas as pd
@@ -233,8 +283,8 @@ def _run(
     plan = json.loads(plan_path.read_text())
     cases = []
     for size, count in zip(sample_sizes, repeats, strict=True):
-        runs: dict[str, list[Run]] = {"mloops": [], "scipy": []}
-        for repeat, variant in interleaved(count, ["scipy", "mloops"]):
+        runs: dict[str, list[Run]] = {"mloops": [], "scipy": [], WHAT_IF: []}
+        for repeat, variant in interleaved(count, ["scipy", "mloops", WHAT_IF]):
             params = {
                 **files,
                 "plan": str(plan_path),
@@ -251,6 +301,9 @@ def _run(
                 )
             )
         ours, theirs = runs["mloops"], runs["scipy"]
+        tried = _agreement(runs[WHAT_IF][-1], ours[-1])
+        if not (tried["verdicts_agree"] and tried["scores_agree"]):
+            raise RuntimeError(f"the what-if {WHAT_IF} disagrees with the report's tests: {tried}")
         cases.append(
             case(
                 f"{rows:,} vs {rows:,} rows x {prep['columns']} columns, {_label(size, rows)}",
@@ -268,6 +321,9 @@ def _run(
                     "import_s": {"mloops": ours[-1].time("import"), "scipy": theirs[-1].time("import")},
                     **_agreement(ours[-1], theirs[-1]),
                 },
+                alternatives=[
+                    alternative(WHAT_IF, WHAT_IF_TEXT, runs[WHAT_IF], theirs, wall("check"), cpu("check"))
+                ],
             )
         )
     return {

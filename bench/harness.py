@@ -225,6 +225,31 @@ def memory_ratio(subject: Sequence[Run], baseline: Sequence[Run]) -> float | Non
     return round(median(r.peak_delta for r in subject) / base, 2) if base > 0 else None
 
 
+def alternative(
+    name: str,
+    what: str,
+    runs: Sequence[Run],
+    baseline: Sequence[Run],
+    time_of: Callable[[Run], float],
+    cpu_of: Callable[[Run], float] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A measured alternative of a case (a what-if run beside it, against the same baseline runs):
+    what a budget not met was tried with, so the results show it, not a note measured another day.
+
+    ``runs`` pair with ``baseline`` by repeat (the case's interleaving measured them back to back).
+    """
+    out = {
+        "name": name,
+        "what": what,
+        "subject": summary(runs, time_of, cpu_of),
+        "ratio": round(paired_ratio([time_of(r) for r in runs], [time_of(r) for r in baseline]), 3),
+        "cpu_ratio": cpu_ratio(runs, baseline, cpu_of) if cpu_of else None,
+    }
+    out.update(extra)
+    return out
+
+
 def examples() -> Any:
     """The example data generator: ``mloops_examples.generator`` (or its old ``mloops.data`` home)."""
     try:

@@ -169,23 +169,53 @@ def _notes(name: str, result: dict[str, Any]) -> list[str]:
                 f"processes vs "
                 f"{extra['imports_baseline_s']:.1f}s once in the script; roc_auc {extra['roc_auc']}."
             )
-    return notes + _time_goes(result)
+    return notes + tried_lines(result) + _time_goes(result)
 
 
-def _unmet(budgets: list[dict[str, Any]]) -> list[str]:
+def tried_lines(result: dict[str, Any]) -> list[str]:
+    """Per case: the alternatives measured beside it (what-ifs), against the case's baseline runs."""
+    return [
+        f"Measured alternative of {case['name']}: {tried['what']}: {_num(tried['subject'].get('time_s'))} s, "
+        f"{_ratio(tried.get('ratio'))} the baseline (CPU {_ratio(tried.get('cpu_ratio'))}; "
+        f"the case itself {_ratio(case.get('ratio'))})."
+        for case in result.get("cases", [])
+        for tried in case.get("alternatives") or []
+    ]
+
+
+def unmet_lines(budgets: list[dict[str, Any]]) -> list[str]:
     """For each budget not met: where its judged case's CPU time goes, and beyond the baseline."""
     lines = []
     for budget in budgets:
-        if budget["status"] != "not met" or not budget.get("attribution"):
+        evidence = ("attribution", "alternatives", "without_libraries")
+        if budget["status"] != "not met" or not any(budget.get(key) for key in evidence):
             continue
-        booked = budget["attribution"]
-        text = f"- **{budget['id']}** ({budget.get('case')}): {attribution.summary(booked)}"
-        if budget.get("baseline_attribution"):
+        booked = budget.get("attribution")
+        text = f"- **{budget['id']}** ({budget.get('case')}): "
+        text += attribution.summary(booked) if booked else "not sampled"
+        if booked and budget.get("baseline_attribution"):
             text += f"; beyond the baseline: {attribution.excess(booked, budget['baseline_attribution'])}"
         lines.append(text + ".")
+        for tried in budget.get("alternatives") or []:
+            lines.append(
+                f"  - Tried in this run, {tried['what']}: **{_ratio(tried.get('ratio'))}** "
+                f"({_num(tried['subject'].get('time_s'))} s; CPU ratio {_ratio(tried.get('cpu_ratio'))}), "
+                f"against the same baseline runs."
+            )
+        without = budget.get("without_libraries")
+        if without:
+            parts = ", ".join(f"{lib} {s:.1f} s" for lib, s in without["libraries_s"].items())
+            lines.append(
+                f"  - Without what it spends beyond the baseline in libraries whose own budgets are not met "
+                f"either ({parts}; from the sampled profile, not a run): {_num(without['subject_s'])} s, "
+                f"**{_ratio(without['ratio'])}**."
+            )
     if not lines:
         return []
-    intro = "Where the time of each budget not met goes (its judged case, sampled; see below):"
+    intro = (
+        "Where the time of each budget not met goes (its judged case, sampled; see below), and what it "
+        "was tried with in the same run:"
+    )
     return ["", intro, "", *lines]
 
 
@@ -278,7 +308,7 @@ def render(results: dict[str, Any]) -> str:
         unit = budget.get("unit", "x")
         measured = "n/a" if budget["measured"] is None else f"{budget['measured']:.2f}{unit}"
         lines.append(f"| {budget['text']} | {budget['limit']}{unit} | {measured} | {status} |")
-    lines += _unmet(results["budgets"])
+    lines += unmet_lines(results["budgets"])
     lines += [
         "",
         "## How to read this",

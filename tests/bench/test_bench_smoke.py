@@ -79,7 +79,16 @@ def test_the_cli_writes_results_and_report(tmp_path: Path) -> None:
     # The floor builds exactly the bundle's DAGs and tasks, and nothing heavy is imported at parse time.
     assert parsed["extra"]["dags"] == 4 and parsed["extra"]["tasks"] > 10
     assert parsed["extra"]["heavy_modules_loaded"] == []
+    # The what-if beside it ran, against the same floor runs, and built the same DAGs (else the run fails).
+    (tried,) = parsed["alternatives"]
+    assert tried["name"] == "merge_defaults_once" and tried["subject"]["repeats"] == 1 and tried["ratio"] > 0
     assert {b["status"] for b in results["budgets"]} == {"not measured in this mode"}
     markdown = (tmp_path / "results.md").read_text()
-    for text in ("## Machine", "## Budgets", "apache-airflow", "DAG parse time"):
+    for text in (
+        "## Machine",
+        "## Budgets",
+        "apache-airflow",
+        "DAG parse time",
+        "Measured alternative of 1 model",
+    ):
         assert text in markdown
