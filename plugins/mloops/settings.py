@@ -30,6 +30,8 @@ ENVIRONMENT = {
     "MLOOPS_EXPECTATIONS_DIR": "Folder of extra GX expectation suites (default: "
     "<repo>/include/expectations).",
     "MLOOPS_DOCS_ROOT": "Great Expectations Data Docs sites (default: $MLOOPS_HOME/data_docs).",
+    "MLOOPS_DOCS_INDEX_RUNS": "Validation runs a model's Data Docs index lists, newest first; older "
+    "results keep their pages (default: 100).",
     "MLFLOW_TRACKING_URI": "MLflow tracking and registry store (default: "
     "sqlite:///$MLOOPS_HOME/mlflow/mlflow.db).",
     "MLOOPS_MLFLOW_ARTIFACTS": "Artifact root for new experiments on a local store (default: "

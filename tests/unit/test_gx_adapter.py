@@ -339,3 +339,49 @@ def test_in_memory_checks_equal_gx_on_the_whole_frame(monkeypatch: pytest.Monkey
     assert plain(ours) == plain(stock)
     assert hashed and set(hashed) == {len(RICH)}, "GX still fingerprints its own whole-frame batch"
     assert any(r["result"].get("unexpected_index_list") for r in plain(ours)["results"])
+
+
+# ---------------------------------------------------------------------------- the Data Docs index
+
+
+def test_the_data_docs_index_lists_the_newest_runs_and_every_result_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index links the newest ``MLOOPS_DOCS_INDEX_RUNS`` validation runs; the older results stay in
+    the store and keep their pages, and GX loads only the listed results to rebuild the index."""
+    from great_expectations.data_context.data_context.abstract_data_context import AbstractDataContext
+
+    monkeypatch.setenv(gx_adapter.DOCS_INDEX_RUNS_ENV, "2")
+    loaded: list[str] = []
+    get_result = AbstractDataContext.get_validation_result
+
+    def counting(self: AbstractDataContext, *args: object, **kwargs: object) -> object:
+        loaded.append(str(kwargs.get("run_id")))
+        return get_result(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AbstractDataContext, "get_validation_result", counting)
+    days = [DAY + dt.timedelta(days=n) for n in range(4)]
+    for day in days:
+        loaded.clear()
+        outcome = _validate(tmp_path, LOOSE, day)
+    assert len(loaded) == 2, f"the last index rebuild loaded {loaded}"
+
+    index = Path(outcome.docs_url.removeprefix("file://")).read_text()
+    assert "m-2026-01-06" in index and "m-2026-01-05" in index
+    assert "m-2026-01-04" not in index and "m-2026-01-03" not in index
+    validations = tmp_path / "gx" / "uncommitted" / "validations"
+    assert sorted(p.parent.parent.name for p in validations.rglob("*.json")) == [f"m-{d}" for d in days]
+    pages = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations"
+    assert sorted({p.parent.parent.name for p in pages.rglob("*.html")}) == [f"m-{d}" for d in days]
+
+    # Raising the limit lists them again (the site config follows the setting).
+    monkeypatch.setenv(gx_adapter.DOCS_INDEX_RUNS_ENV, "10")
+    index = Path(_validate(tmp_path, LOOSE, days[-1]).docs_url.removeprefix("file://")).read_text()
+    assert all(f"m-{d}" in index for d in days)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many", "2.5"])
+def test_a_bad_docs_index_setting_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(gx_adapter.DOCS_INDEX_RUNS_ENV, value)
+    with pytest.raises(gx_adapter.MloopsError, match=rf"MLOOPS_DOCS_INDEX_RUNS='{value}' is not a whole number"):
+        gx_adapter.docs_index_runs()

@@ -1,8 +1,10 @@
 """The one place mloops calls Great Expectations (GX Core 1.x).
 
-A file-backed context per model keeps every validation result, so the model's Data Docs site lists
-the whole history. Runs of one model are serialized by the training DAG (``max_active_runs=1``);
-different models use different folders, so nothing here needs locking.
+A file-backed context per model keeps every validation result, and the model's Data Docs site a page
+for each; its index lists the newest :func:`docs_index_runs` of them (GX's index builder reads every
+result it lists at each rebuild, so an unbounded index made each night's validation cost more than the
+last). Runs of one model are serialized by the training DAG (``max_active_runs=1``); different models
+use different folders, so nothing here needs locking.
 
 GX judges each expectation on a batch of only the columns it reads (:func:`validate_by_columns`), not
 on the whole frame: a column-map metric filters the nulls of its column by indexing its batch, and
@@ -19,6 +21,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloops.data.hashing import RowHashes, row_hashes
+from mloops.errors import MloopsError
 from mloops.partitions import Partition
 from mloops.quality import RowViolation, ValidationOutcome, spec_columns, summarize_failures
 
@@ -65,6 +69,40 @@ def _items(results: Any) -> list[dict[str, Any]]:
         for r in results
         if r.expectation_config is not None  # always set for results of a suite run
     ]
+
+
+#: How many validation runs a model's Data Docs index lists, newest first.
+DOCS_INDEX_RUNS_ENV = "MLOOPS_DOCS_INDEX_RUNS"
+DEFAULT_DOCS_INDEX_RUNS = 100
+
+
+def docs_index_runs() -> int:
+    """The validation runs a Data Docs index lists (``MLOOPS_DOCS_INDEX_RUNS``, default 100).
+
+    Each validation rebuilds the model's index, and GX's index builder loads every validation result
+    the index lists from the store to read its outcome: without a limit a model validated nightly for a
+    year loaded 365 results (two per night with scoring) to add one. The older results stay in the
+    store and their pages in the site; only the index stops linking them.
+    """
+    value = os.environ.get(DOCS_INDEX_RUNS_ENV, "").strip()
+    try:
+        runs = int(value) if value else DEFAULT_DOCS_INDEX_RUNS
+    except ValueError:
+        runs = 0
+    if runs < 1:
+        raise MloopsError(f"{DOCS_INDEX_RUNS_ENV}={value!r} is not a whole number of validation runs (1 or more)")
+    return runs
+
+
+def _bound_docs_index(context: Any, runs: int) -> None:
+    """Make every Data Docs site of ``context`` list the newest ``runs`` validation results (GX's own
+    ``validation_results_limit`` of its index builder); the project file is written only on a change."""
+    for name, site in context.list_data_docs_sites().items():
+        index = dict(site.get("site_index_builder") or {"class_name": "DefaultSiteIndexBuilder"})
+        if index.get("validation_results_limit") == runs:
+            continue
+        index["validation_results_limit"] = runs
+        context.update_data_docs_site(name, {**site, "site_index_builder": index})
 
 
 #: Suite ``meta`` key holding the fingerprint of the expectations (and of how we run them).
@@ -395,9 +433,11 @@ def validate_dataframe(
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    runs = docs_index_runs()
     project_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(project_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    _bound_docs_index(context, runs)
 
     source = context.data_sources.add_or_update_pandas(datasource=_pandas_datasource()(name="mloops"))
     try:
