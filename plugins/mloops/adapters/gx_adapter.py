@@ -90,7 +90,9 @@ def docs_index_runs() -> int:
     except ValueError:
         runs = 0
     if runs < 1:
-        raise MloopsError(f"{DOCS_INDEX_RUNS_ENV}={value!r} is not a whole number of validation runs (1 or more)")
+        raise MloopsError(
+            f"{DOCS_INDEX_RUNS_ENV}={value!r} is not a whole number of validation runs (1 or more)"
+        )
     return runs
 
 
