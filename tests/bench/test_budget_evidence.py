@@ -139,32 +139,31 @@ _DAGS = textwrap.dedent("""
 """)
 
 
-def test_the_parse_what_if_builds_the_same_tasks() -> None:
-    plain = _in_a_fresh_process(_DAGS + "\nprint(json.dumps(dag_parse.fingerprint([build('d', 'why')])))")
-    patched = _in_a_fresh_process(
-        _DAGS
-        + "\ndag_parse.merge_defaults_once()\nprint(json.dumps(dag_parse.fingerprint([build('d', 'why')])))"
-    )
+_WHAT_IF = textwrap.dedent("""
+    import airflow.sdk.bases.operator as operator
+
+    calls = []
+    merge = operator.get_merged_defaults
+    operator.get_merged_defaults = lambda *a, **k: calls.append(1) or merge(*a, **k)
+
+    def built(description):
+        calls.clear()
+        return dag_parse.fingerprint([build("d", description)]), len(calls)
+
+    plain, other = built("why"), built("other")
+    dag_parse.merge_defaults_once()
+    print(json.dumps({"plain": plain, "other": other, "patched": built("why")}))
+""")
+
+
+def test_the_parse_what_if_builds_the_same_tasks_merging_each_tasks_defaults_once() -> None:
+    """One fresh process (the what-if patches Airflow for the rest of it): plain, then patched."""
+    out = _in_a_fresh_process(_DAGS + _WHAT_IF)
+    (plain, plain_merges), (patched, patched_merges) = out["plain"], out["patched"]
     assert patched == plain
-    # The fingerprint sees a param's schema (so the comparison above could fail).
-    changed = _in_a_fresh_process(_DAGS + "\nprint(json.dumps(dag_parse.fingerprint([build('d', 'other')])))")
-    assert changed != plain
-
-
-def test_the_parse_what_if_merges_each_tasks_defaults_once() -> None:
-    counted = """
-        import airflow.sdk.bases.operator as operator
-        calls = []
-        merge = operator.get_merged_defaults
-        operator.get_merged_defaults = lambda *a, **k: calls.append(1) or merge(*a, **k)
-    """
-    plain = _in_a_fresh_process(_DAGS + textwrap.dedent(counted) + "\nbuild('d', 'why')\nprint(len(calls))")
-    patched = _in_a_fresh_process(
-        _DAGS
-        + textwrap.dedent(counted)
-        + "\ndag_parse.merge_defaults_once()\nbuild('d', 'why')\nprint(len(calls))"
-    )
+    # The fingerprint sees a param's description (so the comparison above could fail).
+    assert out["other"][0] != plain
     # Train: mloops' __init__ and BaseOperator's; after: one; approve: ApprovalOperator's, HITLOperator's and
     # BaseOperator's. Patched, a task's first wrapper merges and the ones below reuse it, as long as the
     # params are handed down (HITLOperator hands BaseOperator params of its own: approve merges twice).
-    assert (plain, patched) == (6, 4)
+    assert (plain_merges, patched_merges) == (6, 4)
