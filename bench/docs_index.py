@@ -48,13 +48,7 @@ def _rebuild_s(project: Path, limit: int | None, repeats: int) -> dict[str, Any]
     from mloops.adapters import gx_adapter
 
     context = gx.get_context(mode="file", project_root_dir=str(project))
-    if limit is not None:
-        gx_adapter._bound_docs_index(context, limit)
-    else:  # the site as GX creates it: no limit
-        for name, site in context.list_data_docs_sites().items():
-            index = dict(site.get("site_index_builder") or {})
-            index.pop("validation_results_limit", None)
-            context.update_data_docs_site(name, {**site, "site_index_builder": index})
+    gx_adapter._bound_docs_index(context, limit)  # None: every result, as GX builds a site by default
     newest = max(context.validation_results_store.list_keys(), key=lambda key: key.run_id.run_time)
     seconds = []
     for _ in range(repeats):

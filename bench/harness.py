@@ -239,15 +239,24 @@ def alternative(
 
     ``runs`` pair with ``baseline`` by repeat (the case's interleaving measured them back to back).
     """
-    out = {
-        "name": name,
-        "what": what,
-        "subject": summary(runs, time_of, cpu_of),
-        "ratio": round(paired_ratio([time_of(r) for r in runs], [time_of(r) for r in baseline]), 3),
-        "cpu_ratio": cpu_ratio(runs, baseline, cpu_of) if cpu_of else None,
-    }
+    out = {"name": name, "what": what, **_against(runs, baseline, time_of, cpu_of)}
     out.update(extra)
     return out
+
+
+def _against(
+    subject: Sequence[Run],
+    baseline: Sequence[Run],
+    time_of: Callable[[Run], float],
+    cpu_of: Callable[[Run], float] | None,
+) -> dict[str, Any]:
+    """The subject's medians and its paired time and CPU ratios to the baseline (a case's or an
+    alternative's figures)."""
+    return {
+        "subject": summary(subject, time_of, cpu_of),
+        "ratio": round(paired_ratio([time_of(r) for r in subject], [time_of(r) for r in baseline]), 3),
+        "cpu_ratio": cpu_ratio(subject, baseline, cpu_of) if cpu_of else None,
+    }
 
 
 def examples() -> Any:
@@ -274,10 +283,8 @@ def case(
         "name": name,
         "size": size,
         "metric": metric,
-        "subject": summary(subject, time_of, cpu_of),
+        **_against(subject, baseline, time_of, cpu_of),
         "baseline": summary(baseline, time_of, cpu_of),
-        "ratio": round(paired_ratio([time_of(r) for r in subject], [time_of(r) for r in baseline]), 3),
-        "cpu_ratio": cpu_ratio(subject, baseline, cpu_of) if cpu_of else None,
         "memory_ratio": memory_ratio(subject, baseline),
         "attribution": attribution.first(subject),
     }

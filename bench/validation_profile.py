@@ -108,6 +108,7 @@ def profile(rows: int, repeats: int, folder: Path) -> dict[str, Any]:
     from great_expectations.execution_engine import pandas_execution_engine as gx_engine
 
     from bench.pandas_checks import run_checks
+    from bench.validation import numeric_arrays_skipped
     from mloops.adapters import gx_adapter
 
     frame, specs = _data(rows, folder)
@@ -122,9 +123,7 @@ def profile(rows: int, repeats: int, folder: Path) -> dict[str, Any]:
 
     decimal_scan = gx_util.does_ndarray_contain_decimal_dtype
     batch_hash = gx_engine.hash_pandas_dataframe
-
-    def numeric_skip(data: Any) -> bool:
-        return bool(data.dtype == object and decimal_scan(data))
+    numeric_skip = numeric_arrays_skipped(decimal_scan)
 
     runs: dict[str, list[dict[str, float]]] = defaultdict(list)
     verdicts: dict[str, dict[str, bool]] = {}

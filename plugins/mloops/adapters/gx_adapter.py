@@ -96,9 +96,10 @@ def docs_index_runs() -> int:
     return runs
 
 
-def _bound_docs_index(context: Any, runs: int) -> None:
+def _bound_docs_index(context: Any, runs: int | None) -> None:
     """Make every Data Docs site of ``context`` list the newest ``runs`` validation results (GX's own
-    ``validation_results_limit`` of its index builder); the project file is written only on a change."""
+    ``validation_results_limit`` of its index builder; ``None``, GX's default, lists every result); the
+    project file is written only on a change."""
     for name, site in context.list_data_docs_sites().items():
         index = dict(site.get("site_index_builder") or {"class_name": "DefaultSiteIndexBuilder"})
         if index.get("validation_results_limit") == runs:
